@@ -1,0 +1,14 @@
+//! Tables: reading and writing the formats researchers exchange, and summaries.
+
+mod describe;
+mod options;
+mod read;
+mod write;
+
+pub use describe::describe;
+pub use options::{
+    CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,
+    JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions, ScanCsvOptions, ScanParquetOptions,
+};
+pub use read::{read_csv, read_ipc, read_json, read_parquet, scan_csv, scan_parquet};
+pub use write::{write_csv, write_ipc, write_json, write_parquet};

@@ -1,0 +1,54 @@
+//! The one error type of `sandwich-core`. Variants name the operation and what was expected, so
+//! that a front end can show a message a researcher can act on without reading Rust.
+
+use std::path::PathBuf;
+
+/// Errors of the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, created or read.
+    #[error("{op}: cannot access '{path}'")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// polars rejected the operation (bad data, missing column, malformed file, ...).
+    #[error("{op}: {context}")]
+    Polars {
+        op: &'static str,
+        context: String,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+    /// An argument has the right type but a value the operation cannot use.
+    #[error("{op}: invalid argument '{arg}': expected {expected}, got {got}")]
+    InvalidArgument {
+        op: &'static str,
+        arg: &'static str,
+        expected: String,
+        got: String,
+    },
+    /// The user asked the running job to stop (Ctrl-C, a kernel interrupt).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// `Result` with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps a polars error with the operation and what it was doing.
+    pub fn polars(
+        op: &'static str,
+        context: impl Into<String>,
+    ) -> impl FnOnce(polars::error::PolarsError) -> Error {
+        let context = context.into();
+        move |source| Error::Polars {
+            op,
+            context,
+            source,
+        }
+    }
+}

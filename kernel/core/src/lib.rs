@@ -1,0 +1,26 @@
+//! `sandwich-core`: the engine of the Sandwich workbench, free of any front end.
+//!
+//! Everything a researcher analyses is a polars [`DataFrame`](polars::prelude::DataFrame); this
+//! crate owns how tables are read and written, and the interrupt flag that every long loop polls.
+//! The Lua session (`sandwich-lua`), the `sandwich` binary and the Python wheel are thin layers
+//! over it: no logic here may be copied into them.
+//!
+//! ```no_run
+//! use sandwich_core::{read_csv, CsvReadOptions};
+//! let df = read_csv("workbooks/data/judgments.csv", &CsvReadOptions::default())?;
+//! println!("{df}");
+//! # Ok::<(), sandwich_core::Error>(())
+//! ```
+
+mod data;
+mod error;
+mod interrupt;
+
+pub use data::{
+    describe, read_csv, read_ipc, read_json, read_parquet, scan_csv, scan_parquet, write_csv,
+    write_ipc, write_json, write_parquet, CsvReadOptions, CsvWriteOptions, IpcReadOptions,
+    IpcWriteOptions, JsonReadOptions, JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions,
+    ScanCsvOptions, ScanParquetOptions,
+};
+pub use error::{Error, Result};
+pub use interrupt::Interrupt;

@@ -1,0 +1,203 @@
+//! Turning Lua arguments into Rust values, with errors that name the function and argument.
+
+use mlua::{AnyUserData, Lua, LuaSerdeExt, Value, Variadic};
+use polars::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::expr::LuaExpr;
+
+/// What a Lua value is, for error messages: userdata show their `sw` type name.
+pub(crate) fn type_name(value: &Value) -> String {
+    match value {
+        Value::UserData(ud) => userdata_name(ud),
+        Value::LightUserData(p) if p.0.is_null() => "sw.null".into(),
+        other => other.type_name().into(),
+    }
+}
+
+fn userdata_name(ud: &AnyUserData) -> String {
+    use crate::frame::LuaDataFrame;
+    use crate::lazy::{LuaGroupBy, LuaLazyFrame};
+    if ud.is::<LuaDataFrame>() {
+        "DataFrame".into()
+    } else if ud.is::<LuaLazyFrame>() {
+        "LazyFrame".into()
+    } else if ud.is::<LuaExpr>() {
+        "Expr".into()
+    } else if ud.is::<LuaGroupBy>() {
+        "GroupBy".into()
+    } else {
+        "userdata".into()
+    }
+}
+
+/// Deserializes an option table; `nil` gives the defaults. Unknown keys are errors that list
+/// the valid ones (the option structs deny unknown fields).
+pub(crate) fn options<T: DeserializeOwned + Default>(
+    lua: &Lua,
+    function: &str,
+    value: Option<Value>,
+) -> mlua::Result<T> {
+    match value {
+        None | Some(Value::Nil) => Ok(T::default()),
+        Some(v @ Value::Table(_)) => lua.from_value(v).map_err(|e| {
+            let detail = match e {
+                mlua::Error::DeserializeError(msg) => msg,
+                other => other.to_string(),
+            };
+            Error::argument(function, "options", "a valid option table", detail).into()
+        }),
+        Some(other) => {
+            Err(Error::argument(function, "options", "a table", type_name(&other)).into())
+        }
+    }
+}
+
+/// A string or a list of strings, in option tables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(x) => vec![x],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A value as an expression where a bare string names a column (`select("a")`).
+pub(crate) fn column_expr(function: &str, argument: &str, value: &Value) -> mlua::Result<Expr> {
+    match value {
+        Value::String(s) => Ok(col(s.to_str()?.as_ref())),
+        _ => value_expr(function, argument, value),
+    }
+}
+
+/// A value as an expression where a bare string is a literal (`col("a"):eq("x")`).
+pub(crate) fn value_expr(function: &str, argument: &str, value: &Value) -> mlua::Result<Expr> {
+    Ok(match value {
+        Value::UserData(ud) if ud.is::<LuaExpr>() => ud.borrow::<LuaExpr>()?.0.clone(),
+        Value::Integer(i) => lit(*i),
+        Value::Number(n) => lit(*n),
+        Value::Boolean(b) => lit(*b),
+        Value::String(s) => lit(s.to_str()?.to_string()),
+        Value::LightUserData(p) if p.0.is_null() => lit(Null {}),
+        other => {
+            return Err(Error::argument(
+                function,
+                argument,
+                "an Expr, a number, a string or a boolean",
+                type_name(other),
+            )
+            .into())
+        }
+    })
+}
+
+/// Expressions from variadic arguments, each a column name, an Expr or a list of them.
+pub(crate) fn column_exprs(
+    function: &str,
+    argument: &str,
+    values: &[Value],
+) -> mlua::Result<Vec<Expr>> {
+    let mut out = Vec::new();
+    for value in values {
+        match value {
+            Value::Table(t) => {
+                for item in t.sequence_values::<Value>() {
+                    out.push(column_expr(function, argument, &item?)?);
+                }
+            }
+            other => out.push(column_expr(function, argument, other)?),
+        }
+    }
+    Ok(out)
+}
+
+/// Expressions from `Variadic` arguments, rejecting an empty list.
+pub(crate) fn nonempty_exprs(
+    function: &str,
+    argument: &str,
+    values: &Variadic<Value>,
+) -> mlua::Result<Vec<Expr>> {
+    let exprs = column_exprs(function, argument, values)?;
+    if exprs.is_empty() {
+        return Err(Error::argument(
+            function,
+            argument,
+            "at least one column name or Expr",
+            "nothing",
+        )
+        .into());
+    }
+    Ok(exprs)
+}
+
+/// Column names: a string or a list of strings.
+pub(crate) fn names(function: &str, argument: &str, value: &Value) -> mlua::Result<Vec<String>> {
+    let bad = |got: &Value| {
+        mlua::Error::from(Error::argument(
+            function,
+            argument,
+            "a column name or a list of column names",
+            type_name(got),
+        ))
+    };
+    match value {
+        Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
+        Value::Table(t) => t
+            .sequence_values::<Value>()
+            .map(|v| match v? {
+                Value::String(s) => Ok(s.to_str()?.to_string()),
+                other => Err(bad(&other)),
+            })
+            .collect(),
+        other => Err(bad(other)),
+    }
+}
+
+/// Parses a dtype name such as `"int64"` or `"str"`.
+pub(crate) fn dtype(function: &str, name: &str) -> mlua::Result<DataType> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "int8" | "i8" => DataType::Int8,
+        "int16" | "i16" => DataType::Int16,
+        "int32" | "i32" => DataType::Int32,
+        "int64" | "i64" | "int" | "integer" => DataType::Int64,
+        "uint8" | "u8" => DataType::UInt8,
+        "uint16" | "u16" => DataType::UInt16,
+        "uint32" | "u32" => DataType::UInt32,
+        "uint64" | "u64" => DataType::UInt64,
+        "float32" | "f32" => DataType::Float32,
+        "float64" | "f64" | "float" | "number" => DataType::Float64,
+        "bool" | "boolean" => DataType::Boolean,
+        "str" | "string" | "utf8" => DataType::String,
+        "date" => DataType::Date,
+        _ => {
+            return Err(Error::argument(
+                function,
+                "dtype",
+                "one of int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, \
+                 float64, bool, str, date",
+                format!("{name:?}"),
+            )
+            .into())
+        }
+    })
+}
+
+/// A file path argument.
+pub(crate) fn path(function: &str, value: &Value) -> mlua::Result<String> {
+    match value {
+        Value::String(s) => Ok(s.to_str()?.to_string()),
+        other => {
+            Err(Error::argument(function, "path", "a file path (string)", type_name(other)).into())
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `sandwich-lua`: the Lua 5.4 session behind every Sandwich front end.
+//!
+//! A [`Session`] owns one Lua state with the `sandwich` module loaded (`require("sandwich")`, and
+//! the global `sw`). [`Session::eval`] runs a chunk and returns the value of its last expression as
+//! a MIME bundle, so that the command line, the Jupyter kernel and Python only decide how to show
+//! it. Each Lua module of `sw` lives in its own file with a `register(lua)` function, all listed
+//! in [`MODULES`].
+//!
+//! ```
+//! let session = sandwich_lua::Session::new()?;
+//! let out = session.eval("sw.frame{x = {1, 2, 3}}:height()", "example")?;
+//! assert_eq!(out.unwrap().text(), "3");
+//! # Ok::<(), sandwich_lua::Error>(())
+//! ```
+
+mod args;
+mod convert;
+mod error;
+mod expr;
+mod frame;
+mod html;
+mod introspect;
+mod io;
+mod lazy;
+mod repr;
+mod session;
+mod verbs;
+
+use mlua::{Lua, Table};
+
+pub use error::{Error, Result};
+pub use session::{MimeBundle, Session, Stream};
+
+/// Every Lua module of `sw`, in registration order.
+pub const MODULES: &[(&str, fn(&Lua) -> mlua::Result<()>)] = &[
+    ("io", io::register),
+    ("frame", frame::register),
+    ("lazy", lazy::register),
+    ("expr", expr::register),
+    ("introspect", introspect::register),
+];
+
+/// The `sandwich` module table (`package.loaded.sandwich`), created on first use.
+pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
+    let loaded: Table = lua
+        .globals()
+        .get::<Table>("package")?
+        .get::<Table>("loaded")?;
+    if let Ok(table) = loaded.get::<Table>("sandwich") {
+        return Ok(table);
+    }
+    let table = lua.create_table()?;
+    loaded.set("sandwich", &table)?;
+    Ok(table)
+}

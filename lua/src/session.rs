@@ -1,0 +1,475 @@
+//! The evaluator every front end shares: one Lua state, the `sandwich` module, MIME output.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value, VmState,
+};
+use sandwich_core::Interrupt;
+
+use crate::error::{Error, Result};
+use crate::frame::LuaDataFrame;
+use crate::{html, repr};
+
+/// How many VM instructions run between two looks at the interrupt flag: often enough to stop
+/// within milliseconds, rarely enough to cost nothing measurable.
+const HOOK_EVERY: u32 = 1000;
+
+/// Where printed text goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+type Sink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
+/// A value rendered for display, keyed by MIME type (`text/plain` is always there).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MimeBundle(BTreeMap<String, String>);
+
+impl MimeBundle {
+    fn plain(text: String) -> Self {
+        let mut b = Self::default();
+        b.0.insert("text/plain".into(), text);
+        b
+    }
+
+    /// The `text/plain` rendering.
+    pub fn text(&self) -> &str {
+        self.0.get("text/plain").map(String::as_str).unwrap_or("")
+    }
+
+    /// The rendering for one MIME type, if there is one.
+    pub fn get(&self, mime: &str) -> Option<&str> {
+        self.0.get(mime).map(String::as_str)
+    }
+
+    /// Every (MIME type, data) pair, in MIME-type order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// One Lua state with `sw` loaded. Globals persist from one `eval` to the next.
+pub struct Session {
+    lua: Lua,
+    interrupt: Interrupt,
+    sink: Arc<Mutex<Sink>>,
+    xpcall: RegistryKey,
+    handler: RegistryKey,
+}
+
+fn stdout_sink() -> Sink {
+    Arc::new(|stream, text| {
+        use std::io::Write;
+        // Flushing every write keeps `io.write` progress lines visible and in order with
+        // `print`; scripts print little compared with what they compute.
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes()).and_then(|_| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+        };
+    })
+}
+
+impl Session {
+    /// A session that prints to the process's stdout and stderr.
+    pub fn new() -> Result<Self> {
+        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+        let interrupt = Interrupt::new();
+        lua.set_app_data(interrupt.clone());
+        let flag = interrupt.clone();
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                if flag.is_requested() {
+                    Err(Error::Interrupted.into())
+                } else {
+                    Ok(VmState::Continue)
+                }
+            },
+        )?;
+        let sink = Arc::new(Mutex::new(stdout_sink()));
+        for (_, register) in crate::MODULES {
+            register(&lua)?;
+        }
+        let sw = crate::module(&lua)?;
+        lua.globals().set("sw", &sw)?;
+        install_output(&lua, &sink)?;
+        // Kept aside so that a script redefining `xpcall` cannot break error reporting.
+        let xpcall: Function = lua.globals().get("xpcall")?;
+        install_interrupt_guards(&lua, &interrupt)?;
+        let handler = lua.create_function(|lua, err: Value| {
+            let t = lua.create_table()?;
+            t.set("error", err)?;
+            t.set("traceback", lua.traceback(None, 1)?)?;
+            Ok(t)
+        })?;
+        Ok(Session {
+            xpcall: lua.create_registry_value(xpcall)?,
+            handler: lua.create_registry_value(handler)?,
+            lua,
+            interrupt,
+            sink,
+        })
+    }
+
+    /// Sends `print`, `io.write` and `io.stderr:write` to `sink` instead of the process's streams.
+    pub fn set_output(&self, sink: impl Fn(Stream, &str) + Send + Sync + 'static) {
+        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(sink);
+    }
+
+    /// The flag that stops running code; `request()` it from another thread (Ctrl-C, a kernel
+    /// interrupt). Each `eval` clears it first.
+    pub fn interrupt_handle(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
+
+    /// The Lua state, for front ends that add their own functions.
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Binds a DataFrame to a global, as a `sw` DataFrame (front ends hand data in this way).
+    pub fn set_frame(&self, name: &str, df: polars::prelude::DataFrame) -> Result<()> {
+        Ok(self.lua.globals().set(name, LuaDataFrame(df))?)
+    }
+
+    /// The DataFrame held by a global (a cheap clone: polars shares the buffers).
+    pub fn get_frame(&self, name: &str) -> Result<polars::prelude::DataFrame> {
+        let value: Value = self.lua.globals().get(name)?;
+        match &value {
+            Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
+                Ok(ud.borrow::<LuaDataFrame>()?.0.clone())
+            }
+            other => Err(Error::argument(
+                "Session::get_frame",
+                name,
+                "a global holding a DataFrame",
+                crate::args::type_name(other),
+            )),
+        }
+    }
+
+    /// Runs `code` and returns the value of its last expression, if it has one. A trailing `;`
+    /// suppresses the value. `name` names the chunk in tracebacks (`In [3]`, a file name).
+    pub fn eval(&self, code: &str, name: &str) -> Result<Option<MimeBundle>> {
+        let function = self.compile(code, &chunk_name(name))?;
+        let values = self.call(function, MultiValue::new())?;
+        self.render(values)
+    }
+
+    /// Runs a script file with `arg` set as the standalone `lua` sets it (`arg[0]` the script,
+    /// `arg[1..]` its arguments, also passed as `...`).
+    pub fn run_file(&self, path: &Path, args: &[String]) -> Result<()> {
+        let code = std::fs::read_to_string(path).map_err(|source| {
+            Error::Core(sandwich_core::Error::Io {
+                op: "run",
+                path: path.to_path_buf(),
+                source,
+            })
+        })?;
+        // A `#!` line is not Lua; keep the line count so tracebacks stay right.
+        let code = match code.strip_prefix("#!") {
+            Some(rest) => format!("--{rest}"),
+            None => code,
+        };
+        let arg = self.lua.create_table()?;
+        arg.raw_set(0, path.to_string_lossy().as_ref())?;
+        for (i, a) in args.iter().enumerate() {
+            arg.raw_set(i + 1, a.as_str())?;
+        }
+        self.lua.globals().set("arg", arg)?;
+        let function = self
+            .lua
+            .load(code)
+            .set_name(format!("@{}", path.display()))
+            .into_function()
+            .map_err(syntax_error)?;
+        let args: MultiValue = args
+            .iter()
+            .map(|a| self.lua.create_string(a).map(Value::String))
+            .collect::<mlua::Result<_>>()?;
+        self.call(function, args).map(drop)
+    }
+
+    /// Compiles a chunk the way a REPL reads it: as one expression, then as statements whose
+    /// last line is an expression, then as plain statements.
+    fn compile(&self, code: &str, name: &str) -> Result<Function> {
+        let load = |src: String| self.lua.load(src).set_name(name).into_function();
+        if !code.trim_end().ends_with(';') {
+            if let Ok(f) = load(format!("return {code}")) {
+                return Ok(f);
+            }
+            let trimmed = code.trim_end();
+            if let Some(pos) = trimmed.rfind('\n') {
+                let (body, last) = trimmed.split_at(pos + 1);
+                if !last.trim().is_empty() {
+                    if let Ok(f) = load(format!("{body}return {last}")) {
+                        return Ok(f);
+                    }
+                }
+            }
+        }
+        load(code.to_string()).map_err(syntax_error)
+    }
+
+    /// Calls through `xpcall` so that failures carry a Lua traceback, and turns a Rust panic
+    /// inside a callback into an error instead of an abort.
+    fn call(&self, function: Function, args: MultiValue) -> Result<MultiValue> {
+        self.interrupt.clear();
+        let xpcall: Function = self.lua.registry_value(&self.xpcall)?;
+        let handler: Function = self.lua.registry_value(&self.handler)?;
+        let mut call_args = MultiValue::new();
+        call_args.push_back(Value::Function(function));
+        call_args.push_back(Value::Function(handler));
+        call_args.extend(args);
+        let outcome = catch_unwind(AssertUnwindSafe(|| xpcall.call::<MultiValue>(call_args)));
+        let mut values = match outcome {
+            Ok(result) => result?,
+            Err(panic) => return Err(Error::Panic(panic_message(&*panic))),
+        };
+        match values.pop_front() {
+            Some(Value::Boolean(true)) => Ok(values),
+            _ => Err(script_error(values.pop_front().unwrap_or(Value::Nil))),
+        }
+    }
+
+    fn render(&self, values: MultiValue) -> Result<Option<MimeBundle>> {
+        if values.iter().all(|v| v.is_nil()) {
+            return Ok(None);
+        }
+        if values.len() == 1 {
+            if let Some(Value::UserData(ud)) = values.front() {
+                if let Ok(df) = ud.borrow::<LuaDataFrame>() {
+                    let mut b = MimeBundle::plain(format!("{}", df.0));
+                    b.0.insert("text/html".into(), html::frame_html(&df.0));
+                    return Ok(Some(b));
+                }
+            }
+        }
+        let parts: Vec<String> = values.iter().map(repr::repr).collect::<mlua::Result<_>>()?;
+        Ok(Some(MimeBundle::plain(parts.join("\t"))))
+    }
+}
+
+fn chunk_name(name: &str) -> String {
+    if name.starts_with('@') || name.starts_with('=') {
+        name.to_string()
+    } else {
+        format!("={name}")
+    }
+}
+
+fn syntax_error(e: mlua::Error) -> Error {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => Error::Syntax(message),
+        other => Error::Lua(other),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
+/// `pcall`, `xpcall` and `coroutine.resume` re-raise a pending interrupt instead of catching
+/// it: otherwise `while true do pcall(f) end` could never be stopped.
+fn install_interrupt_guards(lua: &Lua, interrupt: &Interrupt) -> mlua::Result<()> {
+    let flag = interrupt.clone();
+    let interrupted = lua.create_function(move |_, ()| Ok(flag.is_requested()))?;
+    let coroutine: Table = lua.globals().get("coroutine")?;
+    lua.load(
+        r#"
+        local raw_pcall, raw_xpcall, raw_resume, interrupted = ...
+        local function check(ok, ...)
+          if not ok and interrupted() then error((...), 0) end
+          return ok, ...
+        end
+        pcall = function(f, ...) return check(raw_pcall(f, ...)) end
+        xpcall = function(f, h, ...) return check(raw_xpcall(f, h, ...)) end
+        coroutine.resume = function(co, ...) return check(raw_resume(co, ...)) end
+        "#,
+    )
+    .set_name("=sandwich.interrupt_guards")
+    .call::<()>((
+        lua.globals().get::<Function>("pcall")?,
+        lua.globals().get::<Function>("xpcall")?,
+        coroutine.get::<Function>("resume")?,
+        interrupted,
+    ))
+}
+
+/// Replaces `print`, `io.write` and `io.stderr` so that every front end decides where text goes.
+fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
+    let emit = |sink: Arc<Mutex<Sink>>, stream: Stream| {
+        move |text: &str| {
+            let f = sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            f(stream, text)
+        }
+    };
+    let out = emit(sink.clone(), Stream::Stdout);
+    lua.globals().set(
+        "print",
+        lua.create_function(move |_, args: MultiValue| {
+            let parts: Vec<String> = args
+                .iter()
+                .map(Value::to_string)
+                .collect::<mlua::Result<_>>()?;
+            out(&(parts.join("\t") + "\n"));
+            Ok(())
+        })?,
+    )?;
+    let io: Table = lua.globals().get("io")?;
+    let out = emit(sink.clone(), Stream::Stdout);
+    io.set(
+        "write",
+        lua.create_function(move |_, args: MultiValue| {
+            out(&concat_writes("io.write", &args)?);
+            Ok(())
+        })?,
+    )?;
+    let err = emit(sink.clone(), Stream::Stderr);
+    let stderr = lua.create_table()?;
+    stderr.set(
+        "write",
+        lua.create_function(move |_, args: MultiValue| {
+            // Called as a method: the first argument is the stream table itself.
+            let text: MultiValue = args.into_iter().skip(1).collect();
+            err(&concat_writes("io.stderr:write", &text)?);
+            Ok(())
+        })?,
+    )?;
+    io.set("stderr", stderr)?;
+    Ok(())
+}
+
+fn concat_writes(function: &str, args: &MultiValue) -> mlua::Result<String> {
+    let mut s = String::new();
+    for (i, v) in args.iter().enumerate() {
+        match v {
+            Value::String(x) => s.push_str(&x.to_string_lossy()),
+            Value::Integer(_) | Value::Number(_) => s.push_str(&v.to_string()?),
+            other => {
+                return Err(Error::argument(
+                    function,
+                    &format!("#{}", i + 1),
+                    "a string or a number",
+                    crate::args::type_name(other),
+                )
+                .into())
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Turns what the `xpcall` handler returned into an [`Error`].
+fn script_error(value: Value) -> Error {
+    let (error, traceback) = match &value {
+        Value::Table(t) => (
+            t.get::<Value>("error").unwrap_or(Value::Nil),
+            t.get::<String>("traceback").unwrap_or_default(),
+        ),
+        other => (other.clone(), String::new()),
+    };
+    let traceback = clean_traceback(&traceback);
+    let (message, causes) = match &error {
+        Value::Error(e) => {
+            if is_interrupt(e) {
+                return Error::Interrupted;
+            }
+            describe(e)
+        }
+        Value::String(s) => (s.to_string_lossy(), vec![]),
+        other => (
+            other
+                .to_string()
+                .unwrap_or_else(|_| "(error object)".into()),
+            vec![],
+        ),
+    };
+    Error::Script {
+        message,
+        traceback,
+        causes,
+    }
+}
+
+/// Drops the frames of our own `xpcall` wrapper from the bottom of a traceback.
+fn clean_traceback(tb: &str) -> String {
+    let mut lines: Vec<&str> = tb.lines().collect();
+    while let Some(last) = lines.last() {
+        let l = last.trim();
+        if l == "[C]: in ?" || l.contains("in function 'xpcall'") {
+            lines.pop();
+        } else {
+            break;
+        }
+    }
+    lines.join("\n")
+}
+
+fn is_interrupt(e: &mlua::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if matches!(err.downcast_ref::<Error>(), Some(Error::Interrupted))
+            || matches!(
+                err.downcast_ref::<sandwich_core::Error>(),
+                Some(sandwich_core::Error::Interrupted)
+            )
+        {
+            return true;
+        }
+        if let Some(mlua::Error::ExternalError(inner)) = err.downcast_ref::<mlua::Error>() {
+            current = Some(inner.as_ref());
+            continue;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// The message of an error raised in Rust, and the messages of its causes, outermost first.
+fn describe(e: &mlua::Error) -> (String, Vec<String>) {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => describe(cause),
+        mlua::Error::WithContext { context, cause } => {
+            let (m, mut c) = describe(cause);
+            c.insert(0, m);
+            (context.clone(), c)
+        }
+        mlua::Error::ExternalError(inner) => {
+            let mut causes = Vec::new();
+            let mut source = inner.source();
+            while let Some(s) = source {
+                causes.push(s.to_string());
+                source = s.source();
+            }
+            (inner.to_string(), causes)
+        }
+        mlua::Error::BadArgument {
+            to,
+            pos,
+            name,
+            cause,
+        } => {
+            let (m, c) = describe(cause);
+            let arg = name.clone().unwrap_or_else(|| format!("#{pos}"));
+            let to = to.clone().unwrap_or_else(|| "a function".into());
+            (format!("{to}: bad argument {arg}: {m}"), c)
+        }
+        other => (other.to_string(), vec![]),
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the Lua session, built as one binary (as ripgrep does).
+
+mod docs;
+mod errors;
+mod frames;
+mod session;
+mod util;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the project. This is the README's test command, and .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse a target directory outside the clone when the machine has one (CI on a warm machine is
+# then incremental); otherwise build in ./target like any cargo project.
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/sandwich-target" ]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/sandwich-target"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+# One profile (release) for everything: tests, the `sandwich` binary they run, benchmarks.
+echo "== cargo test (release profile)"
+cargo test --release --workspace
+# Benchmarks are not run here (they are not timed tests), but they must keep compiling.
+cargo build --release --workspace --benches
