@@ -58,8 +58,8 @@ print("\nNovice accuracy by question difficulty:")
 print(scored
   :filter(sw.col("group"):eq("novice"))
   :with_columns(
-    sw.when(sw.col("difficulty"):lt(1/3)):then("easy")
-      :when(sw.col("difficulty"):lt(2/3)):then("medium")
+    sw.when(sw.col("difficulty"):lt(1/3)):then_("easy")
+      :when(sw.col("difficulty"):lt(2/3)):then_("medium")
       :otherwise("hard"):alias("difficulty_band"))
   :group_by("difficulty_band")
   :agg{sw.col("correct"):mean():round(3):alias("accuracy"), sw.col("task"):n_unique():alias("questions")}

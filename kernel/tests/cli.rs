@@ -98,7 +98,7 @@ fn errors_exit_non_zero_with_traceback_and_causes() {
 
 #[test]
 fn ctrl_c_interrupts_a_running_script() {
-    let mut child = sandwich()
+    let child = sandwich()
         .args([
             "run",
             "-e",

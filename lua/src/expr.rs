@@ -19,7 +19,7 @@ pub(crate) struct LuaExpr(pub Expr);
 #[derive(Clone)]
 pub(crate) struct LuaStrNamespace(Expr);
 
-/// `sw.when(cond):then(a)` waiting for `otherwise` (or another `when`).
+/// `sw.when(cond):then_(a)` waiting for `otherwise` (or another `when`).
 #[derive(Clone)]
 pub(crate) struct LuaWhen {
     branches: Vec<(Expr, Option<Expr>)>,
@@ -193,7 +193,7 @@ impl UserData for LuaExpr {
             "n_unique" => Expr::n_unique,
             "first" => Expr::first,
             "last" => Expr::last,
-            "not" => Expr::not
+            "not_" => Expr::not
         );
 
         m.add_method("alias", |_, this, name: String| {
@@ -407,7 +407,7 @@ impl UserData for LuaStrNamespace {
 
 impl UserData for LuaWhen {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("then", |_, this, v: Value| {
+        m.add_method("then_", |_, this, v: Value| {
             let mut next = this.clone();
             let last = next
                 .branches
@@ -416,11 +416,11 @@ impl UserData for LuaWhen {
             if last.1.is_some() {
                 return Err(Error::Usage {
                     function: "sw.when".into(),
-                    message: "'then' follows 'when', not another 'then'".into(),
+                    message: "'then_' follows 'when', not another 'then_'".into(),
                 }
                 .into());
             }
-            last.1 = Some(value_expr("sw.when(...):then", "value", &v)?);
+            last.1 = Some(value_expr("sw.when(...):then_", "value", &v)?);
             Ok(next)
         });
         m.add_method("when", |_, this, cond: Value| {
@@ -428,7 +428,7 @@ impl UserData for LuaWhen {
             if next.branches.last().and_then(|b| b.1.as_ref()).is_none() {
                 return Err(Error::Usage {
                     function: "sw.when".into(),
-                    message: "each 'when' needs a 'then' before the next 'when'".into(),
+                    message: "each 'when' needs a 'then_' before the next 'when'".into(),
                 }
                 .into());
             }
@@ -443,7 +443,7 @@ impl UserData for LuaWhen {
                 let Some(then) = then else {
                     return Err(Error::Usage {
                         function: "sw.when".into(),
-                        message: "'otherwise' needs a 'then' after the last 'when'".into(),
+                        message: "'otherwise' needs a 'then_' after the last 'when'".into(),
                     }
                     .into());
                 };
@@ -474,7 +474,7 @@ pub(crate) const EXPR_METHODS: &[&str] = &[
     "n_unique",
     "first",
     "last",
-    "not",
+    "not_",
     "alias",
     "cast",
     "is_in",
@@ -497,4 +497,4 @@ pub(crate) const STR_METHODS: &[&str] = &[
     "replace",
     "split",
 ];
-pub(crate) const WHEN_METHODS: &[&str] = &["then", "when", "otherwise"];
+pub(crate) const WHEN_METHODS: &[&str] = &["then_", "when", "otherwise"];

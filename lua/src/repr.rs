@@ -1,35 +1,45 @@
 //! `text/plain` for Lua values: what a REPL shows for the value of an expression.
 
-use mlua::{Table, Value};
+use mlua::{Lua, Table, Value};
 
 const MAX_DEPTH: usize = 3;
 const MAX_ITEMS: usize = 50;
 
 /// A value as a REPL shows it: strings as they are, tables as `{1, 2, x = "y"}`.
-pub(crate) fn repr(value: &Value) -> mlua::Result<String> {
+pub(crate) fn repr(lua: &Lua, value: &Value) -> mlua::Result<String> {
     match value {
         Value::String(s) => Ok(s.to_string_lossy()),
-        Value::Table(t) => table(t, 0),
-        other => scalar(other),
+        Value::Table(t) => table(lua, t, 0),
+        other => tostring(lua, other),
     }
 }
 
-fn scalar(value: &Value) -> mlua::Result<String> {
+/// What Lua's `tostring` gives: floats keep their `.0` (`4.0`, not `4`), `__tostring` is used.
+pub(crate) fn tostring(lua: &Lua, value: &Value) -> mlua::Result<String> {
     match value {
-        Value::String(s) => Ok(format!("{:?}", s.to_string_lossy())),
+        Value::Number(_) | Value::Integer(_) => match lua.coerce_string(value.clone())? {
+            Some(s) => Ok(s.to_string_lossy()),
+            None => value.to_string(),
+        },
         Value::LightUserData(p) if p.0.is_null() => Ok("sw.null".into()),
-        // Lua's own tostring (honours __tostring; formats floats the Lua way).
         other => other.to_string(),
     }
 }
 
-fn table(t: &Table, depth: usize) -> mlua::Result<String> {
+fn scalar(lua: &Lua, value: &Value) -> mlua::Result<String> {
+    match value {
+        Value::String(s) => Ok(format!("{:?}", s.to_string_lossy())),
+        other => tostring(lua, other),
+    }
+}
+
+fn table(lua: &Lua, t: &Table, depth: usize) -> mlua::Result<String> {
     if depth >= MAX_DEPTH {
         return Ok("{...}".into());
     }
     let item = |v: &Value| match v {
-        Value::Table(inner) => table(inner, depth + 1),
-        other => scalar(other),
+        Value::Table(inner) => table(lua, inner, depth + 1),
+        other => scalar(lua, other),
     };
     let n = t.raw_len();
     let mut parts = Vec::new();
@@ -46,7 +56,7 @@ fn table(t: &Table, depth: usize) -> mlua::Result<String> {
         }
         let key = match &k {
             Value::String(s) if is_identifier(&s.to_string_lossy()) => s.to_string_lossy(),
-            other => format!("[{}]", scalar(other)?),
+            other => format!("[{}]", scalar(lua, other)?),
         };
         keyed.push(format!("{key} = {}", item(&v)?));
     }

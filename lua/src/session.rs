@@ -81,7 +81,10 @@ fn stdout_sink() -> Sink {
 impl Session {
     /// A session that prints to the process's stdout and stderr.
     pub fn new() -> Result<Self> {
-        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+        // With `catch_rust_panics(false)`, Lua's `pcall`/`xpcall` cannot catch a Rust panic: it
+        // travels up as a Lua error and is resumed only once back in Rust (see `call`), never
+        // unwinding through Lua's C frames, so the state stays consistent.
+        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new().catch_rust_panics(false))?;
         let interrupt = Interrupt::new();
         lua.set_app_data(interrupt.clone());
         let flag = interrupt.clone();
@@ -160,8 +163,15 @@ impl Session {
     /// Runs `code` and returns the value of its last expression, if it has one. A trailing `;`
     /// suppresses the value. `name` names the chunk in tracebacks (`In [3]`, a file name).
     pub fn eval(&self, code: &str, name: &str) -> Result<Option<MimeBundle>> {
+        let (code, silent) = match code.trim_end().strip_suffix(';') {
+            Some(rest) => (rest, true),
+            None => (code, false),
+        };
         let function = self.compile(code, &chunk_name(name))?;
         let values = self.call(function, MultiValue::new())?;
+        if silent {
+            return Ok(None);
+        }
         self.render(values)
     }
 
@@ -200,20 +210,21 @@ impl Session {
     }
 
     /// Compiles a chunk the way a REPL reads it: as one expression, then as statements whose
-    /// last line is an expression, then as plain statements.
+    /// last line is an expression, then as plain statements. The expression is passed through
+    /// an identity function rather than returned directly, so that a call in it is not a tail
+    /// call and keeps its line in tracebacks.
     fn compile(&self, code: &str, name: &str) -> Result<Function> {
+        const PASS: &str = "return (function(...) return ... end)(";
         let load = |src: String| self.lua.load(src).set_name(name).into_function();
-        if !code.trim_end().ends_with(';') {
-            if let Ok(f) = load(format!("return {code}")) {
-                return Ok(f);
-            }
-            let trimmed = code.trim_end();
-            if let Some(pos) = trimmed.rfind('\n') {
-                let (body, last) = trimmed.split_at(pos + 1);
-                if !last.trim().is_empty() {
-                    if let Ok(f) = load(format!("{body}return {last}")) {
-                        return Ok(f);
-                    }
+        if let Ok(f) = load(format!("{PASS}{code}\n)")) {
+            return Ok(f);
+        }
+        let trimmed = code.trim_end();
+        if let Some(pos) = trimmed.rfind('\n') {
+            let (body, last) = trimmed.split_at(pos + 1);
+            if !last.trim().is_empty() {
+                if let Ok(f) = load(format!("{body}{PASS}{last}\n)")) {
+                    return Ok(f);
                 }
             }
         }
@@ -254,7 +265,10 @@ impl Session {
                 }
             }
         }
-        let parts: Vec<String> = values.iter().map(repr::repr).collect::<mlua::Result<_>>()?;
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| repr::repr(&self.lua, v))
+            .collect::<mlua::Result<_>>()?;
         Ok(Some(MimeBundle::plain(parts.join("\t"))))
     }
 }
@@ -322,10 +336,10 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let out = emit(sink.clone(), Stream::Stdout);
     lua.globals().set(
         "print",
-        lua.create_function(move |_, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             let parts: Vec<String> = args
                 .iter()
-                .map(Value::to_string)
+                .map(|v| repr::tostring(lua, v))
                 .collect::<mlua::Result<_>>()?;
             out(&(parts.join("\t") + "\n"));
             Ok(())
@@ -335,8 +349,8 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let out = emit(sink.clone(), Stream::Stdout);
     io.set(
         "write",
-        lua.create_function(move |_, args: MultiValue| {
-            out(&concat_writes("io.write", &args)?);
+        lua.create_function(move |lua, args: MultiValue| {
+            out(&concat_writes(lua, "io.write", &args)?);
             Ok(())
         })?,
     )?;
@@ -344,10 +358,10 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let stderr = lua.create_table()?;
     stderr.set(
         "write",
-        lua.create_function(move |_, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             // Called as a method: the first argument is the stream table itself.
             let text: MultiValue = args.into_iter().skip(1).collect();
-            err(&concat_writes("io.stderr:write", &text)?);
+            err(&concat_writes(lua, "io.stderr:write", &text)?);
             Ok(())
         })?,
     )?;
@@ -355,12 +369,12 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     Ok(())
 }
 
-fn concat_writes(function: &str, args: &MultiValue) -> mlua::Result<String> {
+fn concat_writes(lua: &Lua, function: &str, args: &MultiValue) -> mlua::Result<String> {
     let mut s = String::new();
     for (i, v) in args.iter().enumerate() {
         match v {
             Value::String(x) => s.push_str(&x.to_string_lossy()),
-            Value::Integer(_) | Value::Number(_) => s.push_str(&v.to_string()?),
+            Value::Integer(_) | Value::Number(_) => s.push_str(&repr::tostring(lua, v)?),
             other => {
                 return Err(Error::argument(
                     function,

@@ -65,7 +65,9 @@ fn every_example_runs_and_prints_what_its_page_says() {
     for page in pages() {
         let c = Captured::new();
         let name = page.path.file_name().unwrap().to_string_lossy().to_string();
-        let result = c.session.eval(&page.example, &name);
+        // Examples are scripts: a final `;` drops the value of their last expression, so only
+        // what they print counts.
+        let result = c.session.eval(&format!("{}\n;", page.example), &name);
         let mut actual = c.take();
         match result {
             Ok(Some(b)) => {

@@ -59,7 +59,7 @@ fn bad_inputs_fail_with_clear_errors() {
         ),
         (
             format!("sw.read_csv({}, {{has_header = 'yes'}})", f.csv),
-            vec!["sw.read_csv", "options", "has_header"],
+            vec!["sw.read_csv", "options", "expected a boolean"],
         ),
         (
             format!("sw.read_csv({})", f.ragged),
@@ -87,7 +87,7 @@ fn bad_inputs_fail_with_clear_errors() {
         ),
         (
             "sw.read_csv(42)".into(),
-            vec!["sw.read_csv", "path", "number"],
+            vec!["sw.read_csv", "path", "integer"],
         ),
         (
             format!("sw.scan_csv({}, {{columns = {{'a'}}}})", f.csv),
@@ -219,7 +219,7 @@ fn bad_inputs_fail_with_clear_errors() {
         ),
         (
             "sw.when(sw.col('a'):eq(1)):otherwise(0)".into(),
-            vec!["sw.when", "then"],
+            vec!["sw.when", "then_"],
         ),
         (
             "sw.col('a') + {}".into(),
