@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 use sandwich_lua::Session;
 
-const REPEATS: usize = 5;
+const REPEATS: usize = 7;
 
 fn data(rows: usize) -> (DataFrame, DataFrame) {
     let tasks = (rows / 10).max(1);
@@ -62,7 +62,7 @@ fn native(judgments: &DataFrame, gold: &DataFrame) -> DataFrame {
             col("score").mean().alias("mean_score"),
             len().alias("n"),
         ])
-        .sort(["worker"], SortMultipleOptions::default())
+        .sort_by_exprs([col("worker")], SortMultipleOptions::default())
         .collect()
         .unwrap()
 }
@@ -100,14 +100,26 @@ fn main() {
     );
 
     let (mut lua_times, mut native_times) = (Vec::new(), Vec::new());
-    for _ in 0..REPEATS {
-        // Interleaved, so that drift in the machine's speed hits both sides alike.
-        let t = Instant::now();
-        std::hint::black_box(native(&judgments, &gold));
-        native_times.push(t.elapsed());
-        let t = Instant::now();
-        session.eval(LUA_PIPELINE, "bench").unwrap();
-        lua_times.push(t.elapsed());
+    for i in 0..REPEATS {
+        // Interleaved, and in alternating order, so that drift in the machine's speed and the
+        // allocator's state after the previous run hit both sides alike.
+        let run_native = |times: &mut Vec<Duration>| {
+            let t = Instant::now();
+            std::hint::black_box(native(&judgments, &gold));
+            times.push(t.elapsed());
+        };
+        let run_lua = |times: &mut Vec<Duration>| {
+            let t = Instant::now();
+            session.eval(LUA_PIPELINE, "bench").unwrap();
+            times.push(t.elapsed());
+        };
+        if i % 2 == 0 {
+            run_native(&mut native_times);
+            run_lua(&mut lua_times);
+        } else {
+            run_lua(&mut lua_times);
+            run_native(&mut native_times);
+        }
     }
     let (lua, native) = (median(lua_times), median(native_times));
     println!("pipeline over {rows} rows (join + with_columns + group_by/agg + sort), median of {REPEATS}");
