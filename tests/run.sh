@@ -12,6 +12,10 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
+# Check mode compiles the dependencies without code generation: a couple of minutes cold.
+echo "== cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets -- -D warnings
+
 # One profile (release) for everything: tests, the `sandwich` binary they run, benchmarks.
 echo "== cargo test (release profile)"
 cargo test --release --workspace

@@ -14,7 +14,7 @@ use crate::error::{Error, PolarsContext};
 const CHECK_EVERY: usize = 1 << 16;
 
 pub(crate) fn check_interrupt(lua: &Lua, i: usize) -> mlua::Result<()> {
-    if i % CHECK_EVERY == 0 {
+    if i.is_multiple_of(CHECK_EVERY) {
         if let Some(flag) = lua.app_data_ref::<sandwich_core::Interrupt>() {
             if flag.is_requested() {
                 return Err(Error::Interrupted.into());

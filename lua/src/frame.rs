@@ -145,9 +145,7 @@ impl UserData for LuaDataFrame {
         m.add_method("columns", |lua, this, ()| {
             lua.create_sequence_from(this.0.get_column_names().into_iter().map(|n| n.to_string()))
         });
-        m.add_method("schema", |lua, this, ()| {
-            schema_table(lua, &this.0.schema())
-        });
+        m.add_method("schema", |lua, this, ()| schema_table(lua, this.0.schema()));
         m.add_method("lazy", |_, this, ()| {
             Ok(LuaLazyFrame(this.0.clone().lazy()))
         });

@@ -31,8 +31,11 @@ use mlua::{Lua, Table};
 pub use error::{Error, Result};
 pub use session::{MimeBundle, Session, Stream};
 
+/// Adds one Lua module's functions to `sw`.
+pub type Register = fn(&Lua) -> mlua::Result<()>;
+
 /// Every Lua module of `sw`, in registration order.
-pub const MODULES: &[(&str, fn(&Lua) -> mlua::Result<()>)] = &[
+pub const MODULES: &[(&str, Register)] = &[
     ("io", io::register),
     ("frame", frame::register),
     ("lazy", lazy::register),

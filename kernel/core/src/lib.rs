@@ -20,7 +20,6 @@ pub use data::{
     describe, read_csv, read_ipc, read_json, read_parquet, scan_csv, scan_parquet, write_csv,
     write_ipc, write_json, write_parquet, CsvReadOptions, CsvWriteOptions, IpcReadOptions,
     IpcWriteOptions, JsonReadOptions, JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions,
-    ScanCsvOptions, ScanParquetOptions,
 };
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;

@@ -35,9 +35,9 @@ fn every_format_round_trips() {
     assert!(sc::read_json(p("a.jsonl"), &sc::JsonReadOptions::default())
         .unwrap()
         .equals_missing(&df));
-    let lazy = sc::scan_parquet(p("a.parquet"), &sc::ScanParquetOptions::default()).unwrap();
+    let lazy = sc::scan_parquet(p("a.parquet"), &sc::ParquetReadOptions::default()).unwrap();
     assert!(lazy.collect().unwrap().equals_missing(&df));
-    let lazy = sc::scan_csv(p("a.csv"), &sc::ScanCsvOptions::default()).unwrap();
+    let lazy = sc::scan_csv(p("a.csv"), &sc::CsvReadOptions::default()).unwrap();
     assert_eq!(lazy.collect().unwrap().height(), 3);
 }
 

@@ -90,8 +90,12 @@ fn bad_inputs_fail_with_clear_errors() {
             vec!["sw.read_csv", "path", "integer"],
         ),
         (
-            format!("sw.scan_csv({}, {{columns = {{'a'}}}})", f.csv),
-            vec!["sw.scan_csv", "unknown field `columns`"],
+            format!("sw.scan_csv({}, {{colums = {{'a'}}}})", f.csv),
+            vec!["sw.scan_csv", "unknown field `colums`", "`columns`"],
+        ),
+        (
+            format!("sw.scan_csv({}, {{columns = {{'zz'}}}}):collect()", f.csv),
+            vec!["LazyFrame.collect", "zz"],
         ),
         (
             "df:write_csv('/no/such/dir/out.csv')".into(),

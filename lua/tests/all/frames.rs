@@ -72,6 +72,12 @@ fn file_formats_round_trip() {
         )),
         "3"
     );
+    assert_eq!(
+        c.eval(&format!(
+            "sw.scan_csv({path}, {{columns = {{'w', 'name'}}}}):collect():columns()"
+        )),
+        r#"{"w", "name"}"#
+    );
     let path = lua_str(dir.path().join("t.parquet").to_str().unwrap());
     assert_eq!(
         c.eval(&format!(

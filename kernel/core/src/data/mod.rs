@@ -8,7 +8,7 @@ mod write;
 pub use describe::describe;
 pub use options::{
     CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,
-    JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions, ScanCsvOptions, ScanParquetOptions,
+    JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions,
 };
 pub use read::{read_csv, read_ipc, read_json, read_parquet, scan_csv, scan_parquet};
 pub use write::{write_csv, write_ipc, write_json, write_parquet};

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-/// Options of [`read_csv`](crate::read_csv).
+/// Options of [`read_csv`](crate::read_csv) and [`scan_csv`](crate::scan_csv).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CsvReadOptions {
@@ -53,54 +53,11 @@ impl Default for CsvReadOptions {
     }
 }
 
-/// Options of [`scan_csv`](crate::scan_csv): the lazy reader takes a subset of the eager one's.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScanCsvOptions {
-    pub separator: String,
-    pub has_header: bool,
-    pub n_rows: Option<usize>,
-    pub skip_rows: usize,
-    pub infer_schema_length: usize,
-    pub null_values: Option<Vec<String>>,
-    pub quote_char: String,
-    pub comment_prefix: Option<String>,
-    pub try_parse_dates: bool,
-    pub ignore_errors: bool,
-    pub truncate_ragged_lines: bool,
-}
-
-impl Default for ScanCsvOptions {
-    fn default() -> Self {
-        let e = CsvReadOptions::default();
-        Self {
-            separator: e.separator,
-            has_header: e.has_header,
-            n_rows: e.n_rows,
-            skip_rows: e.skip_rows,
-            infer_schema_length: e.infer_schema_length,
-            null_values: e.null_values,
-            quote_char: e.quote_char,
-            comment_prefix: e.comment_prefix,
-            try_parse_dates: e.try_parse_dates,
-            ignore_errors: e.ignore_errors,
-            truncate_ragged_lines: e.truncate_ragged_lines,
-        }
-    }
-}
-
-/// Options of [`read_parquet`](crate::read_parquet).
+/// Options of [`read_parquet`](crate::read_parquet) and [`scan_parquet`](crate::scan_parquet).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParquetReadOptions {
     pub columns: Option<Vec<String>>,
-    pub n_rows: Option<usize>,
-}
-
-/// Options of [`scan_parquet`](crate::scan_parquet).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScanParquetOptions {
     pub n_rows: Option<usize>,
 }
 

@@ -9,10 +9,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::options::{
-    CsvReadOptions, IpcReadOptions, JsonReadOptions, ParquetReadOptions, ScanCsvOptions,
-    ScanParquetOptions,
-};
+use super::options::{CsvReadOptions, IpcReadOptions, JsonReadOptions, ParquetReadOptions};
 use crate::{Error, Result};
 
 pub(crate) fn open(op: &'static str, path: &Path) -> Result<File> {
@@ -136,7 +133,7 @@ pub fn read_json(path: impl AsRef<Path>, opts: &JsonReadOptions) -> Result<DataF
 }
 
 /// Starts a lazy query over a CSV file; nothing is read until the query is collected.
-pub fn scan_csv(path: impl AsRef<Path>, opts: &ScanCsvOptions) -> Result<LazyFrame> {
+pub fn scan_csv(path: impl AsRef<Path>, opts: &CsvReadOptions) -> Result<LazyFrame> {
     const OP: &str = "scan_csv";
     let path = path.as_ref();
     ensure_exists(OP, path)?;
@@ -162,11 +159,20 @@ pub fn scan_csv(path: impl AsRef<Path>, opts: &ScanCsvOptions) -> Result<LazyFra
         .with_try_parse_dates(opts.try_parse_dates)
         .with_truncate_ragged_lines(opts.truncate_ragged_lines)
         .finish()
+        .map(|lf| select_columns(lf, opts.columns.as_deref()))
         .map_err(Error::polars(OP, context(path)))
 }
 
+/// The lazy readers take `columns` as a projection: polars pushes it down into the scan.
+fn select_columns(lf: LazyFrame, columns: Option<&[String]>) -> LazyFrame {
+    match columns {
+        Some(cols) => lf.select(cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>()),
+        None => lf,
+    }
+}
+
 /// Starts a lazy query over a Parquet file.
-pub fn scan_parquet(path: impl AsRef<Path>, opts: &ScanParquetOptions) -> Result<LazyFrame> {
+pub fn scan_parquet(path: impl AsRef<Path>, opts: &ParquetReadOptions) -> Result<LazyFrame> {
     const OP: &str = "scan_parquet";
     let path = path.as_ref();
     ensure_exists(OP, path)?;
@@ -175,5 +181,6 @@ pub fn scan_parquet(path: impl AsRef<Path>, opts: &ScanParquetOptions) -> Result
         ..Default::default()
     };
     LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args)
+        .map(|lf| select_columns(lf, opts.columns.as_deref()))
         .map_err(Error::polars(OP, context(path)))
 }
