@@ -30,6 +30,9 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// A tensor operation failed (shapes, dtypes, devices).
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
     /// The user asked the running job to stop (Ctrl-C, a kernel interrupt).
     #[error("interrupted")]
     Interrupted,

@@ -15,6 +15,8 @@
 mod data;
 mod error;
 mod interrupt;
+pub mod nn;
+pub mod train;
 
 pub use data::{
     describe, read_csv, read_ipc, read_json, read_parquet, scan_csv, scan_parquet, write_csv,

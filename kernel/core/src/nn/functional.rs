@@ -1,0 +1,96 @@
+//! Differentiable building blocks, each written with ops that have a backward in candle.
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::Result;
+
+/// `softmax` over the last dimension. The max is subtracted for stability and detached: the
+/// result does not depend on the shift, so the gradient is exact.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
+    let e = shifted.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+/// `log_softmax` over the last dimension (log-sum-exp with a detached max).
+pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&lse)?)
+}
+
+/// Layer normalisation over the last dimension, as `torch.nn.LayerNorm` (biased variance).
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?; // (..., C)
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?; // (..., 1)
+    let normed = centered.broadcast_div(&(var + eps)?.sqrt()?)?;
+    let scaled = normed.broadcast_mul(weight)?;
+    Ok(match bias {
+        Some(b) => scaled.broadcast_add(b)?,
+        None => scaled,
+    })
+}
+
+/// RMS normalisation over the last dimension, as Llama's `LlamaRMSNorm`.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?; // (..., 1)
+    Ok(x.broadcast_div(&rms)?.broadcast_mul(weight)?)
+}
+
+/// `cat(-x2, x1)` over the halves of the last dimension (HF's `rotate_half`).
+pub fn rotate_half(x: &Tensor) -> Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    Ok(Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?)
+}
+
+/// Rotary position embedding in HF's layout: `x` is (B, H, T, D), `cos`/`sin` are (T, D).
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    Ok((x.broadcast_mul(cos)? + rotate_half(x)?.broadcast_mul(sin)?)?)
+}
+
+/// An additive causal mask (T, T): 0 on and below the diagonal, -inf above.
+pub fn causal_mask(t: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(mask, (t, t), device)?.to_dtype(dtype)?)
+}
+
+/// Scaled dot-product attention: q (B, H, Tq, D), k and v (B, H, Tk, D), an additive mask
+/// broadcastable to (B, H, Tq, Tk).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let scale = 1.0 / (q.dim(D::Minus1)? as f64).sqrt();
+    let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?; // (B, H, Tq, Tk)
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
+    };
+    let probs = softmax_last_dim(&scores)?;
+    Ok(probs.matmul(&v.contiguous()?)?) // (B, H, Tq, D)
+}
+
+/// Mean cross-entropy of logits (N, C) against class indices (N,), skipping targets equal to
+/// `ignore_index` (as `torch.nn.functional.cross_entropy`).
+pub fn cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    ignore_index: Option<i64>,
+) -> Result<Tensor> {
+    let logp = log_softmax_last_dim(logits)?; // (N, C)
+    let targets = targets.to_dtype(DType::I64)?;
+    let keep = match ignore_index {
+        Some(ix) => targets.ne(ix)?,
+        None => targets.ones_like()?.to_dtype(DType::U8)?,
+    };
+    // Ignored positions gather class 0, then are zeroed by the mask.
+    let safe = keep.where_cond(&targets, &targets.zeros_like()?)?;
+    let picked = logp
+        .gather(&safe.unsqueeze(1)?.to_dtype(DType::U32)?, 1)?
+        .squeeze(1)?; // (N,)
+    let keep_f = keep.to_dtype(logits.dtype())?;
+    let total = (picked * &keep_f)?.sum_all()?;
+    let count = keep_f.sum_all()?;
+    Ok(total.neg()?.div(&count)?)
+}

@@ -1,0 +1,15 @@
+//! Layers for training whose backward pass exists and is checked against PyTorch.
+//!
+//! candle-nn's fused kernels (`ops::softmax_last_dim`, `ops::rms_norm`, `ops::layer_norm`,
+//! `rotary_emb::rope*`, `ops::sdpa`, and `RmsNorm`/`LayerNorm::forward` on contiguous input)
+//! have no backward: gradient flow stops there silently and the parameters behind them never
+//! train while the loss still falls (candle issues #2168, #3568, #3569, #3752). Everything here
+//! is composed of primitive tensor ops that candle differentiates, and
+//! `kernel/core/tests/nn_parity.rs` checks outputs and gradients against PyTorch fixtures.
+
+mod functional;
+
+pub use functional::{
+    attention, causal_mask, cross_entropy, layer_norm, log_softmax_last_dim, rms_norm, rope,
+    rotate_half, softmax_last_dim,
+};
