@@ -80,8 +80,8 @@ fn comparison_error(op: &str, method: &str) -> mlua::Error {
     Error::Usage {
         function: format!("Expr {op}"),
         message: format!(
-            "Lua turns the result of '{op}' into a boolean, so it cannot build an expression; \
-             use the method instead: a:{method}(b)"
+            "Lua turns the result of {op} into a boolean, so it cannot build an expression; \
+             use the method instead: {method}"
         ),
     }
     .into()
@@ -146,19 +146,19 @@ impl UserData for LuaExpr {
         m.add_meta_function(
             MetaMethod::Eq,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
-                Err(comparison_error("==", "eq"))
+                Err(comparison_error("== or ~=", "a:eq(b) or a:ne(b)"))
             },
         );
         m.add_meta_function(
             MetaMethod::Lt,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
-                Err(comparison_error("<", "lt"))
+                Err(comparison_error("< or >", "a:lt(b) or a:gt(b)"))
             },
         );
         m.add_meta_function(
             MetaMethod::Le,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
-                Err(comparison_error("<=", "le"))
+                Err(comparison_error("<= or >=", "a:le(b) or a:ge(b)"))
             },
         );
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {

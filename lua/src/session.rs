@@ -421,18 +421,16 @@ fn script_error(value: Value) -> Error {
     }
 }
 
-/// Drops the frames of our own `xpcall` wrapper from the bottom of a traceback.
+/// Drops the frames that say nothing to a user: anonymous C frames (`[C]: in ?`, the error
+/// machinery itself) and our own `xpcall` wrapper.
 fn clean_traceback(tb: &str) -> String {
-    let mut lines: Vec<&str> = tb.lines().collect();
-    while let Some(last) = lines.last() {
-        let l = last.trim();
-        if l == "[C]: in ?" || l.contains("in function 'xpcall'") {
-            lines.pop();
-        } else {
-            break;
-        }
-    }
-    lines.join("\n")
+    tb.lines()
+        .filter(|line| {
+            let l = line.trim();
+            l != "[C]: in ?" && !l.contains("in function 'xpcall'")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn is_interrupt(e: &mlua::Error) -> bool {
@@ -465,13 +463,19 @@ fn describe(e: &mlua::Error) -> (String, Vec<String>) {
             (context.clone(), c)
         }
         mlua::Error::ExternalError(inner) => {
-            let mut causes = Vec::new();
+            let message = inner.to_string();
+            let mut causes: Vec<String> = Vec::new();
             let mut source = inner.source();
             while let Some(s) = source {
-                causes.push(s.to_string());
+                let text = s.to_string();
+                // polars repeats a cause inside its context's message; say each thing once.
+                let known = message.contains(&text) || causes.iter().any(|c| c.contains(&text));
+                if !known {
+                    causes.push(text);
+                }
                 source = s.source();
             }
-            (inner.to_string(), causes)
+            (message, causes)
         }
         mlua::Error::BadArgument {
             to,

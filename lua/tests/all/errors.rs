@@ -123,6 +123,10 @@ fn bad_inputs_fail_with_clear_errors() {
             vec!["Expr <", "a:lt(b)"],
         ),
         (
+            "df:select(sw.col('a') > 1)".into(),
+            vec!["Expr < or >", "a:gt(b)"],
+        ),
+        (
             "df:select(sw.col('a') <= sw.col('a'))".into(),
             vec!["Expr <=", "a:le(b)"],
         ),
@@ -256,6 +260,11 @@ fn bad_inputs_fail_with_clear_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each cause is said once (polars repeats its inner error inside its context), and the
+    // traceback has no anonymous C frames.
+    let err = c.error("df:select('nope')");
+    assert_eq!(err.matches("unable to find column").count(), 1, "{err}");
+    assert!(!err.contains("[C]: in ?"), "{err}");
     // The session survives all of them.
     assert_eq!(c.eval("df:height()"), "2");
 }
