@@ -2,7 +2,7 @@
 //! API and directly through polars in Rust, in one run. Prints both times and the ratio
 //! Lua / native (target ≤ 1.05).
 //!
-//! Run: `cargo bench -p sandwich-lua --bench pipeline` (ROWS=... to change the size).
+//! Run: `cargo bench --workspace --bench pipeline` (ROWS=... to change the size).
 
 use std::time::{Duration, Instant};
 

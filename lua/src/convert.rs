@@ -178,7 +178,6 @@ pub(crate) fn column_to_table(lua: &Lua, column: &Column) -> mlua::Result<Table>
 
 /// Rows as Lua tables keyed by column name; nulls are left out.
 pub(crate) fn records(lua: &Lua, df: &DataFrame) -> mlua::Result<Table> {
-    let df = df.clone();
     let names: Vec<mlua::LuaString> = df
         .get_column_names()
         .iter()

@@ -67,11 +67,11 @@ impl From<Error> for mlua::Error {
 }
 
 /// Converts core results inside Lua callbacks: `sandwich_core::read_csv(..).lua()?`.
-pub(crate) trait IntoLua<T> {
+pub(crate) trait CoreResultExt<T> {
     fn lua(self) -> mlua::Result<T>;
 }
 
-impl<T> IntoLua<T> for sandwich_core::Result<T> {
+impl<T> CoreResultExt<T> for sandwich_core::Result<T> {
     fn lua(self) -> mlua::Result<T> {
         self.map_err(|e| Error::Core(e).into())
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::args::{options, type_name};
 use crate::convert::{column_to_table, frame_from_table, records};
-use crate::error::{Error, IntoLua, PolarsContext};
+use crate::error::{CoreResultExt, Error, PolarsContext};
 use crate::lazy::LuaLazyFrame;
 use crate::verbs::{add_verbs, lazy_arg, Frame};
 

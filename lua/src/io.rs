@@ -3,7 +3,7 @@
 use mlua::{Lua, Value};
 
 use crate::args::{self, options};
-use crate::error::IntoLua;
+use crate::error::CoreResultExt;
 use crate::frame::LuaDataFrame;
 use crate::lazy::LuaLazyFrame;
 

@@ -1,4 +1,4 @@
-//! The LazyFrame and GroupBy userdata, and `sw.scan_*` live in `io.rs`.
+//! The LazyFrame and GroupBy userdata (LazyFrames come from `df:lazy()` and `sw.scan_*`).
 
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value, Variadic};
 use polars::prelude::*;

@@ -4,19 +4,17 @@
 //! layer the loss is `(output * upstream).sum()`; every input and parameter gradient must match
 //! to a relative error ‖ours − ref‖ / ‖ref‖ ≤ 1e-4.
 
+mod common;
+
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use sandwich_core::nn;
 
 const TOL: f64 = 1e-4;
 
 fn fixtures() -> HashMap<String, Tensor> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/parity/fixtures/nn.safetensors"
-    );
-    candle_core::safetensors::load(path, &Device::Cpu).expect("fixture")
+    common::fixture("nn")
 }
 
 fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {

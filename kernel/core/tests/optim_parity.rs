@@ -2,17 +2,15 @@
 //!
 //! Reference: `tests/parity/make_optim_fixtures.py` (torch, float64 → stored as float32).
 
+mod common;
+
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor, Var};
 use sandwich_core::train::{clip_grad_norm, AdamW, AdamWConfig, Schedule, ScheduleKind};
 
 fn fixtures() -> HashMap<String, Tensor> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/parity/fixtures/optim.safetensors"
-    );
-    candle_core::safetensors::load(path, &Device::Cpu).expect("fixture")
+    common::fixture("optim")
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
