@@ -42,6 +42,27 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid(
+        op: &'static str,
+        arg: &'static str,
+        expected: impl Into<String>,
+        got: impl std::fmt::Display,
+    ) -> Error {
+        Error::InvalidArgument {
+            op,
+            arg,
+            expected: expected.into(),
+            got: got.to_string(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+
     /// Wraps a polars error with the operation and what it was doing.
     pub fn polars(
         op: &'static str,

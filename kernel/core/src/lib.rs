@@ -15,7 +15,10 @@
 mod data;
 mod error;
 mod interrupt;
+pub mod model;
 pub mod nn;
+mod progress;
+mod rng;
 pub mod train;
 
 pub use data::{
@@ -25,3 +28,5 @@ pub use data::{
 };
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;
+pub use progress::{Progress, Silent};
+pub use rng::Rng;

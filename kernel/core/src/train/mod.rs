@@ -1,7 +1,18 @@
-//! Training: the optimizer, learning-rate schedules and gradient clipping.
+//! Training: the optimizer, schedules, losses, datasets, the loop with checkpoints.
 
+mod checkpoint;
+mod data;
+pub mod loss;
+mod metrics;
 mod optim;
 mod schedule;
+mod trainer;
 
+pub use checkpoint::{list as list_checkpoints, Fingerprint};
+pub use data::{
+    batch_loss, classify_dataset, sft_dataset, BatchOutput, Dataset, Example, Labels, Target,
+};
+pub use metrics::{frame as metrics_frame, Row};
 pub use optim::{clip_grad_norm, decays, AdamW, AdamWConfig};
 pub use schedule::{Schedule, ScheduleKind};
+pub use trainer::{evaluate, train, Hooks, TrainConfig};

@@ -92,13 +92,18 @@ impl AdamW {
     /// One update from the gradients in `grads`; parameters without a gradient are left as
     /// they are (PyTorch skips parameters whose `.grad` is None).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_with(|var| grads.get(var.as_tensor()).cloned())
+    }
+
+    /// One update with the gradient of each parameter given by `grad_of`.
+    pub fn step_with(&mut self, grad_of: impl Fn(&Var) -> Option<Tensor>) -> Result<()> {
         self.step += 1;
         let c = self.config;
         let t = self.step as i32;
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         for slot in &mut self.slots {
-            let Some(g) = grads.get(slot.var.as_tensor()) else {
+            let Some(g) = grad_of(&slot.var) else {
                 continue;
             };
             let g = g.to_dtype(DType::F32)?;
@@ -112,6 +117,47 @@ impl AdamW {
             slot.master = (&slot.master - update)?;
             slot.var.set(&slot.master.to_dtype(slot.var.dtype())?)?;
         }
+        Ok(())
+    }
+}
+
+impl AdamW {
+    /// The step count and each parameter's (master, first moment, second moment), in the order
+    /// the parameters were given: what a checkpoint must store to resume exactly.
+    pub fn state(&self) -> (usize, Vec<[Tensor; 3]>) {
+        let slots = self
+            .slots
+            .iter()
+            .map(|s| [s.master.clone(), s.m.clone(), s.v.clone()])
+            .collect();
+        (self.step, slots)
+    }
+
+    /// Restores a [`AdamW::state`]; the parameters are set from the restored masters.
+    pub fn set_state(&mut self, step: usize, slots: Vec<[Tensor; 3]>) -> Result<()> {
+        if slots.len() != self.slots.len() {
+            return Err(Error::invalid(
+                "AdamW.set_state",
+                "slots",
+                format!("{} parameters", self.slots.len()),
+                slots.len(),
+            ));
+        }
+        for (slot, [master, m, v]) in self.slots.iter_mut().zip(slots) {
+            if master.shape() != slot.master.shape() {
+                return Err(Error::invalid(
+                    "AdamW.set_state",
+                    "slots",
+                    format!("a tensor of shape {:?}", slot.master.dims()),
+                    format!("{:?}", master.dims()),
+                ));
+            }
+            slot.var.set(&master.to_dtype(slot.var.dtype())?)?;
+            slot.master = master;
+            slot.m = m;
+            slot.v = v;
+        }
+        self.step = step;
         Ok(())
     }
 }

@@ -1,0 +1,395 @@
+//! The training loop shared by SFT and classification: batches in a seeded order, gradient
+//! accumulation, clipping, AdamW with a schedule, evaluation, progress, interrupts, checkpoints
+//! and exact resumption.
+//!
+//! The data order depends only on (seed, epoch): micro-batch `i` of the run is batch
+//! `i % batches_per_epoch` of epoch `i / batches_per_epoch`, in that epoch's permutation. The
+//! position in the data is therefore a function of the step, and a resumed run needs only the
+//! step, the optimizer state and the LoRA dropout generator to continue bit for bit.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{DType, Tensor, TensorId};
+use polars::prelude::DataFrame;
+use serde::Deserialize;
+
+use super::checkpoint::{self, Fingerprint, State};
+use super::data::{batch_loss, Dataset};
+use super::metrics::{self, Row};
+use super::optim::{decays, AdamW, AdamWConfig};
+use super::schedule::{Schedule, ScheduleKind};
+use crate::model::Model;
+use crate::{Error, Interrupt, Progress, Result, Rng};
+
+fn one() -> usize {
+    1
+}
+fn eight() -> usize {
+    8
+}
+fn lr_default() -> f64 {
+    5e-5
+}
+fn beta1() -> f64 {
+    0.9
+}
+fn beta2() -> f64 {
+    0.999
+}
+fn eps() -> f64 {
+    1e-8
+}
+fn clip() -> Option<f64> {
+    Some(1.0)
+}
+fn linear() -> ScheduleKind {
+    ScheduleKind::Linear
+}
+fn yes() -> bool {
+    true
+}
+fn two() -> usize {
+    2
+}
+
+/// Hyper-parameters of a run; the defaults are HF `TrainingArguments`' where it has one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the data (ignored when `max_steps` is set).
+    #[serde(default = "one")]
+    pub epochs: usize,
+    /// Optimizer steps in all, overriding `epochs`.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    /// Examples per micro-batch.
+    #[serde(default = "eight")]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (their mean loss is what is minimised).
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    #[serde(default = "lr_default")]
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "beta1")]
+    pub beta1: f64,
+    #[serde(default = "beta2")]
+    pub beta2: f64,
+    #[serde(default = "eps")]
+    pub eps: f64,
+    #[serde(default = "linear")]
+    pub schedule: ScheduleKind,
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm to this (none: no clipping).
+    #[serde(default = "clip")]
+    pub max_grad_norm: Option<f64>,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Evaluate on the eval data every this many steps (and after the last one).
+    #[serde(default)]
+    pub eval_every: Option<usize>,
+    #[serde(default)]
+    pub checkpoint_every: Option<usize>,
+    #[serde(default)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoints kept (the newest).
+    #[serde(default = "two")]
+    pub keep_checkpoints: usize,
+    /// Continue from the newest checkpoint in `checkpoint_dir`, if there is one.
+    #[serde(default)]
+    pub resume: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("every field has a default")
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self, op: &'static str) -> Result<()> {
+        let positive = [
+            ("batch_size", self.batch_size),
+            ("grad_accum", self.grad_accum),
+            ("epochs", self.epochs),
+            ("keep_checkpoints", self.keep_checkpoints),
+        ];
+        for (arg, v) in positive {
+            if v == 0 {
+                return Err(Error::invalid(op, arg, "a positive integer", 0));
+            }
+        }
+        if self.max_steps == Some(0)
+            || self.eval_every == Some(0)
+            || self.checkpoint_every == Some(0)
+        {
+            return Err(Error::invalid(
+                op,
+                "max_steps/eval_every/checkpoint_every",
+                "positive integers",
+                0,
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return Err(Error::invalid(op, "lr", "a non-negative number", self.lr));
+        }
+        if (self.checkpoint_every.is_some() || self.resume) && self.checkpoint_dir.is_none() {
+            return Err(Error::invalid(
+                op,
+                "checkpoint_dir",
+                "a directory when checkpoint_every or resume is set",
+                "none",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a running job reports and what stops it.
+#[derive(Clone, Copy)]
+pub struct Hooks<'a> {
+    pub progress: &'a dyn Progress,
+    pub interrupt: Option<&'a Interrupt>,
+}
+
+/// Mean loss and accuracy of `model` on `data`, in batches of `batch_size`, without training.
+pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<(f64, f64)> {
+    let mut loss = 0.0;
+    let mut weight = 0.0;
+    let mut correct = 0;
+    let mut counted = 0;
+    let idx: Vec<usize> = (0..data.examples.len()).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let out = batch_loss(model, data, chunk, false)?;
+        // Weight each batch's mean by what it averaged over, so the result is the mean over
+        // all tokens (SFT) or all examples (classification).
+        let w = if out.counted > 0 {
+            out.counted as f64
+        } else {
+            chunk.len() as f64
+        };
+        loss += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()? * w;
+        weight += w;
+        correct += out.correct;
+        counted += out.counted;
+    }
+    Ok((
+        loss / weight.max(1.0),
+        correct as f64 / counted.max(1) as f64,
+    ))
+}
+
+/// The examples of micro-batch `i` of the run.
+fn micro_batch(
+    i: usize,
+    n: usize,
+    cfg: &TrainConfig,
+    order_cache: &mut Option<(usize, Vec<usize>)>,
+) -> Vec<usize> {
+    let per_epoch = n.div_ceil(cfg.batch_size);
+    let epoch = i / per_epoch;
+    let b = i % per_epoch;
+    if order_cache.as_ref().map(|(e, _)| *e) != Some(epoch) {
+        let mut order: Vec<usize> = (0..n).collect();
+        if cfg.shuffle {
+            Rng::derived(cfg.seed, 1000 + epoch as u64).shuffle(&mut order);
+        }
+        *order_cache = Some((epoch, order));
+    }
+    let order = &order_cache.as_ref().expect("just set").1;
+    order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(n)].to_vec()
+}
+
+/// Trains `model` on `data`; returns the per-step metrics.
+pub fn train(
+    op: &'static str,
+    model: &Model,
+    data: &Dataset,
+    eval: Option<&Dataset>,
+    cfg: &TrainConfig,
+    hooks: Hooks,
+) -> Result<DataFrame> {
+    cfg.validate(op)?;
+    if cfg.eval_every.is_some() && eval.is_none() {
+        return Err(Error::invalid(
+            op,
+            "eval",
+            "eval data when eval_every is set",
+            "none",
+        ));
+    }
+    let n = data.examples.len();
+    let per_epoch = n.div_ceil(cfg.batch_size);
+    let total_steps = cfg
+        .max_steps
+        .unwrap_or_else(|| (cfg.epochs * per_epoch).div_ceil(cfg.grad_accum));
+    let trainable = model.params().trainable();
+    if trainable.is_empty() {
+        return Err(Error::invalid(
+            op,
+            "model",
+            "a model with trainable parameters",
+            "a fully frozen model",
+        ));
+    }
+    let names: Vec<String> = trainable.iter().map(|(n, _)| n.clone()).collect();
+    let vars: Vec<_> = trainable.iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = AdamW::new(
+        trainable
+            .iter()
+            .map(|(name, v)| (v.clone(), decays(name)))
+            .collect(),
+        AdamWConfig {
+            lr: cfg.lr,
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            eps: cfg.eps,
+            weight_decay: cfg.weight_decay,
+        },
+    )?;
+    let schedule = Schedule {
+        kind: cfg.schedule,
+        peak_lr: cfg.lr,
+        warmup_steps: cfg.warmup_steps,
+        total_steps,
+    };
+    let fingerprint = Fingerprint {
+        examples: n,
+        batch_size: cfg.batch_size,
+        grad_accum: cfg.grad_accum,
+        seed: cfg.seed,
+        total_steps,
+        trainable: names.len(),
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut start = 0;
+    if cfg.resume {
+        let dir = cfg.checkpoint_dir.as_ref().expect("validated");
+        if let Some((_, path)) = checkpoint::list(dir)?.pop() {
+            let state = checkpoint::restore(&path, model, &mut opt, &names, &fingerprint)?;
+            start = state.step;
+            rows = state.metrics;
+        }
+    }
+    let save = |opt: &AdamW, rows: &[Row], step: usize| -> Result<()> {
+        let Some(dir) = &cfg.checkpoint_dir else {
+            return Ok(());
+        };
+        let state = State {
+            step,
+            fingerprint: fingerprint.clone(),
+            lora_rng: model.lora_state().map(|l| l.rng_state()),
+            metrics: rows.to_vec(),
+        };
+        checkpoint::save(dir, model, opt, &names, &state, cfg.keep_checkpoints)?;
+        Ok(())
+    };
+    hooks.progress.start(op, total_steps);
+    hooks.progress.update(start, "");
+    let began = Instant::now();
+    let elapsed_before = rows.last().map(|r| r.elapsed_s).unwrap_or(0.0);
+    let mut order = None;
+    let result = (|| -> Result<()> {
+        for step in start..total_steps {
+            if let Some(i) = hooks.interrupt {
+                if i.is_requested() {
+                    if step > start {
+                        save(&opt, &rows, step)?;
+                    }
+                    return Err(Error::Interrupted);
+                }
+            }
+            let t0 = Instant::now();
+            let lr = schedule.lr(step);
+            opt.set_lr(lr);
+            let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
+            let mut loss_sum = 0.0;
+            let mut tokens = 0;
+            for k in 0..cfg.grad_accum {
+                let idx = micro_batch(step * cfg.grad_accum + k, n, cfg, &mut order);
+                let out = batch_loss(model, data, &idx, true)?;
+                let loss = (out.loss / cfg.grad_accum as f64)?;
+                loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                tokens += out.tokens;
+                let store = loss.backward()?;
+                for v in &vars {
+                    if let Some(g) = store.get(v.as_tensor()) {
+                        let g = g.to_dtype(DType::F32)?;
+                        let acc = match grads.remove(&v.id()) {
+                            Some(prev) => (prev + g)?,
+                            None => g,
+                        };
+                        grads.insert(v.id(), acc);
+                    }
+                }
+            }
+            if !loss_sum.is_finite() {
+                return Err(Error::invalid(
+                    op,
+                    "lr",
+                    "settings under which the loss stays finite",
+                    format!("loss {loss_sum} at step {}", step + 1),
+                ));
+            }
+            let grad_norm = global_norm(&grads)?;
+            if let Some(max) = cfg.max_grad_norm {
+                let coef = max / (grad_norm + 1e-6);
+                if coef < 1.0 {
+                    for g in grads.values_mut() {
+                        *g = (&*g * coef)?;
+                    }
+                }
+            }
+            opt.step_with(|v| grads.get(&v.id()).cloned())?;
+            let dt = t0.elapsed().as_secs_f64();
+            let done = step + 1;
+            let (eval_loss, eval_accuracy) = match (cfg.eval_every, eval) {
+                (Some(every), Some(e)) if done % every == 0 || done == total_steps => {
+                    let (l, a) = evaluate(model, e, cfg.batch_size)?;
+                    (Some(l), Some(a))
+                }
+                _ => (None, None),
+            };
+            rows.push(Row {
+                step: done,
+                epoch: (done * cfg.grad_accum) as f64 / per_epoch as f64,
+                loss: loss_sum,
+                lr,
+                grad_norm,
+                tokens,
+                tokens_per_s: tokens as f64 / dt.max(1e-9),
+                elapsed_s: elapsed_before + began.elapsed().as_secs_f64(),
+                eval_loss,
+                eval_accuracy,
+            });
+            hooks.progress.update(done, &format!("loss {loss_sum:.4}"));
+            if let Some(every) = cfg.checkpoint_every {
+                if done % every == 0 || done == total_steps {
+                    save(&opt, &rows, done)?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    hooks.progress.finish();
+    result?;
+    metrics::frame(&rows)
+}
+
+fn global_norm(grads: &HashMap<TensorId, Tensor>) -> Result<f64> {
+    let mut total = 0.0;
+    for g in grads.values() {
+        total += g
+            .sqr()?
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+    }
+    Ok(total.sqrt())
+}
