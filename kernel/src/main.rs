@@ -1,5 +1,6 @@
 //! `sandwich`: run Lua scripts over the Sandwich workbench (and, later, the Jupyter kernel).
 
+mod bar;
 mod run;
 
 use std::path::PathBuf;

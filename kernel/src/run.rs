@@ -13,6 +13,7 @@ pub fn run(code: Option<String>, file: Option<PathBuf>, args: Vec<String>) -> Ex
         Ok(s) => s,
         Err(e) => return report(&e),
     };
+    session.set_progress(crate::bar::StderrBar::new());
     let interrupt = session.interrupt_handle();
     // First Ctrl-C asks the script to stop (the Lua hook and long Rust loops see the flag);
     // a second one, for code that never checks, ends the process.

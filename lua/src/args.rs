@@ -28,6 +28,8 @@ fn userdata_name(ud: &AnyUserData) -> String {
         "Expr".into()
     } else if ud.is::<LuaGroupBy>() {
         "GroupBy".into()
+    } else if ud.is::<crate::model::LuaModel>() {
+        "Model".into()
     } else {
         "userdata".into()
     }

@@ -21,6 +21,8 @@ pub(crate) fn methods(value: &Value) -> Vec<&'static str> {
         STR_METHODS.to_vec()
     } else if ud.is::<LuaWhen>() {
         WHEN_METHODS.to_vec()
+    } else if ud.is::<crate::model::LuaModel>() {
+        crate::model::METHODS.to_vec()
     } else if ud.is::<LuaGroupBy>() {
         vec!["agg"]
     } else {

@@ -22,8 +22,10 @@ mod html;
 mod introspect;
 mod io;
 mod lazy;
+mod model;
 mod repr;
 mod session;
+mod train;
 mod verbs;
 
 use mlua::{Lua, Table};
@@ -40,6 +42,8 @@ pub const MODULES: &[(&str, Register)] = &[
     ("frame", frame::register),
     ("lazy", lazy::register),
     ("expr", expr::register),
+    ("model", model::register),
+    ("train", train::register),
     ("introspect", introspect::register),
 ];
 

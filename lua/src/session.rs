@@ -134,6 +134,12 @@ impl Session {
         self.interrupt.clone()
     }
 
+    /// Sends the progress of long jobs (training, generation) to `progress`; silent by default.
+    pub fn set_progress(&self, progress: impl sandwich_core::Progress + 'static) {
+        self.lua
+            .set_app_data(crate::model::ProgressSink(std::sync::Arc::new(progress)));
+    }
+
     /// The Lua state, for front ends that add their own functions.
     pub fn lua(&self) -> &Lua {
         &self.lua

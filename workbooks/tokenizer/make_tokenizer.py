@@ -40,7 +40,7 @@ def main():
     tok.train_from_iterator(CORPUS, trainer)
     tok.save(str(HERE / "tokenizer.json"))
     (HERE / "tokenizer_config.json").write_text(
-        json.dumps({"eos_token": "<|endoftext|>", "pad_token": "<|pad|>"}, indent=1) + "\n"
+        json.dumps({"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "tokenizer_class": "PreTrainedTokenizerFast"}, indent=1) + "\n"
     )
     print("vocab", tok.get_vocab_size())
 

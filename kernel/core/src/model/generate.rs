@@ -320,6 +320,7 @@ impl Model {
             let next = ids.narrow(1, 1, x.len - 1)?.unsqueeze(D::Minus1)?;
             let picked: Vec<Vec<f32>> = logp
                 .narrow(1, 0, x.len - 1)?
+                .contiguous()?
                 .gather(&next.contiguous()?, D::Minus1)?
                 .squeeze(D::Minus1)?
                 .to_vec2()?;

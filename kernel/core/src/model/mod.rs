@@ -722,6 +722,24 @@ impl Model {
         Ok(out)
     }
 
+    /// The head's outputs for each text (rows = texts): class logits, or the scalar score.
+    pub fn predict(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let max = self.arch.max_positions();
+        let pad = self.require_tokenizer("predict")?.pad;
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch_size.max(1)) {
+            let ids = self.encode_batch("predict", chunk, max)?;
+            let x = Inputs::pad(&ids, pad, Padding::Right)?;
+            let h = self.hidden(&x, None, false)?;
+            out.extend(
+                self.head_logits(&h, &x)?
+                    .to_dtype(DType::F32)?
+                    .to_vec2::<f32>()?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Parameter counts: all, trainable.
     pub fn counts(&self) -> (usize, usize) {
         self.params.counts()

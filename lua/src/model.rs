@@ -1,0 +1,767 @@
+//! `sw.model.load`, `sw.model.new`, `sw.lora` and the Model userdata.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
+use polars::prelude::*;
+use sandwich_core::model::{
+    generations_frame, logprobs_frame, parse_device, parse_dtype, Arch, GenerateOptions, Head,
+    LoraConfig, Model, Placement, Tokenizer,
+};
+use sandwich_core::{Interrupt, Progress, Silent};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use crate::args::{self, options, type_name};
+use crate::error::{CoreResultExt, Error, PolarsContext};
+use crate::frame::LuaDataFrame;
+
+/// A model held by Lua.
+pub(crate) struct LuaModel(pub Model);
+
+/// Method names of Model, for `sw._methods` and the docs test.
+pub(crate) const METHODS: &[&str] = &[
+    "embed",
+    "generate",
+    "info",
+    "load_adapter",
+    "logprobs",
+    "merge_lora",
+    "predict",
+    "save",
+    "save_adapter",
+];
+
+/// Where long jobs report (set by the front end; silent by default).
+#[derive(Clone)]
+pub(crate) struct ProgressSink(pub Arc<dyn Progress>);
+
+pub(crate) fn progress(lua: &Lua) -> Arc<dyn Progress> {
+    lua.app_data_ref::<ProgressSink>()
+        .map(|p| p.0.clone())
+        .unwrap_or_else(|| Arc::new(Silent))
+}
+
+pub(crate) fn interrupt(lua: &Lua) -> Option<Interrupt> {
+    lua.app_data_ref::<Interrupt>().map(|i| i.clone())
+}
+
+fn placement(function: &str, dtype: &str, device: &str, seed: u64) -> mlua::Result<Placement> {
+    let _ = function;
+    Ok(Placement {
+        device: parse_device(device).lua()?,
+        dtype: parse_dtype(dtype).lua()?,
+        seed,
+    })
+}
+
+fn default_dtype() -> String {
+    "f32".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadOpts {
+    head: Option<String>,
+    num_labels: Option<usize>,
+    #[serde(default = "default_dtype")]
+    dtype: String,
+    #[serde(default = "default_device")]
+    device: String,
+    #[serde(default)]
+    seed: u64,
+}
+
+impl Default for LoadOpts {
+    fn default() -> Self {
+        Self {
+            head: None,
+            num_labels: None,
+            dtype: default_dtype(),
+            device: default_device(),
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOpts {
+    arch: String,
+    vocab_size: Option<usize>,
+    #[serde(default = "d64")]
+    hidden_size: usize,
+    #[serde(default = "d2")]
+    layers: usize,
+    #[serde(default = "d4")]
+    heads: usize,
+    kv_heads: Option<usize>,
+    intermediate_size: Option<usize>,
+    #[serde(default = "d512")]
+    max_positions: usize,
+    head: Option<String>,
+    num_labels: Option<usize>,
+    tokenizer: Option<String>,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default = "default_dtype")]
+    dtype: String,
+    #[serde(default = "default_device")]
+    device: String,
+    #[serde(default = "theta")]
+    rope_theta: f64,
+    #[serde(default)]
+    tie_embeddings: bool,
+}
+
+impl Default for NewOpts {
+    fn default() -> Self {
+        unreachable!("sw.model.new requires its table")
+    }
+}
+
+fn d64() -> usize {
+    64
+}
+fn d2() -> usize {
+    2
+}
+fn d4() -> usize {
+    4
+}
+fn d512() -> usize {
+    512
+}
+fn theta() -> f64 {
+    10_000.0
+}
+
+/// An HF `config.json` for the options of `sw.model.new`.
+fn hf_config(o: &NewOpts, vocab: usize, tok: Option<&Tokenizer>) -> mlua::Result<Json> {
+    const F: &str = "sw.model.new";
+    let inter = o.intermediate_size.unwrap_or(4 * o.hidden_size);
+    let mut c = match o.arch.as_str() {
+        "gpt2" => json!({
+            "model_type": "gpt2", "vocab_size": vocab, "n_positions": o.max_positions,
+            "n_embd": o.hidden_size, "n_layer": o.layers, "n_head": o.heads, "n_inner": inter,
+        }),
+        "llama" | "qwen2" => json!({
+            "model_type": o.arch, "vocab_size": vocab, "hidden_size": o.hidden_size,
+            "intermediate_size": inter, "num_hidden_layers": o.layers,
+            "num_attention_heads": o.heads, "num_key_value_heads": o.kv_heads.unwrap_or(o.heads),
+            "max_position_embeddings": o.max_positions, "rope_theta": o.rope_theta,
+            "tie_word_embeddings": o.tie_embeddings, "rms_norm_eps": 1e-6, "hidden_act": "silu",
+        }),
+        "bert" => json!({
+            "model_type": "bert", "vocab_size": vocab, "hidden_size": o.hidden_size,
+            "num_hidden_layers": o.layers, "num_attention_heads": o.heads,
+            "intermediate_size": inter, "max_position_embeddings": o.max_positions,
+        }),
+        other => {
+            return Err(Error::argument(
+                F,
+                "arch",
+                "'gpt2', 'llama', 'qwen2' or 'bert'",
+                format!("'{other}'"),
+            )
+            .into())
+        }
+    };
+    if o.arch != "llama" && o.arch != "qwen2" {
+        for (key, given) in [
+            ("kv_heads", o.kv_heads.is_some()),
+            ("tie_embeddings", o.tie_embeddings),
+        ] {
+            if given {
+                return Err(Error::argument(
+                    F,
+                    key,
+                    "no such option for this arch (Llama/Qwen2 only)",
+                    o.arch.clone(),
+                )
+                .into());
+            }
+        }
+    }
+    if let Some(t) = tok {
+        if let Some(eos) = t.eos {
+            c["eos_token_id"] = json!(eos);
+            c["bos_token_id"] = json!(eos);
+        }
+        c["pad_token_id"] = json!(t.pad);
+    }
+    Ok(c)
+}
+
+fn head_of(
+    function: &str,
+    head: Option<&str>,
+    num_labels: Option<usize>,
+    fallback: Option<Head>,
+) -> mlua::Result<Option<Head>> {
+    let _ = function;
+    match head {
+        Some(h) => Ok(Some(Head::parse(h, num_labels).lua()?)),
+        None if num_labels.is_some() => Ok(Some(Head::parse("classify", num_labels).lua()?)),
+        None => Ok(fallback),
+    }
+}
+
+/// The strings of `column` when `value` is a DataFrame, or of a Lua list of strings.
+fn texts(
+    function: &str,
+    argument: &str,
+    value: &Value,
+    column: &str,
+) -> mlua::Result<(Vec<String>, Option<DataFrame>)> {
+    match value {
+        Value::Table(t) => {
+            let mut out = Vec::new();
+            for v in t.sequence_values::<Value>() {
+                match v? {
+                    Value::String(s) => out.push(s.to_str()?.to_string()),
+                    other => {
+                        return Err(Error::argument(
+                            function,
+                            argument,
+                            "a list of strings",
+                            format!("a list holding a {}", type_name(&other)),
+                        )
+                        .into())
+                    }
+                }
+            }
+            if out.is_empty() {
+                return Err(Error::argument(
+                    function,
+                    argument,
+                    "a non-empty list of strings",
+                    "an empty table",
+                )
+                .into());
+            }
+            Ok((out, None))
+        }
+        Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
+            let df = ud.borrow::<LuaDataFrame>()?.0.clone();
+            let c = df.column(column).map_err(|_| {
+                Error::argument(
+                    function,
+                    argument,
+                    &format!("a DataFrame with a '{column}' column"),
+                    format!("columns {:?}", df.get_column_names()),
+                )
+            })?;
+            let s = c.str().map_err(|_| {
+                Error::argument(
+                    function,
+                    argument,
+                    &format!("strings in column '{column}'"),
+                    c.dtype().to_string(),
+                )
+            })?;
+            let out = s
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.map(str::to_string).ok_or_else(|| {
+                        Error::argument(
+                            function,
+                            argument,
+                            &format!("no nulls in '{column}'"),
+                            format!("null in row {}", i + 1),
+                        )
+                        .into()
+                    })
+                })
+                .collect::<mlua::Result<Vec<_>>>()?;
+            Ok((out, Some(df)))
+        }
+        other => Err(Error::argument(
+            function,
+            argument,
+            "a list of strings or a DataFrame",
+            type_name(other),
+        )
+        .into()),
+    }
+}
+
+/// `input`'s columns (except those the result has) followed by the result's.
+fn beside(
+    function: &'static str,
+    input: Option<DataFrame>,
+    result: DataFrame,
+) -> mlua::Result<DataFrame> {
+    let Some(input) = input else {
+        return Ok(result);
+    };
+    let names = result.get_column_names_owned();
+    let keep: Vec<Column> = input
+        .columns()
+        .iter()
+        .filter(|c| !names.contains(c.name()))
+        .cloned()
+        .collect();
+    let mut columns = keep;
+    columns.extend(result.columns().iter().cloned());
+    DataFrame::new_infer_height(columns).ctx(function)
+}
+
+/// `column` plus [`GenerateOptions`], which rejects unknown keys itself (serde cannot combine
+/// `flatten` with `deny_unknown_fields`).
+#[derive(Deserialize)]
+struct LuaGenerateOpts {
+    #[serde(default = "prompt_col")]
+    column: String,
+    #[serde(flatten)]
+    inner: Json,
+}
+
+fn prompt_col() -> String {
+    "prompt".into()
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LogprobOpts {
+    prompt: String,
+    completion: String,
+    batch_size: usize,
+}
+
+impl Default for LogprobOpts {
+    fn default() -> Self {
+        Self {
+            prompt: "prompt".into(),
+            completion: "completion".into(),
+            batch_size: 8,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EmbedOpts {
+    column: String,
+    normalize: bool,
+    batch_size: usize,
+}
+
+impl Default for EmbedOpts {
+    fn default() -> Self {
+        Self {
+            column: "text".into(),
+            normalize: true,
+            batch_size: 32,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoraOpts {
+    #[serde(default = "rank")]
+    rank: usize,
+    alpha: Option<f64>,
+    #[serde(default)]
+    dropout: f64,
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn rank() -> usize {
+    8
+}
+
+impl Default for LoraOpts {
+    fn default() -> Self {
+        Self {
+            rank: 8,
+            alpha: None,
+            dropout: 0.0,
+            targets: vec![],
+            seed: 0,
+        }
+    }
+}
+
+/// Takes `key` out of an argument table (for the keys that are userdata, not options).
+pub(crate) fn take(t: &Table, key: &str) -> mlua::Result<Value> {
+    let v: Value = t.get(key)?;
+    t.set(key, Value::Nil)?;
+    Ok(v)
+}
+
+/// A shallow copy of a table, so that taking keys out does not change the caller's.
+pub(crate) fn copy(lua: &Lua, t: &Table) -> mlua::Result<Table> {
+    let out = lua.create_table()?;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        out.set(k, v)?;
+    }
+    Ok(out)
+}
+
+pub(crate) fn model_arg<'a>(function: &str, value: &'a Value) -> mlua::Result<&'a AnyUserData> {
+    match value {
+        Value::UserData(ud) if ud.is::<LuaModel>() => Ok(ud),
+        other => Err(Error::argument(
+            function,
+            "model",
+            "a Model (sw.model.load or sw.model.new)",
+            type_name(other),
+        )
+        .into()),
+    }
+}
+
+fn info(lua: &Lua, m: &Model) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let arch = m.arch();
+    t.set("arch", arch.family())?;
+    t.set(
+        "model_type",
+        m.config()
+            .get("model_type")
+            .and_then(Json::as_str)
+            .unwrap_or(arch.family()),
+    )?;
+    t.set("head", m.head().name())?;
+    if let Head::Classify(n) = m.head() {
+        t.set("num_labels", n)?;
+    }
+    let (all, trainable) = m.counts();
+    t.set("parameters", all)?;
+    t.set("trainable", trainable)?;
+    t.set("vocab_size", arch.vocab_size())?;
+    t.set("hidden_size", arch.hidden_size())?;
+    t.set(
+        "layers",
+        match arch {
+            Arch::Gpt2(c) => c.layers,
+            Arch::Llama(c) => c.layers,
+            Arch::Bert(c) => c.layers,
+        },
+    )?;
+    t.set("max_positions", arch.max_positions())?;
+    t.set("dtype", format!("{:?}", m.dtype()).to_lowercase())?;
+    t.set(
+        "device",
+        if m.device().is_cpu() {
+            "cpu".to_string()
+        } else {
+            format!("{:?}", m.device().location())
+        },
+    )?;
+    t.set("tokenizer", m.tokenizer().is_some())?;
+    if let Some(l) = m.lora_config() {
+        let lt = lua.create_table()?;
+        lt.set("rank", l.rank)?;
+        lt.set("alpha", l.alpha)?;
+        lt.set("dropout", l.dropout)?;
+        lt.set("targets", l.targets.clone())?;
+        t.set("lora", lt)?;
+    }
+    if !m.dropped().is_empty() {
+        t.set("dropped", m.dropped().to_vec())?;
+    }
+    Ok(t)
+}
+
+impl UserData for LuaModel {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let m = &this.0;
+            let (all, trainable) = m.counts();
+            let lora = if m.lora_config().is_some() {
+                format!(", LoRA: {trainable} trainable")
+            } else {
+                String::new()
+            };
+            Ok(format!(
+                "Model({}, head={}, {} parameters{lora}, {:?})",
+                m.config()
+                    .get("model_type")
+                    .and_then(Json::as_str)
+                    .unwrap_or(m.arch().family()),
+                m.head().name(),
+                all,
+                m.dtype()
+            )
+            .to_lowercase()
+            .replace("model(", "Model(")
+            .replace("lora:", "LoRA:"))
+        });
+        methods.add_method("info", |lua, this, ()| info(lua, &this.0));
+        methods.add_method("save", |_, this, path: Value| {
+            let p = args::path("Model.save", &path)?;
+            this.0.save(Path::new(&p)).lua()
+        });
+        methods.add_method("save_adapter", |_, this, path: Value| {
+            let p = args::path("Model.save_adapter", &path)?;
+            this.0.save_adapter(Path::new(&p)).lua()
+        });
+        methods.add_method_mut("load_adapter", |_, this, path: Value| {
+            let p = args::path("Model.load_adapter", &path)?;
+            this.0.load_adapter(Path::new(&p)).lua()
+        });
+        methods.add_method_mut("merge_lora", |_, this, ()| this.0.merge_lora().lua());
+        methods.add_method(
+            "generate",
+            |lua, this, (input, opts): (Value, Option<Value>)| {
+                const F: &str = "Model.generate";
+                let o: Option<LuaGenerateOpts> = match opts {
+                    None | Some(Value::Nil) => None,
+                    some => Some(options_required(lua, F, some)?),
+                };
+                let (column, inner) = match o {
+                    Some(o) => (o.column, o.inner),
+                    None => (prompt_col(), json!({})),
+                };
+                let g: GenerateOptions = serde_json::from_value(inner).map_err(|e| {
+                    Error::argument(F, "options", "a valid option table", e.to_string())
+                })?;
+                let (prompts, df) = texts(F, "prompts", &input, &column)?;
+                let p = progress(lua);
+                let i = interrupt(lua);
+                let gens = this
+                    .0
+                    .generate(&prompts, &g, p.as_ref(), i.as_ref())
+                    .lua()?;
+                let out = generations_frame(&gens).lua()?;
+                beside(F, df, out).map(LuaDataFrame)
+            },
+        );
+        methods.add_method(
+            "logprobs",
+            |lua, this, (input, opts): (Value, Option<Value>)| {
+                const F: &str = "Model.logprobs";
+                let o: LogprobOpts = options(lua, F, opts)?;
+                let (prompts, df) = texts(F, "data", &input, &o.prompt)?;
+                let Some(df) = df else {
+                    return Err(Error::argument(
+                        F,
+                        "data",
+                        "a DataFrame with prompt and completion columns",
+                        "a list",
+                    )
+                    .into());
+                };
+                let (completions, _) = texts(
+                    F,
+                    "data",
+                    &Value::UserData(lua.create_userdata(LuaDataFrame(df.clone()))?),
+                    &o.completion,
+                )?;
+                let lps = this
+                    .0
+                    .logprobs(&prompts, &completions, o.batch_size)
+                    .lua()?;
+                let out = logprobs_frame(&prompts, &completions, &lps).lua()?;
+                let out = out.drop_many([o.prompt.as_str(), o.completion.as_str()]);
+                beside(F, Some(df), out).map(LuaDataFrame)
+            },
+        );
+        methods.add_method(
+            "predict",
+            |lua, this, (input, opts): (Value, Option<Value>)| {
+                const F: &str = "Model.predict";
+                let o: EmbedOpts = options(lua, F, opts)?;
+                if !o.normalize {
+                    return Err(Error::argument(
+                        F,
+                        "options",
+                        "no 'normalize' (an embed option)",
+                        "normalize = false",
+                    )
+                    .into());
+                }
+                let (texts_, df) = texts(F, "texts", &input, &o.column)?;
+                let rows = this.0.predict(&texts_, o.batch_size).lua()?;
+                let mut cols = vec![];
+                if df.is_none() {
+                    cols.push(Column::new(o.column.as_str().into(), texts_));
+                }
+                match this.0.head() {
+                    Head::Scalar => cols.push(Column::new(
+                        "score".into(),
+                        rows.iter().map(|r| r[0] as f64).collect::<Vec<_>>(),
+                    )),
+                    _ => {
+                        let n = rows.first().map_or(0, Vec::len);
+                        let probs: Vec<Vec<f64>> = rows
+                            .iter()
+                            .map(|r| {
+                                let max =
+                                    r.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                                let e: Vec<f64> =
+                                    r.iter().map(|&v| (v as f64 - max).exp()).collect();
+                                let z: f64 = e.iter().sum();
+                                e.into_iter().map(|v| v / z).collect()
+                            })
+                            .collect();
+                        let pred: Vec<i64> = probs
+                            .iter()
+                            .map(|p| {
+                                p.iter()
+                                    .enumerate()
+                                    .fold(
+                                        (0, f64::NEG_INFINITY),
+                                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                                    )
+                                    .0 as i64
+                            })
+                            .collect();
+                        cols.push(Column::new("pred".into(), pred));
+                        for k in 0..n {
+                            cols.push(Column::new(
+                                format!("p{k}").into(),
+                                probs.iter().map(|p| p[k]).collect::<Vec<_>>(),
+                            ));
+                        }
+                    }
+                }
+                let out = DataFrame::new_infer_height(cols).ctx(F)?;
+                beside(F, df, out).map(LuaDataFrame)
+            },
+        );
+        methods.add_method(
+            "embed",
+            |lua, this, (input, opts): (Value, Option<Value>)| {
+                const F: &str = "Model.embed";
+                let o: EmbedOpts = options(lua, F, opts)?;
+                let (texts_, df) = texts(F, "texts", &input, &o.column)?;
+                let emb = this.0.embed(&texts_, o.normalize, o.batch_size).lua()?;
+                let series: Vec<Series> = emb
+                    .into_iter()
+                    .map(|e| {
+                        Series::new("".into(), e.into_iter().map(f64::from).collect::<Vec<_>>())
+                    })
+                    .collect();
+                let mut cols = vec![];
+                if df.is_none() {
+                    cols.push(Column::new(o.column.as_str().into(), texts_));
+                }
+                cols.push(Column::new("embedding".into(), series));
+                let out = DataFrame::new_infer_height(cols).ctx(F)?;
+                beside(F, df, out).map(LuaDataFrame)
+            },
+        );
+    }
+}
+
+/// Like `options`, for types without a meaningful default.
+fn options_required<T: serde::de::DeserializeOwned>(
+    lua: &Lua,
+    function: &str,
+    value: Option<Value>,
+) -> mlua::Result<T> {
+    use mlua::LuaSerdeExt;
+    match value {
+        Some(v @ Value::Table(_)) => lua.from_value(v).map_err(|e| {
+            let detail = match e {
+                mlua::Error::DeserializeError(msg) => msg,
+                other => other.to_string(),
+            };
+            Error::argument(function, "options", "a valid option table", detail).into()
+        }),
+        Some(other) => {
+            Err(Error::argument(function, "options", "a table", type_name(&other)).into())
+        }
+        None => Err(Error::argument(function, "options", "a table", "nothing").into()),
+    }
+}
+
+pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
+    let sw = crate::module(lua)?;
+    let model = lua.create_table()?;
+    model.set(
+        "load",
+        lua.create_function(|lua, (path, opts): (Value, Option<Value>)| {
+            const F: &str = "sw.model.load";
+            let p = args::path(F, &path)?;
+            let o: LoadOpts = options(lua, F, opts)?;
+            let head = head_of(F, o.head.as_deref(), o.num_labels, None)?;
+            let place = placement(F, &o.dtype, &o.device, o.seed)?;
+            Model::load(Path::new(&p), head, &place).lua().map(LuaModel)
+        })?,
+    )?;
+    model.set(
+        "new",
+        lua.create_function(|lua, opts: Value| {
+            const F: &str = "sw.model.new";
+            let o: NewOpts = options_required(lua, F, Some(opts))?;
+            let tok = match &o.tokenizer {
+                Some(dir) => Some(Tokenizer::load(Path::new(dir), &json!({})).lua()?),
+                None => None,
+            };
+            let vocab = match (o.vocab_size, &tok) {
+                (Some(v), _) => v,
+                (None, Some(t)) => t.vocab_size(),
+                (None, None) => {
+                    return Err(Error::argument(
+                        F,
+                        "vocab_size",
+                        "a vocabulary size (or a tokenizer to take it from)",
+                        "neither",
+                    )
+                    .into())
+                }
+            };
+            let config = hf_config(&o, vocab, tok.as_ref())?;
+            // Re-read the special ids now that the config names them.
+            let tok = match &o.tokenizer {
+                Some(dir) => Some(Tokenizer::load(Path::new(dir), &config).lua()?),
+                None => None,
+            };
+            let fallback = if o.arch == "bert" {
+                Head::None
+            } else {
+                Head::Lm
+            };
+            let head = head_of(F, o.head.as_deref(), o.num_labels, Some(fallback))?
+                .expect("has a fallback");
+            let place = placement(F, &o.dtype, &o.device, o.seed)?;
+            Model::from_config(config, head, &place, tok)
+                .lua()
+                .map(LuaModel)
+        })?,
+    )?;
+    sw.set("model", model)?;
+    sw.set(
+        "lora",
+        lua.create_function(|lua, t: Value| {
+            const F: &str = "sw.lora";
+            let Value::Table(t) = t else {
+                return Err(Error::argument(
+                    F,
+                    "options",
+                    "a table with model = a Model",
+                    type_name(&t),
+                )
+                .into());
+            };
+            let t = copy(lua, &t)?;
+            let m = take(&t, "model")?;
+            let ud = model_arg(F, &m)?;
+            let o: LoraOpts = options(lua, F, Some(Value::Table(t)))?;
+            let config = LoraConfig {
+                rank: o.rank,
+                alpha: o.alpha.unwrap_or(2.0 * o.rank as f64),
+                dropout: o.dropout,
+                targets: o.targets,
+                seed: o.seed,
+            };
+            ud.borrow_mut::<LuaModel>()?.0.add_lora(config).lua()?;
+            Ok(ud.clone())
+        })?,
+    )?;
+    Ok(())
+}

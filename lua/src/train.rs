@@ -1,0 +1,172 @@
+//! `sw.train.sft` and `sw.train.classify`.
+
+use mlua::{Lua, Table, Value};
+use polars::prelude::DataFrame;
+use sandwich_core::model::Model;
+use sandwich_core::train::{
+    self, classify_dataset, sft_dataset, Dataset, Hooks, Labels, TrainConfig,
+};
+
+use crate::args::{options, type_name};
+use crate::error::{CoreResultExt, Error};
+use crate::frame::LuaDataFrame;
+use crate::model::{copy, interrupt, model_arg, progress, take, LuaModel};
+
+fn frame(function: &str, argument: &str, v: &Value) -> mlua::Result<DataFrame> {
+    match v {
+        Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
+            Ok(ud.borrow::<LuaDataFrame>()?.0.clone())
+        }
+        other => Err(Error::argument(function, argument, "a DataFrame", type_name(other)).into()),
+    }
+}
+
+fn string(function: &str, argument: &str, v: Value, default: &str) -> mlua::Result<String> {
+    match v {
+        Value::Nil => Ok(default.to_string()),
+        Value::String(s) => Ok(s.to_str()?.to_string()),
+        other => {
+            Err(Error::argument(function, argument, "a column name", type_name(&other)).into())
+        }
+    }
+}
+
+fn integer(function: &str, argument: &str, v: Value, default: usize) -> mlua::Result<usize> {
+    match v {
+        Value::Nil => Ok(default),
+        Value::Integer(i) if i > 0 => Ok(i as usize),
+        other => Err(Error::argument(
+            function,
+            argument,
+            "a positive integer",
+            format!("{other:?}"),
+        )
+        .into()),
+    }
+}
+
+/// Runs a job with the session's progress sink and interrupt flag.
+fn run(
+    lua: &Lua,
+    function: &'static str,
+    model: &Model,
+    data: &Dataset,
+    eval: Option<&Dataset>,
+    cfg: &TrainConfig,
+) -> mlua::Result<LuaDataFrame> {
+    let p = progress(lua);
+    let i = interrupt(lua);
+    let hooks = Hooks {
+        progress: p.as_ref(),
+        interrupt: i.as_ref(),
+    };
+    train::train(function, model, data, eval, cfg, hooks)
+        .lua()
+        .map(LuaDataFrame)
+}
+
+pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
+    let sw = crate::module(lua)?;
+    let t = lua.create_table()?;
+    t.set(
+        "sft",
+        lua.create_function(|lua, args: Value| {
+            const F: &str = "sw.train.sft";
+            let Value::Table(args) = args else {
+                return Err(Error::argument(F, "options", "a table", type_name(&args)).into());
+            };
+            let a: Table = copy(lua, &args)?;
+            let m = take(&a, "model")?;
+            let ud = model_arg(F, &m)?;
+            let data = frame(F, "data", &take(&a, "data")?)?;
+            let eval = match take(&a, "eval")? {
+                Value::Nil => None,
+                v => Some(frame(F, "eval", &v)?),
+            };
+            let prompt = string(F, "prompt", take(&a, "prompt")?, "prompt")?;
+            let completion = string(F, "completion", take(&a, "completion")?, "completion")?;
+            let packing = match take(&a, "packing")? {
+                Value::Nil => false,
+                Value::Boolean(b) => b,
+                other => {
+                    return Err(
+                        Error::argument(F, "packing", "a boolean", type_name(&other)).into(),
+                    )
+                }
+            };
+            let model = ud.borrow::<LuaModel>()?;
+            let max_length = integer(
+                F,
+                "max_length",
+                take(&a, "max_length")?,
+                model.0.arch().max_positions().min(512),
+            )?;
+            let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
+            let ds =
+                sft_dataset(&model.0, &data, &prompt, &completion, max_length, packing).lua()?;
+            let ev = eval
+                .map(|e| sft_dataset(&model.0, &e, &prompt, &completion, max_length, false))
+                .transpose()
+                .lua()?;
+            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg)
+        })?,
+    )?;
+    t.set(
+        "classify",
+        lua.create_function(|lua, args: Value| {
+            const F: &str = "sw.train.classify";
+            let Value::Table(args) = args else {
+                return Err(Error::argument(F, "options", "a table", type_name(&args)).into());
+            };
+            let a: Table = copy(lua, &args)?;
+            let m = take(&a, "model")?;
+            let ud = model_arg(F, &m)?;
+            let data = frame(F, "data", &take(&a, "data")?)?;
+            let eval = match take(&a, "eval")? {
+                Value::Nil => None,
+                v => Some(frame(F, "eval", &v)?),
+            };
+            let text = string(F, "text", take(&a, "text")?, "text")?;
+            let labels = match (take(&a, "label")?, take(&a, "probs")?) {
+                (Value::Nil, Value::Table(t)) => {
+                    Labels::Probs(t.sequence_values::<String>().collect::<mlua::Result<_>>()?)
+                }
+                (label, Value::Nil) => Labels::Column(string(F, "label", label, "label")?),
+                (_, Value::Table(_)) => {
+                    return Err(Error::argument(
+                        F,
+                        "probs",
+                        "either label or probs, not both",
+                        "both",
+                    )
+                    .into())
+                }
+                (_, other) => {
+                    return Err(Error::argument(
+                        F,
+                        "probs",
+                        "a list of probability columns",
+                        type_name(&other),
+                    )
+                    .into())
+                }
+            };
+            let model = ud.borrow::<LuaModel>()?;
+            let max_length = integer(
+                F,
+                "max_length",
+                take(&a, "max_length")?,
+                model.0.arch().max_positions().min(512),
+            )?;
+            let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
+            let ds = classify_dataset(&model.0, &data, &text, &labels, max_length).lua()?;
+            let ev = eval
+                .map(|e| classify_dataset(&model.0, &e, &text, &labels, max_length))
+                .transpose()
+                .lua()?;
+            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg)
+        })?,
+    )?;
+    sw.set("train", t)?;
+    Ok(())
+}
