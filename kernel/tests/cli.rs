@@ -145,3 +145,107 @@ fn explore_workbook_prints_the_analysis() {
         "{stdout}"
     );
 }
+
+/// A training script that checkpoints into `arg[1]` and saves its final model to `arg[2]`.
+const TRAIN: &str = r#"
+local ckpt, out, tok = arg[1], arg[2], arg[3]
+local m = sw.model.new{arch = "llama", tokenizer = tok, hidden_size = 64, layers = 4, heads = 4, kv_heads = 2, seed = 3}
+sw.lora{model = m, rank = 4, dropout = 0.1, targets = {"q_proj", "v_proj", "up_proj"}, seed = 5}
+local data = sw.frame{
+  prompt = {"Question: 2 + 2 =", "Question: capital of France?", "Question: 3 + 5 =", "Question: capital of Italy?"},
+  completion = {" 4", " Paris", " 8", " Rome"},
+}
+local metrics = sw.train.sft{model = m, data = data, epochs = 150, batch_size = 2, lr = 1e-3,
+                             checkpoint_dir = ckpt, checkpoint_every = 10, resume = true, seed = 7}
+m:merge_lora()
+m:save(out)
+print(metrics:height())
+"#;
+
+fn checkpoints(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The issue's acceptance test for checkpoints: a run killed with SIGKILL mid-training, then
+/// resumed, ends with weights bit-identical to a run that was never interrupted.
+#[test]
+fn a_killed_training_run_resumes_to_identical_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("train.lua");
+    std::fs::write(&script, TRAIN).unwrap();
+    let tok = repo_root().join("workbooks/tokenizer");
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let args = |ckpt: &str, out: &str| -> Vec<String> {
+        vec![
+            "run".into(),
+            script.to_str().unwrap().into(),
+            p(ckpt),
+            p(out),
+            tok.to_str().unwrap().into(),
+        ]
+    };
+
+    let straight = sandwich().args(args("ckpt-a", "out-a")).output().unwrap();
+    assert!(straight.status.success(), "{}", text(&straight.stderr));
+    assert_eq!(text(&straight.stdout).trim(), "300");
+
+    let mut child = sandwich()
+        .args(args("ckpt-b", "out-b"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if checkpoints(Path::new(&p("ckpt-b")))
+            .iter()
+            .any(|n| n == "checkpoint-40")
+        {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!Path::new(&p("out-b")).exists(), "killed before the end");
+    // Whatever the kill interrupted, every visible checkpoint is complete (temporaries are
+    // hidden until renamed into place).
+    for name in checkpoints(Path::new(&p("ckpt-b")))
+        .iter()
+        .filter(|n| !n.starts_with('.'))
+    {
+        let state = dir
+            .path()
+            .join("ckpt-b")
+            .join(name)
+            .join("trainer_state.json");
+        assert!(state.is_file(), "{name} is incomplete");
+    }
+
+    let resumed = sandwich().args(args("ckpt-b", "out-b")).output().unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert_eq!(
+        text(&resumed.stdout).trim(),
+        "300",
+        "the metrics of both halves are returned"
+    );
+    let a = std::fs::read(dir.path().join("out-a/model.safetensors")).unwrap();
+    let b = std::fs::read(dir.path().join("out-b/model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "resumed weights differ from the uninterrupted run's"
+    );
+}

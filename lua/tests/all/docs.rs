@@ -105,11 +105,19 @@ fn public_functions() -> Vec<String> {
     let listing = c.eval(
         r#"
         local names = {}
-        for k in pairs(sw) do names[#names + 1] = "sw." .. k end
+        for k, v in pairs(sw) do
+          if type(v) == "table" then
+            -- A namespace (sw.model, sw.train): its functions are the public ones.
+            for k2 in pairs(v) do names[#names + 1] = "sw." .. k .. "." .. k2 end
+          else
+            names[#names + 1] = "sw." .. k
+          end
+        end
         local df = sw.frame{a = {1}}
         local samples = {
           DataFrame = df, LazyFrame = df:lazy(), Expr = sw.col("a"), ["Expr.str"] = sw.col("a").str,
           GroupBy = df:group_by("a"), When = sw.when(sw.col("a"):eq(1)),
+          Model = sw.model.new{arch = "gpt2", vocab_size = 16, hidden_size = 8, heads = 2},
         }
         for kind, value in pairs(samples) do
           for _, method in ipairs(sw._methods(value)) do names[#names + 1] = kind .. "." .. method end

@@ -3,5 +3,6 @@
 mod docs;
 mod errors;
 mod frames;
+mod models;
 mod session;
 mod util;
