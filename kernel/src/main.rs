@@ -1,5 +1,6 @@
 //! `sandwich`: run Lua scripts over the Sandwich workbench (and, later, the Jupyter kernel).
 
+mod alloc;
 mod bar;
 mod run;
 
@@ -36,6 +37,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { code, file, args } => run::run(code, file, args),

@@ -728,3 +728,78 @@ fn stop_strings_cut_the_completion() {
     assert_eq!(g[0].completion, " P");
     let _ = Tensor::zeros(1, DType::F32, &Device::Cpu);
 }
+
+#[test]
+fn a_sharded_checkpoint_loads_like_a_single_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(llama_config(), Head::Lm, 10);
+    m.save(dir.path()).unwrap();
+    // Split model.safetensors into two shards with an index, as HF does for big models.
+    let all =
+        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    let (a, b) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        let tensors: std::collections::HashMap<String, Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), all[*n].clone()))
+            .collect();
+        candle_core::safetensors::save(&tensors, dir.path().join(file)).unwrap();
+        for n in part.iter() {
+            weight_map.insert((*n).clone(), json!(file));
+        }
+    }
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        json!({"metadata": {}, "weight_map": weight_map}).to_string(),
+    )
+    .unwrap();
+    let back = Model::load(dir.path(), None, &Placement::default()).unwrap();
+    assert_eq!(weights(&m), weights(&back));
+    // A shard that is listed but missing is named.
+    std::fs::remove_file(dir.path().join("model-00002-of-00002.safetensors")).unwrap();
+    let err = Model::load(dir.path(), None, &Placement::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model-00002-of-00002.safetensors"), "{err}");
+}
+
+#[test]
+fn half_precision_models_train_with_f32_optimizer_state() {
+    for dtype in [DType::BF16, DType::F16] {
+        let config = gpt2_config();
+        let tok = tokenizer(&config);
+        let place = Placement {
+            dtype,
+            seed: 11,
+            ..Placement::default()
+        };
+        let m = Model::from_config(config, Head::Lm, &place, Some(tok)).unwrap();
+        assert_eq!(
+            m.params().var("transformer.wte.weight").unwrap().dtype(),
+            dtype
+        );
+        let data = train::sft_dataset(&m, &sft_frame(), "prompt", "completion", 32, false).unwrap();
+        let before = train::evaluate(&m, &data, 8).unwrap().0;
+        let cfg = TrainConfig {
+            epochs: 20,
+            batch_size: 3,
+            lr: 3e-3,
+            ..Default::default()
+        };
+        let metrics = train::train("t", &m, &data, None, &cfg, hooks()).unwrap();
+        let after = train::evaluate(&m, &data, 8).unwrap().0;
+        assert!(
+            after.is_finite() && after < before * 0.8,
+            "{dtype:?}: {before} → {after}"
+        );
+        assert_eq!(metrics.height(), 40);
+    }
+}

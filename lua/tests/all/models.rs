@@ -3,10 +3,10 @@
 
 use crate::util::Captured;
 
-const TOK: &str = "../workbooks/tokenizer";
+// Absolute: the docs test changes the process's working directory while these run.
+const TOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../workbooks/tokenizer");
 
 fn session() -> Captured {
-    // Tests run with the crate directory (lua/) as the working directory.
     let c = Captured::new();
     c.eval(&format!(
         r#"TOK = "{TOK}"

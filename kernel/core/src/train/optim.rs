@@ -7,7 +7,7 @@
 //! `eps` added after the square root), checked against it in `tests/optim_parity.rs`.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
 
 use crate::{Error, Result};
 
@@ -45,6 +45,8 @@ struct Slot {
     m: Tensor,
     v: Tensor,
     decay: bool,
+    /// `master` is the parameter's own storage (f32 on the CPU): updated in place, no copy.
+    shared: bool,
 }
 
 /// The optimizer. Parameters are given with a flag saying whether they take weight decay.
@@ -59,13 +61,22 @@ impl AdamW {
         let slots = params
             .into_iter()
             .map(|(var, decay)| {
-                let master = var.as_tensor().to_dtype(DType::F32)?.copy()?;
+                // Detached: the optimizer's tensors must never hold autograd history. An f32
+                // parameter on the CPU is its own master (the update runs in place on its
+                // storage); any other gets an f32 copy.
+                let shared = var.dtype() == DType::F32 && var.device().is_cpu();
+                let master = if shared {
+                    var.as_tensor().detach()
+                } else {
+                    var.as_tensor().detach().to_dtype(DType::F32)?.copy()?
+                };
                 Ok(Slot {
                     m: master.zeros_like()?,
                     v: master.zeros_like()?,
                     master,
                     var,
                     decay,
+                    shared,
                 })
             })
             .collect::<Result<_>>()?;
@@ -106,16 +117,131 @@ impl AdamW {
             let Some(g) = grad_of(&slot.var) else {
                 continue;
             };
-            let g = g.to_dtype(DType::F32)?;
-            if slot.decay && c.weight_decay != 0.0 {
-                slot.master = slot.master.affine(1.0 - c.lr * c.weight_decay, 0.0)?;
+            let g = g.detach().to_dtype(DType::F32)?.contiguous()?;
+            let decay = if slot.decay {
+                1.0 - c.lr * c.weight_decay
+            } else {
+                1.0
+            };
+            if slot.master.device().is_cpu() {
+                // One pass per tensor, in place: the op-by-op version allocates (and page-faults)
+                // five parameter-sized buffers per step, which dominated CPU training time.
+                slot.m.inplace_op2(
+                    &g,
+                    &Ema {
+                        beta: c.beta1,
+                        square: false,
+                    },
+                )?;
+                slot.v.inplace_op2(
+                    &g,
+                    &Ema {
+                        beta: c.beta2,
+                        square: true,
+                    },
+                )?;
+                let update = Update {
+                    decay,
+                    step_size: c.lr / bc1,
+                    bc2_sqrt,
+                    eps: c.eps,
+                };
+                slot.master.inplace_op3(&slot.m, &slot.v, &update)?;
+            } else {
+                slot.master = slot.master.affine(decay, 0.0)?;
+                slot.m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+                slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+                let denom = ((slot.v.sqrt()? / bc2_sqrt)? + c.eps)?;
+                let update = (slot.m.div(&denom)? * (c.lr / bc1))?;
+                slot.master = (&slot.master - update)?;
             }
-            slot.m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let denom = ((slot.v.sqrt()? / bc2_sqrt)? + c.eps)?;
-            let update = (slot.m.div(&denom)? * (c.lr / bc1))?;
-            slot.master = (&slot.master - update)?;
-            slot.var.set(&slot.master.to_dtype(slot.var.dtype())?)?;
+            if !slot.shared {
+                slot.var.set(&slot.master.to_dtype(slot.var.dtype())?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn f32_slices<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("{op}: expected a contiguous f32 tensor"),
+    }
+}
+
+/// `dst = beta·dst + (1 − beta)·g` (or `g²`): an Adam moment, in place.
+struct Ema {
+    beta: f64,
+    square: bool,
+}
+
+impl InplaceOp2 for Ema {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<()> {
+        let g = f32_slices(self.name(), g, gl)?;
+        let (a, b) = dst_l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("adamw-moment: non-contiguous".into()))?;
+        let CpuStorage::F32(d) = dst else {
+            candle_core::bail!("adamw-moment: expected f32 moments")
+        };
+        let (beta, one_minus) = (self.beta as f32, (1.0 - self.beta) as f32);
+        for (d, &g) in d[a..b].iter_mut().zip(g) {
+            let x = if self.square { g * g } else { g };
+            *d = *d * beta + x * one_minus;
+        }
+        Ok(())
+    }
+}
+
+/// `master = master·decay − step_size · m / (√v / bc2_sqrt + eps)`, in place.
+struct Update {
+    decay: f64,
+    step_size: f64,
+    bc2_sqrt: f64,
+    eps: f64,
+}
+
+impl InplaceOp3 for Update {
+    fn name(&self) -> &'static str {
+        "adamw-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        m: &CpuStorage,
+        ml: &Layout,
+        v: &CpuStorage,
+        vl: &Layout,
+    ) -> candle_core::Result<()> {
+        let m = f32_slices(self.name(), m, ml)?;
+        let v = f32_slices(self.name(), v, vl)?;
+        let (a, b) = dst_l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("adamw-update: non-contiguous".into()))?;
+        let CpuStorage::F32(p) = dst else {
+            candle_core::bail!("adamw-update: expected f32 master weights")
+        };
+        let (decay, step, bc2, eps) = (
+            self.decay as f32,
+            self.step_size as f32,
+            self.bc2_sqrt as f32,
+            self.eps as f32,
+        );
+        for ((p, &m), &v) in p[a..b].iter_mut().zip(m).zip(v) {
+            *p = *p * decay - step * (m / (v.sqrt() / bc2 + eps));
         }
         Ok(())
     }
@@ -153,7 +279,9 @@ impl AdamW {
                 ));
             }
             slot.var.set(&master.to_dtype(slot.var.dtype())?)?;
-            slot.master = master;
+            if !slot.shared {
+                slot.master = master; // (a shared master already holds the restored values)
+            }
             slot.m = m;
             slot.v = v;
         }
