@@ -3,7 +3,12 @@
 //! backward, clipping, AdamW) in f32 on random tokens, and the peak resident memory of each
 //! process. Prints the ratio ours / theirs.
 //!
-//!     cargo bench --workspace --bench train_gpt2 -- [--batch 4] [--seq 256] [--steps 3] [--device cpu]
+//!     cargo bench --workspace --bench train_gpt2 -- [--batch 4] [--seq 256] [--steps 3]
+//!         [--device cpu|cuda:0] [--dtype f32|bf16]
+//!
+//! Our bf16 keeps bf16 weights with f32 master weights and moments; the peer uses bf16 autocast
+//! over f32 weights (the usual PyTorch recipe), so the two differ in memory, not in the math the
+//! matmuls do.
 //!
 //! The peer is `tests/bench/train_gpt2_torch.py` (needs torch and transformers); without them the
 //! bench prints our figure alone and says why. Figures: README, "Benchmarks".
@@ -44,10 +49,12 @@ fn main() {
     let seq: usize = arg("--seq", "256").parse().unwrap();
     let steps: usize = arg("--steps", "3").parse().unwrap();
     let device = arg("--device", "cpu");
+    let dtype = arg("--dtype", "f32");
     let config = json!({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768,
                         "n_layer": 12, "n_head": 12});
     let place = Placement {
         device: parse_device(&device).unwrap(),
+        dtype: sandwich_core::model::parse_dtype(&dtype).unwrap(),
         ..Placement::default()
     };
     let model = Model::from_config(config, Head::Lm, &place, None).unwrap();
@@ -98,7 +105,7 @@ fn main() {
     let timed = secs[steps] - secs[0];
     let ours = (batch * seq * steps) as f64 / timed;
     let ours_rss = peak_rss_mib();
-    println!("shape: GPT-2 124M, batch {batch} x seq {seq}, f32, {steps} timed steps after 1 warm-up (total {total:.1} s)");
+    println!("shape: GPT-2 124M, batch {batch} x seq {seq}, {dtype} on {device}, {steps} timed steps after 1 warm-up (total {total:.1} s)");
     println!("ours:    {ours:>9.1} tokens/s   peak RSS {ours_rss:>7.0} MiB");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -115,6 +122,8 @@ fn main() {
             &steps.to_string(),
             "--device",
             &device,
+            "--dtype",
+            &dtype,
         ])
         .output();
     match peer {
