@@ -47,8 +47,7 @@ pub(crate) fn interrupt(lua: &Lua) -> Option<Interrupt> {
     lua.app_data_ref::<Interrupt>().map(|i| i.clone())
 }
 
-fn placement(function: &str, dtype: &str, device: &str, seed: u64) -> mlua::Result<Placement> {
-    let _ = function;
+fn placement(dtype: &str, device: &str, seed: u64) -> mlua::Result<Placement> {
     Ok(Placement {
         device: parse_device(device).lua()?,
         dtype: parse_dtype(dtype).lua()?,
@@ -198,12 +197,10 @@ fn hf_config(o: &NewOpts, vocab: usize, tok: Option<&Tokenizer>) -> mlua::Result
 }
 
 fn head_of(
-    function: &str,
     head: Option<&str>,
     num_labels: Option<usize>,
     fallback: Option<Head>,
 ) -> mlua::Result<Option<Head>> {
-    let _ = function;
     match head {
         Some(h) => Ok(Some(Head::parse(h, num_labels).lua()?)),
         None if num_labels.is_some() => Ok(Some(Head::parse("classify", num_labels).lua()?)),
@@ -248,38 +245,7 @@ fn texts(
         }
         Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
             let df = ud.borrow::<LuaDataFrame>()?.0.clone();
-            let c = df.column(column).map_err(|_| {
-                Error::argument(
-                    function,
-                    argument,
-                    &format!("a DataFrame with a '{column}' column"),
-                    format!("columns {:?}", df.get_column_names()),
-                )
-            })?;
-            let s = c.str().map_err(|_| {
-                Error::argument(
-                    function,
-                    argument,
-                    &format!("strings in column '{column}'"),
-                    c.dtype().to_string(),
-                )
-            })?;
-            let out = s
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    v.map(str::to_string).ok_or_else(|| {
-                        Error::argument(
-                            function,
-                            argument,
-                            &format!("no nulls in '{column}'"),
-                            format!("null in row {}", i + 1),
-                        )
-                        .into()
-                    })
-                })
-                .collect::<mlua::Result<Vec<_>>>()?;
-            Ok((out, Some(df)))
+            Ok((frame_strings(function, argument, &df, column)?, Some(df)))
         }
         other => Err(Error::argument(
             function,
@@ -289,6 +255,47 @@ fn texts(
         )
         .into()),
     }
+}
+
+/// The strings of `df[column]`, with errors naming the function and argument.
+fn frame_strings(
+    function: &str,
+    argument: &str,
+    df: &DataFrame,
+    column: &str,
+) -> mlua::Result<Vec<String>> {
+    let c = df.column(column).map_err(|_| {
+        Error::argument(
+            function,
+            argument,
+            &format!("a DataFrame with a '{column}' column"),
+            format!("columns {:?}", df.get_column_names()),
+        )
+    })?;
+    let s = c.str().map_err(|_| {
+        Error::argument(
+            function,
+            argument,
+            &format!("strings in column '{column}'"),
+            c.dtype().to_string(),
+        )
+    })?;
+    let out = s
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.map(str::to_string).ok_or_else(|| {
+                Error::argument(
+                    function,
+                    argument,
+                    &format!("no nulls in '{column}'"),
+                    format!("null in row {}", i + 1),
+                )
+                .into()
+            })
+        })
+        .collect::<mlua::Result<Vec<_>>>()?;
+    Ok(out)
 }
 
 /// `input`'s columns (except those the result has) followed by the result's.
@@ -554,12 +561,7 @@ impl UserData for LuaModel {
                     )
                     .into());
                 };
-                let (completions, _) = texts(
-                    F,
-                    "data",
-                    &Value::UserData(lua.create_userdata(LuaDataFrame(df.clone()))?),
-                    &o.completion,
-                )?;
+                let completions = frame_strings(F, "data", &df, &o.completion)?;
                 let lps = this
                     .0
                     .logprobs(&prompts, &completions, o.batch_size)
@@ -688,8 +690,8 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             const F: &str = "sw.model.load";
             let p = args::path(F, &path)?;
             let o: LoadOpts = options(lua, F, opts)?;
-            let head = head_of(F, o.head.as_deref(), o.num_labels, None)?;
-            let place = placement(F, &o.dtype, &o.device, o.seed)?;
+            let head = head_of(o.head.as_deref(), o.num_labels, None)?;
+            let place = placement(&o.dtype, &o.device, o.seed)?;
             Model::load(Path::new(&p), head, &place).lua().map(LuaModel)
         })?,
     )?;
@@ -726,9 +728,9 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             } else {
                 Head::Lm
             };
-            let head = head_of(F, o.head.as_deref(), o.num_labels, Some(fallback))?
-                .expect("has a fallback");
-            let place = placement(F, &o.dtype, &o.device, o.seed)?;
+            let head =
+                head_of(o.head.as_deref(), o.num_labels, Some(fallback))?.expect("has a fallback");
+            let place = placement(&o.dtype, &o.device, o.seed)?;
             Model::from_config(config, head, &place, tok)
                 .lua()
                 .map(LuaModel)
