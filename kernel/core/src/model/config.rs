@@ -69,6 +69,14 @@ struct RawGpt2 {
     layer_norm_epsilon: f64,
     #[serde(default = "gelu_new")]
     activation_function: String,
+    #[serde(default = "yes")]
+    scale_attn_weights: bool,
+    #[serde(default)]
+    scale_attn_by_inverse_layer_idx: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -173,7 +181,7 @@ pub enum RopeScaling {
     },
 }
 
-/// The Llama family (Llama, Qwen2, SmolLM, Mistral without sliding windows).
+/// The Llama family (Llama, SmolLM, Qwen2 without sliding windows).
 #[derive(Clone, Debug)]
 pub struct LlamaConfig {
     pub vocab_size: usize,
@@ -273,6 +281,13 @@ impl Arch {
         let arch = match model_type {
             "gpt2" => {
                 let r: RawGpt2 = parse(raw)?;
+                if !r.scale_attn_weights || r.scale_attn_by_inverse_layer_idx {
+                    return Err(config_error(
+                        "scale_attn_weights/scale_attn_by_inverse_layer_idx",
+                        "GPT-2's standard 1/sqrt(d) attention scaling",
+                        "a variant",
+                    ));
+                }
                 Arch::Gpt2(Gpt2Config {
                     vocab_size: r.vocab_size,
                     n_positions: r.n_positions,
@@ -284,7 +299,7 @@ impl Arch {
                     act: Activation::parse(&r.activation_function)?,
                 })
             }
-            "llama" | "qwen2" | "mistral" => {
+            "llama" | "qwen2" => {
                 let r: RawLlama = parse(raw)?;
                 if model_type != "llama"
                     && raw.get("use_sliding_window") == Some(&Value::Bool(true))
@@ -334,7 +349,7 @@ impl Arch {
             other => {
                 return Err(config_error(
                     "model_type",
-                    "gpt2, llama, qwen2, mistral or bert",
+                    "gpt2, llama (also SmolLM), qwen2 or bert",
                     other,
                 ))
             }

@@ -407,7 +407,6 @@ impl Model {
             Arch::Bert(_) => "Bert",
             Arch::Llama(_) => match self.config.get("model_type").and_then(Value::as_str) {
                 Some("qwen2") => "Qwen2",
-                Some("mistral") => "Mistral",
                 _ => "Llama",
             },
         };
