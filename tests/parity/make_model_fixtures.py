@@ -91,6 +91,19 @@ def main():
                                      rope_theta=500.0, pad_token_id=PAD, **common)),
         "lm",
     )
+    # Llama 3's RoPE scaling, with an original context short enough that the frequencies fall in
+    # the smoothed and the scaled frequency bands; explicit head_dim and tied embeddings (SmolLM).
+    case(
+        "llama3_rope_lm",
+        LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                     max_position_embeddings=64, tie_word_embeddings=True, pad_token_id=PAD,
+                                     rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                      "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                      "original_max_position_embeddings": 16},
+                                     **common)),
+        "lm",
+    )
     case(
         "qwen2_lm",
         Qwen2ForCausalLM(Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,

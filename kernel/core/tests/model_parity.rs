@@ -185,6 +185,11 @@ fn llama_gqa_lm_matches_transformers() {
 }
 
 #[test]
+fn llama3_rope_scaling_tied_smollm_shape_matches_transformers() {
+    lm_case("llama3_rope_lm");
+}
+
+#[test]
 fn qwen2_tied_biased_lm_matches_transformers() {
     lm_case("qwen2_lm");
 }
