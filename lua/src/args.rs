@@ -44,6 +44,17 @@ pub(crate) fn options<T: DeserializeOwned + Default>(
 ) -> mlua::Result<T> {
     match value {
         None | Some(Value::Nil) => Ok(T::default()),
+        some => required_options(lua, function, some),
+    }
+}
+
+/// Like [`options`], for option tables that must be given (they have required keys).
+pub(crate) fn required_options<T: DeserializeOwned>(
+    lua: &Lua,
+    function: &str,
+    value: Option<Value>,
+) -> mlua::Result<T> {
+    match value {
         Some(v @ Value::Table(_)) => lua.from_value(v).map_err(|e| {
             let detail = match e {
                 mlua::Error::DeserializeError(msg) => msg,
@@ -54,6 +65,7 @@ pub(crate) fn options<T: DeserializeOwned + Default>(
         Some(other) => {
             Err(Error::argument(function, "options", "a table", type_name(&other)).into())
         }
+        None => Err(Error::argument(function, "options", "a table", "nothing").into()),
     }
 }
 

@@ -117,12 +117,6 @@ struct NewOpts {
     tie_embeddings: bool,
 }
 
-impl Default for NewOpts {
-    fn default() -> Self {
-        unreachable!("sw.model.new requires its table")
-    }
-}
-
 fn d64() -> usize {
     64
 }
@@ -210,7 +204,7 @@ fn head_of(
 
 /// The strings of `column` when `value` is a DataFrame, or of a Lua list of strings.
 fn texts(
-    function: &str,
+    function: &'static str,
     argument: &str,
     value: &Value,
     column: &str,
@@ -245,7 +239,10 @@ fn texts(
         }
         Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
             let df = ud.borrow::<LuaDataFrame>()?.0.clone();
-            Ok((frame_strings(function, argument, &df, column)?, Some(df)))
+            Ok((
+                sandwich_core::column_strings(function, &df, column).lua()?,
+                Some(df),
+            ))
         }
         other => Err(Error::argument(
             function,
@@ -255,47 +252,6 @@ fn texts(
         )
         .into()),
     }
-}
-
-/// The strings of `df[column]`, with errors naming the function and argument.
-fn frame_strings(
-    function: &str,
-    argument: &str,
-    df: &DataFrame,
-    column: &str,
-) -> mlua::Result<Vec<String>> {
-    let c = df.column(column).map_err(|_| {
-        Error::argument(
-            function,
-            argument,
-            &format!("a DataFrame with a '{column}' column"),
-            format!("columns {:?}", df.get_column_names()),
-        )
-    })?;
-    let s = c.str().map_err(|_| {
-        Error::argument(
-            function,
-            argument,
-            &format!("strings in column '{column}'"),
-            c.dtype().to_string(),
-        )
-    })?;
-    let out = s
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.map(str::to_string).ok_or_else(|| {
-                Error::argument(
-                    function,
-                    argument,
-                    &format!("no nulls in '{column}'"),
-                    format!("null in row {}", i + 1),
-                )
-                .into()
-            })
-        })
-        .collect::<mlua::Result<Vec<_>>>()?;
-    Ok(out)
 }
 
 /// `input`'s columns (except those the result has) followed by the result's.
@@ -526,7 +482,7 @@ impl UserData for LuaModel {
                 const F: &str = "Model.generate";
                 let o: Option<LuaGenerateOpts> = match opts {
                     None | Some(Value::Nil) => None,
-                    some => Some(options_required(lua, F, some)?),
+                    some => Some(args::required_options(lua, F, some)?),
                 };
                 let (column, inner) = match o {
                     Some(o) => (o.column, o.inner),
@@ -561,7 +517,7 @@ impl UserData for LuaModel {
                     )
                     .into());
                 };
-                let completions = frame_strings(F, "data", &df, &o.completion)?;
+                let completions = sandwich_core::column_strings(F, &df, &o.completion).lua()?;
                 let lps = this
                     .0
                     .logprobs(&prompts, &completions, o.batch_size)
@@ -659,28 +615,6 @@ impl UserData for LuaModel {
     }
 }
 
-/// Like `options`, for types without a meaningful default.
-fn options_required<T: serde::de::DeserializeOwned>(
-    lua: &Lua,
-    function: &str,
-    value: Option<Value>,
-) -> mlua::Result<T> {
-    use mlua::LuaSerdeExt;
-    match value {
-        Some(v @ Value::Table(_)) => lua.from_value(v).map_err(|e| {
-            let detail = match e {
-                mlua::Error::DeserializeError(msg) => msg,
-                other => other.to_string(),
-            };
-            Error::argument(function, "options", "a valid option table", detail).into()
-        }),
-        Some(other) => {
-            Err(Error::argument(function, "options", "a table", type_name(&other)).into())
-        }
-        None => Err(Error::argument(function, "options", "a table", "nothing").into()),
-    }
-}
-
 pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     let model = lua.create_table()?;
@@ -699,7 +633,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "new",
         lua.create_function(|lua, opts: Value| {
             const F: &str = "sw.model.new";
-            let o: NewOpts = options_required(lua, F, Some(opts))?;
+            let o: NewOpts = args::required_options(lua, F, Some(opts))?;
             let tok = match &o.tokenizer {
                 Some(dir) => Some(Tokenizer::load(Path::new(dir), &json!({})).lua()?),
                 None => None,

@@ -1,6 +1,6 @@
 //! `sw.train.sft` and `sw.train.classify`.
 
-use mlua::{Lua, Table, Value};
+use mlua::{AnyUserData, Lua, Table, Value};
 use polars::prelude::DataFrame;
 use sandwich_core::model::Model;
 use sandwich_core::train::{
@@ -65,6 +65,27 @@ fn run(
         .map(LuaDataFrame)
 }
 
+/// What both trainers take: the remaining option table (a copy, so taking keys out leaves the
+/// caller's alone), the model, the training data and the optional eval data.
+fn common(
+    lua: &Lua,
+    function: &str,
+    args: Value,
+) -> mlua::Result<(Table, AnyUserData, DataFrame, Option<DataFrame>)> {
+    let Value::Table(args) = args else {
+        return Err(Error::argument(function, "options", "a table", type_name(&args)).into());
+    };
+    let a: Table = copy(lua, &args)?;
+    let m = take(&a, "model")?;
+    let ud = model_arg(function, &m)?.clone();
+    let data = frame(function, "data", &take(&a, "data")?)?;
+    let eval = match take(&a, "eval")? {
+        Value::Nil => None,
+        v => Some(frame(function, "eval", &v)?),
+    };
+    Ok((a, ud, data, eval))
+}
+
 pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     let t = lua.create_table()?;
@@ -72,17 +93,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "sft",
         lua.create_function(|lua, args: Value| {
             const F: &str = "sw.train.sft";
-            let Value::Table(args) = args else {
-                return Err(Error::argument(F, "options", "a table", type_name(&args)).into());
-            };
-            let a: Table = copy(lua, &args)?;
-            let m = take(&a, "model")?;
-            let ud = model_arg(F, &m)?;
-            let data = frame(F, "data", &take(&a, "data")?)?;
-            let eval = match take(&a, "eval")? {
-                Value::Nil => None,
-                v => Some(frame(F, "eval", &v)?),
-            };
+            let (a, ud, data, eval) = common(lua, F, args)?;
             let prompt = string(F, "prompt", take(&a, "prompt")?, "prompt")?;
             let completion = string(F, "completion", take(&a, "completion")?, "completion")?;
             let packing = match take(&a, "packing")? {
@@ -115,17 +126,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "classify",
         lua.create_function(|lua, args: Value| {
             const F: &str = "sw.train.classify";
-            let Value::Table(args) = args else {
-                return Err(Error::argument(F, "options", "a table", type_name(&args)).into());
-            };
-            let a: Table = copy(lua, &args)?;
-            let m = take(&a, "model")?;
-            let ud = model_arg(F, &m)?;
-            let data = frame(F, "data", &take(&a, "data")?)?;
-            let eval = match take(&a, "eval")? {
-                Value::Nil => None,
-                v => Some(frame(F, "eval", &v)?),
-            };
+            let (a, ud, data, eval) = common(lua, F, args)?;
             let text = string(F, "text", take(&a, "text")?, "text")?;
             let labels = match (take(&a, "label")?, take(&a, "probs")?) {
                 (Value::Nil, Value::Table(t)) => {

@@ -39,7 +39,7 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
         ("gpt:generate('hi')", vec!["Model.generate", "prompts", "a list of strings or a DataFrame", "string"]),
         ("gpt:generate({'hi'}, {top_p = 1.5})", vec!["top_p", "(0, 1]"]),
         ("gpt:generate({'hi'}, {max_new_tokens = 1000})", vec!["max_new_tokens", "positions"]),
-        ("gpt:generate(pairs_, {column = 'question'})", vec!["'question' column"]),
+        ("gpt:generate(pairs_, {column = 'question'})", vec!["a column 'question'"]),
         ("gpt:logprobs({'a'})", vec!["Model.logprobs", "DataFrame"]),
         ("gpt:predict({'a'})", vec!["'scalar' or 'classify' head"]),
         ("gpt:merge_lora()", vec!["merge_lora", "without"]),

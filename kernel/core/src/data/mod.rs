@@ -1,10 +1,12 @@
 //! Tables: reading and writing the formats researchers exchange, and summaries.
 
+mod columns;
 mod describe;
 mod options;
 mod read;
 mod write;
 
+pub use columns::{column_floats, column_strings};
 pub use describe::describe;
 pub use options::{
     CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,

@@ -260,19 +260,16 @@ impl Model {
             let t = params::init_tensor(&spec, &mut rng, place.dtype, &place.device)?;
             params.insert(spec.name, t)?;
         }
-        let model = Self {
+        Self::assemble(
             arch,
             head,
             params,
-            lora: None,
             tokenizer,
             config,
-            device: place.device.clone(),
-            dtype: place.dtype,
-            dropped: Vec::new(),
-        };
-        model.check_tokenizer("model.new")?;
-        Ok(model)
+            place,
+            Vec::new(),
+            "model.new",
+        )
     }
 
     /// Loads a Hugging Face checkpoint directory. `head` overrides the checkpoint's own; a head
@@ -371,6 +368,20 @@ impl Model {
         } else {
             None
         };
+        Self::assemble(arch, head, params, tokenizer, config, place, dropped, OP)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        arch: Arch,
+        head: Head,
+        params: Params,
+        tokenizer: Option<Tokenizer>,
+        config: Value,
+        place: &Placement,
+        dropped: Vec<String>,
+        op: &'static str,
+    ) -> Result<Self> {
         let model = Self {
             arch,
             head,
@@ -382,7 +393,7 @@ impl Model {
             dtype: place.dtype,
             dropped,
         };
-        model.check_tokenizer(OP)?;
+        model.check_tokenizer(op)?;
         Ok(model)
     }
 

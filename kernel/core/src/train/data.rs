@@ -6,7 +6,7 @@ use polars::prelude::*;
 
 use super::loss::{class_loss, lm_loss, soft_class_loss, IGNORE};
 use crate::model::{Head, Inputs, Model, Padding};
-use crate::{Error, Result};
+use crate::{column_floats, column_strings, Error, Result};
 
 /// What an example is scored against.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,62 +30,6 @@ pub struct Dataset {
     pub examples: Vec<Example>,
     /// Tokens that count towards the loss, in all examples (for tokens/s).
     pub tokens: usize,
-}
-
-fn strings(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec<String>> {
-    let c = df.column(col).map_err(|_| {
-        Error::invalid(
-            op,
-            "data",
-            format!("a column '{col}'"),
-            format!("columns {:?}", df.get_column_names()),
-        )
-    })?;
-    let s = c
-        .str()
-        .map_err(|_| Error::invalid(op, "data", format!("column '{col}' of strings"), c.dtype()))?;
-    s.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.map(str::to_string).ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    "data",
-                    format!("no missing values in '{col}'"),
-                    format!("null in row {}", i + 1),
-                )
-            })
-        })
-        .collect()
-}
-
-fn floats(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec<f64>> {
-    let c = df.column(col).map_err(|_| {
-        Error::invalid(
-            op,
-            "data",
-            format!("a column '{col}'"),
-            format!("columns {:?}", df.get_column_names()),
-        )
-    })?;
-    let c = c
-        .cast(&DataType::Float64)
-        .map_err(|_| Error::invalid(op, "data", format!("numbers in column '{col}'"), c.dtype()))?;
-    c.f64()
-        .expect("cast to f64")
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    "data",
-                    format!("no missing values in '{col}'"),
-                    format!("null in row {}", i + 1),
-                )
-            })
-        })
-        .collect()
 }
 
 /// SFT examples: `prompt` (with the tokenizer's special tokens) then `completion` and EOS, the
@@ -116,8 +60,8 @@ pub fn sft_dataset(
             max_length,
         ));
     }
-    let prompts = strings(OP, df, prompt)?;
-    let completions = strings(OP, df, completion)?;
+    let prompts = column_strings(OP, df, prompt)?;
+    let completions = column_strings(OP, df, completion)?;
     if prompts.is_empty() {
         return Err(Error::invalid(
             OP,
@@ -229,7 +173,7 @@ pub fn classify_dataset(
             max_length,
         ));
     }
-    let texts = strings(OP, df, text)?;
+    let texts = column_strings(OP, df, text)?;
     if texts.is_empty() {
         return Err(Error::invalid(
             OP,
@@ -239,7 +183,7 @@ pub fn classify_dataset(
         ));
     }
     let targets: Vec<Target> = match labels {
-        Labels::Column(col) => floats(OP, df, col)?
+        Labels::Column(col) => column_floats(OP, df, col)?
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
@@ -266,7 +210,7 @@ pub fn classify_dataset(
             }
             let columns: Vec<Vec<f64>> = cols
                 .iter()
-                .map(|c| floats(OP, df, c))
+                .map(|c| column_floats(OP, df, c))
                 .collect::<Result<_>>()?;
             (0..texts.len())
                 .map(|i| {
