@@ -17,6 +17,7 @@ mod error;
 mod interrupt;
 pub mod model;
 pub mod nn;
+pub mod oversight;
 mod progress;
 mod rng;
 pub mod train;

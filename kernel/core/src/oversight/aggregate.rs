@@ -1,0 +1,497 @@
+//! Label aggregation, as Toloka crowd-kit 1.4 computes it: majority vote, Wawa, zero-based skill,
+//! Dawid-Skene and one-coin Dawid-Skene. Same initialisations, updates, clipping (1e-10) and
+//! stopping rules, so results agree with crowd-kit to rounding (`tests/oversight_parity.rs`).
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use super::crowd::Crowd;
+use crate::{Error, Result};
+
+const EPS: f64 = 1e-10;
+
+/// What an aggregation found.
+#[derive(Clone, Debug)]
+pub struct Aggregation {
+    pub crowd: Crowd,
+    /// (n_tasks × n_labels), row-major.
+    pub probas: Vec<f64>,
+    /// One per worker (`None`: the method has no skills); NaN never appears.
+    pub skills: Option<Vec<f64>>,
+    /// Dawid-Skene confusion matrices: (worker, observed, true) → probability, only for the
+    /// (worker, observed) pairs that occur, as crowd-kit reports them.
+    pub errors: Option<Vec<(u32, u32, Vec<f64>)>>,
+    /// Class priors (Dawid-Skene).
+    pub priors: Option<Vec<f64>>,
+    /// Iterations run and whether the stopping rule was met (EM methods).
+    pub iterations: usize,
+    pub converged: bool,
+    /// How ties between labels are broken: the label seen first in the data (plain majority
+    /// vote and the EM methods), or the smallest label (skill-weighted votes). This is
+    /// crowd-kit's behaviour, which follows pandas' column order in each code path.
+    pub ties: Ties,
+}
+
+/// See [`Aggregation::ties`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ties {
+    FirstSeen,
+    Smallest,
+}
+
+fn pick(c: &Crowd, ties: Ties, row: &[f64]) -> usize {
+    match ties {
+        Ties::FirstSeen => c.argmax(row),
+        Ties::Smallest => {
+            let mut best = 0;
+            for (i, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = i;
+                }
+            }
+            best
+        }
+    }
+}
+
+impl Aggregation {
+    fn k(&self) -> usize {
+        self.crowd.n_labels()
+    }
+
+    /// The most probable label of each task (ties: see [`Aggregation::ties`]).
+    pub fn labels(&self) -> Vec<usize> {
+        self.probas
+            .chunks(self.k())
+            .map(|r| pick(&self.crowd, self.ties, r))
+            .collect()
+    }
+
+    /// `task, label`.
+    pub fn labels_frame(&self) -> Result<DataFrame> {
+        let c = &self.crowd;
+        let labels = self.labels();
+        DataFrame::new_infer_height(vec![
+            c.tasks.all("task"),
+            c.labels.column("label", labels.into_iter()),
+        ])
+        .map_err(Error::polars("aggregate", "building the labels table"))
+    }
+
+    /// `task`, then one probability column per label (named by the label).
+    pub fn probas_frame(&self) -> Result<DataFrame> {
+        let c = &self.crowd;
+        let k = self.k();
+        let mut cols = vec![c.tasks.all("task")];
+        for l in 0..k {
+            let v: Vec<f64> = self.probas.iter().skip(l).step_by(k).copied().collect();
+            cols.push(Column::new(c.labels.name(l).into(), v));
+        }
+        DataFrame::new_infer_height(cols).map_err(Error::polars(
+            "aggregate",
+            "building the probabilities table",
+        ))
+    }
+
+    /// `worker, skill`.
+    pub fn skills_frame(&self) -> Result<Option<DataFrame>> {
+        let Some(s) = &self.skills else {
+            return Ok(None);
+        };
+        let c = &self.crowd;
+        DataFrame::new_infer_height(vec![
+            c.workers.all("worker"),
+            Column::new("skill".into(), s.clone()),
+        ])
+        .map(Some)
+        .map_err(Error::polars("aggregate", "building the skills table"))
+    }
+
+    /// `worker, label` (observed), then one column per true label.
+    pub fn errors_frame(&self) -> Result<Option<DataFrame>> {
+        let Some(e) = &self.errors else {
+            return Ok(None);
+        };
+        let c = &self.crowd;
+        let mut cols = vec![
+            c.workers.column("worker", e.iter().map(|x| x.0 as usize)),
+            c.labels.column("label", e.iter().map(|x| x.1 as usize)),
+        ];
+        for t in 0..self.k() {
+            cols.push(Column::new(
+                c.labels.name(t).into(),
+                e.iter().map(|x| x.2[t]).collect::<Vec<_>>(),
+            ));
+        }
+        DataFrame::new_infer_height(cols)
+            .map(Some)
+            .map_err(Error::polars("aggregate", "building the errors table"))
+    }
+}
+
+/// Weighted vote: per task, the sum of the weights of the workers who gave each label,
+/// normalised. A task whose weights sum to 0 gets equal probabilities for the labels it received
+/// (crowd-kit would divide by zero).
+fn vote(c: &Crowd, weight: impl Fn(usize) -> f64) -> Vec<f64> {
+    let k = c.n_labels();
+    let mut scores = vec![0.0; c.n_tasks() * k];
+    let mut seen = vec![false; c.n_tasks() * k];
+    for r in 0..c.rows() {
+        let i = c.task[r] as usize * k + c.label[r] as usize;
+        scores[i] += weight(c.worker[r] as usize);
+        seen[i] = true;
+    }
+    for (t, row) in scores.chunks_mut(k).enumerate() {
+        let z: f64 = row.iter().sum();
+        if z > 0.0 {
+            row.iter_mut().for_each(|v| *v /= z);
+        } else {
+            let n = seen[t * k..(t + 1) * k].iter().filter(|&&s| s).count() as f64;
+            for (l, v) in row.iter_mut().enumerate() {
+                *v = if seen[t * k + l] { 1.0 / n } else { 0.0 };
+            }
+        }
+    }
+    scores
+}
+
+/// Each worker's accuracy against `truth` (crowd-kit's `get_accuracy`: a worker who gave the
+/// same label to the same task twice counts once).
+fn accuracy(c: &Crowd, truth: &[usize]) -> Vec<f64> {
+    let mut seen = std::collections::HashSet::with_capacity(c.rows());
+    let mut hits = vec![0.0; c.n_workers()];
+    let mut total = vec![0.0; c.n_workers()];
+    for r in 0..c.rows() {
+        if !seen.insert((c.task[r], c.worker[r], c.label[r])) {
+            continue;
+        }
+        let w = c.worker[r] as usize;
+        total[w] += 1.0;
+        if truth[c.task[r] as usize] == c.label[r] as usize {
+            hits[w] += 1.0;
+        }
+    }
+    hits.iter().zip(&total).map(|(h, t)| h / t).collect()
+}
+
+fn finish(crowd: &Crowd, probas: Vec<f64>, skills: Option<Vec<f64>>, ties: Ties) -> Aggregation {
+    Aggregation {
+        ties,
+        crowd: crowd.clone(),
+        probas,
+        skills,
+        errors: None,
+        priors: None,
+        iterations: 0,
+        converged: true,
+    }
+}
+
+/// Majority vote; skills are the workers' accuracies against the result.
+pub fn majority_vote(c: &Crowd) -> Aggregation {
+    let probas = vote(c, |_| 1.0);
+    let labels: Vec<usize> = probas
+        .chunks(c.n_labels())
+        .map(|r| pick(c, Ties::FirstSeen, r))
+        .collect();
+    let skills = accuracy(c, &labels);
+    finish(c, probas, Some(skills), Ties::FirstSeen)
+}
+
+/// Majority vote weighted by each worker's accuracy on the gold tasks (`gold[task]` = true
+/// label index). Workers without gold get the mean gold accuracy.
+pub fn gold_majority_vote(c: &Crowd, gold: &[Option<usize>]) -> Result<Aggregation> {
+    let mut hits = vec![0.0; c.n_workers()];
+    let mut total = vec![0.0; c.n_workers()];
+    for r in 0..c.rows() {
+        if let Some(g) = gold[c.task[r] as usize] {
+            let w = c.worker[r] as usize;
+            total[w] += 1.0;
+            hits[w] += f64::from(u8::from(g == c.label[r] as usize));
+        }
+    }
+    let known: Vec<f64> = hits
+        .iter()
+        .zip(&total)
+        .filter(|(_, t)| **t > 0.0)
+        .map(|(h, t)| h / t)
+        .collect();
+    if known.is_empty() {
+        return Err(Error::invalid(
+            "aggregate.gold_majority_vote",
+            "gold",
+            "gold labels for tasks that workers labelled",
+            "no overlap",
+        ));
+    }
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    let skills: Vec<f64> = hits
+        .iter()
+        .zip(&total)
+        .map(|(h, t)| if *t > 0.0 { h / t } else { mean })
+        .collect();
+    let probas = vote(c, |w| skills[w]);
+    Ok(finish(c, probas, Some(skills), Ties::Smallest))
+}
+
+/// Wawa: majority vote weighted by each worker's agreement with the plain majority vote.
+pub fn wawa(c: &Crowd) -> Aggregation {
+    let mv = majority_vote(c);
+    let skills = mv.skills.expect("majority vote has skills");
+    let probas = vote(c, |w| skills[w]);
+    finish(c, probas, Some(skills), Ties::Smallest)
+}
+
+/// Options of the iterative methods; the defaults are crowd-kit's.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IterOptions {
+    pub n_iter: usize,
+    pub tol: f64,
+    /// Zero-based skill: learning rate, halved every `lr_steps_to_reduce` iterations.
+    pub lr_init: f64,
+    pub lr_steps_to_reduce: usize,
+    pub lr_reduce_factor: f64,
+    pub eps: f64,
+}
+
+impl Default for IterOptions {
+    fn default() -> Self {
+        Self {
+            n_iter: 100,
+            tol: 1e-5,
+            lr_init: 1.0,
+            lr_steps_to_reduce: 20,
+            lr_reduce_factor: 0.5,
+            eps: 1e-5,
+        }
+    }
+}
+
+impl IterOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        if self.n_iter == 0 {
+            return Err(Error::invalid(op, "n_iter", "a positive integer", 0));
+        }
+        if self.tol.is_nan() || self.tol < 0.0 {
+            return Err(Error::invalid(op, "tol", "a number ≥ 0", self.tol));
+        }
+        Ok(())
+    }
+}
+
+/// Zero-based skill: skills start at 1/K + eps and move towards each worker's accuracy against
+/// the skill-weighted vote, with a decaying learning rate.
+pub fn zero_based_skill(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
+    o.check("aggregate.zero_based_skill")?;
+    let k = c.n_labels();
+    let mut skills = vec![1.0 / k as f64 + o.eps; c.n_workers()];
+    let mut lr = o.lr_init;
+    for iteration in 1..=o.n_iter {
+        if iteration % o.lr_steps_to_reduce.max(1) == 0 {
+            lr *= o.lr_reduce_factor;
+        }
+        let probas = vote(c, |w| skills[w]);
+        let labels: Vec<usize> = probas
+            .chunks(k)
+            .map(|r| pick(c, Ties::Smallest, r))
+            .collect();
+        let acc = accuracy(c, &labels);
+        for (s, a) in skills.iter_mut().zip(acc) {
+            *s += lr * (a - *s);
+        }
+    }
+    let probas = vote(c, |w| skills[w]);
+    let mut out = finish(c, probas, Some(skills), Ties::Smallest);
+    out.iterations = o.n_iter;
+    Ok(out)
+}
+
+/// E-step: task posteriors from priors and confusion matrices `err[(w·K + obs)·K + true]`.
+fn e_step(c: &Crowd, offsets: &[usize], order: &[u32], priors: &[f64], err: &[f64]) -> Vec<f64> {
+    let k = c.n_labels();
+    let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).log2()).collect();
+    let mut probas = vec![0.0; c.n_tasks() * k];
+    for t in 0..c.n_tasks() {
+        let row = &mut probas[t * k..(t + 1) * k];
+        row.copy_from_slice(&log_prior);
+        for &r in &order[offsets[t]..offsets[t + 1]] {
+            let r = r as usize;
+            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+            for (v, e) in row.iter_mut().zip(&err[base..base + k]) {
+                *v += e.log2();
+            }
+        }
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.iter_mut().for_each(|v| *v = (*v - max).exp2());
+        let z: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= z);
+    }
+    probas
+}
+
+fn priors_of(probas: &[f64], k: usize) -> Vec<f64> {
+    let n = (probas.len() / k) as f64;
+    (0..k)
+        .map(|l| probas.iter().skip(l).step_by(k).sum::<f64>() / n)
+        .collect()
+}
+
+/// Which (worker, observed label) pairs occur.
+fn observed(c: &Crowd) -> Vec<bool> {
+    let k = c.n_labels();
+    let mut seen = vec![false; c.n_workers() * k];
+    for r in 0..c.rows() {
+        seen[c.worker[r] as usize * k + c.label[r] as usize] = true;
+    }
+    seen
+}
+
+/// Dawid-Skene M-step: each worker's confusion counts from the posteriors, clipped at 1e-10 and
+/// normalised over the labels the worker used.
+fn ds_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> Vec<f64> {
+    let k = c.n_labels();
+    let mut err = vec![0.0; c.n_workers() * k * k];
+    for r in 0..c.rows() {
+        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+        let t = c.task[r] as usize;
+        for (e, p) in err[base..base + k]
+            .iter_mut()
+            .zip(&probas[t * k..(t + 1) * k])
+        {
+            *e += p;
+        }
+    }
+    for w in 0..c.n_workers() {
+        for obs in 0..k {
+            if seen[w * k + obs] {
+                let base = (w * k + obs) * k;
+                err[base..base + k].iter_mut().for_each(|e| *e = e.max(EPS));
+            }
+        }
+        for t in 0..k {
+            let z: f64 = (0..k).map(|obs| err[(w * k + obs) * k + t]).sum();
+            if z > 0.0 {
+                (0..k).for_each(|obs| err[(w * k + obs) * k + t] /= z);
+            }
+        }
+    }
+    err
+}
+
+/// One-coin M-step: a worker's skill is the mean posterior of the labels they gave; their
+/// confusion rows put `skill` on the diagonal and spread the rest evenly, clipped to [ε, 1 − ε].
+fn one_coin_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> (Vec<f64>, Vec<f64>) {
+    let k = c.n_labels();
+    let mut sum = vec![0.0; c.n_workers()];
+    let mut n = vec![0.0; c.n_workers()];
+    for r in 0..c.rows() {
+        let w = c.worker[r] as usize;
+        sum[w] += probas[c.task[r] as usize * k + c.label[r] as usize];
+        n[w] += 1.0;
+    }
+    let skills: Vec<f64> = sum.iter().zip(&n).map(|(s, n)| s / n).collect();
+    let mut err = vec![0.0; c.n_workers() * k * k];
+    for w in 0..c.n_workers() {
+        for obs in 0..k {
+            if !seen[w * k + obs] {
+                continue;
+            }
+            for t in 0..k {
+                let v = if obs == t {
+                    skills[w]
+                } else {
+                    (1.0 - skills[w]) / (k as f64 - 1.0).max(1.0)
+                };
+                err[(w * k + obs) * k + t] = v.clamp(EPS, 1.0 - EPS);
+            }
+        }
+    }
+    (skills, err)
+}
+
+/// crowd-kit's evidence lower bound per label row.
+fn elbo(c: &Crowd, probas: &[f64], priors: &[f64], err: &[f64]) -> f64 {
+    let k = c.n_labels();
+    let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
+    let mut joint = 0.0;
+    for r in 0..c.rows() {
+        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+        let t = c.task[r] as usize;
+        for l in 0..k {
+            joint += probas[t * k + l] * (err[base + l].ln() + log_prior[l]);
+        }
+    }
+    let entropy: f64 = -probas
+        .iter()
+        .map(|p| p.max(EPS) * p.max(EPS).ln())
+        .sum::<f64>();
+    (joint + entropy) / c.rows() as f64
+}
+
+fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Aggregation> {
+    o.check(op)?;
+    let k = c.n_labels();
+    let (offsets, order) = c.by_task();
+    let seen = observed(c);
+    let mut probas = vote(c, |_| 1.0);
+    let mut priors = priors_of(&probas, k);
+    let (mut skills, mut err) = if one_coin {
+        let (s, e) = one_coin_m_step(c, &probas, &seen);
+        (Some(s), e)
+    } else {
+        (None, ds_m_step(c, &probas, &seen))
+    };
+    let mut loss = f64::NEG_INFINITY;
+    let mut iterations = 0;
+    let mut converged = false;
+    for _ in 0..o.n_iter {
+        iterations += 1;
+        probas = e_step(c, &offsets, &order, &priors, &err);
+        priors = priors_of(&probas, k);
+        if one_coin {
+            let (s, e) = one_coin_m_step(c, &probas, &seen);
+            skills = Some(s);
+            err = e;
+        } else {
+            err = ds_m_step(c, &probas, &seen);
+        }
+        let new_loss = elbo(c, &probas, &priors, &err);
+        if new_loss - loss < o.tol {
+            converged = true;
+            break;
+        }
+        loss = new_loss;
+    }
+    // crowd-kit clips the returned posteriors at 1e-10 (in place, while computing the bound).
+    probas.iter_mut().for_each(|p| *p = p.max(EPS));
+    let mut errors = Vec::new();
+    for w in 0..c.n_workers() {
+        for obs in 0..k {
+            if seen[w * k + obs] {
+                let base = (w * k + obs) * k;
+                errors.push((w as u32, obs as u32, err[base..base + k].to_vec()));
+            }
+        }
+    }
+    Ok(Aggregation {
+        crowd: c.clone(),
+        probas,
+        skills,
+        errors: Some(errors),
+        priors: Some(priors),
+        iterations,
+        converged,
+        ties: Ties::FirstSeen,
+    })
+}
+
+/// Dawid-Skene EM, initialised with majority vote.
+pub fn dawid_skene(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
+    em(c, o, "aggregate.dawid_skene", false)
+}
+
+/// One-coin Dawid-Skene: one accuracy per worker instead of a confusion matrix.
+pub fn one_coin_dawid_skene(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
+    em(c, o, "aggregate.one_coin_dawid_skene", true)
+}

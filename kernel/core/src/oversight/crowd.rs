@@ -1,0 +1,210 @@
+//! Crowd data, encoded: `task, worker, label` rows as indices into sorted key lists, so that the
+//! aggregation methods run over plain arrays. Keys keep their type (integers stay integers in the
+//! results) and are sorted the way crowd-kit's pandas code sorts them (by value), which fixes the
+//! tie rule: the smallest label wins.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::{Error, Result};
+
+/// The distinct values of a key column, sorted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Keys {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::Int(v) => v.len(),
+            Keys::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The keys at `idx` as a column called `name`.
+    pub fn column(&self, name: &str, idx: impl Iterator<Item = usize>) -> Column {
+        match self {
+            Keys::Int(v) => Column::new(name.into(), idx.map(|i| v[i]).collect::<Vec<_>>()),
+            Keys::Str(v) => {
+                Column::new(name.into(), idx.map(|i| v[i].as_str()).collect::<Vec<_>>())
+            }
+        }
+    }
+
+    /// Display form of key `i` (column names of probability tables).
+    pub fn name(&self, i: usize) -> String {
+        match self {
+            Keys::Int(v) => v[i].to_string(),
+            Keys::Str(v) => v[i].clone(),
+        }
+    }
+
+    pub fn all(&self, name: &str) -> Column {
+        self.column(name, 0..self.len())
+    }
+}
+
+/// Factorizes a key column: the sorted distinct keys and each row's index into them.
+pub fn factorize(op: &'static str, df: &DataFrame, col: &str) -> Result<(Keys, Vec<u32>)> {
+    let c = df.column(col).map_err(|_| {
+        Error::invalid(
+            op,
+            "data",
+            format!("a column '{col}'"),
+            format!("columns {:?}", df.get_column_names()),
+        )
+    })?;
+    if c.null_count() > 0 {
+        let row = c
+            .is_null()
+            .iter()
+            .position(|v| v == Some(true))
+            .unwrap_or(0);
+        return Err(Error::invalid(
+            op,
+            "data",
+            format!("no missing values in '{col}'"),
+            format!("null in row {}", row + 1),
+        ));
+    }
+    match c.dtype() {
+        DataType::String => {
+            let s = c.str().expect("checked dtype");
+            let mut keys: Vec<&str> = s.iter().map(|v| v.expect("checked for nulls")).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let index: HashMap<&str, u32> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect();
+            let codes = s
+                .iter()
+                .map(|v| index[v.expect("checked for nulls")])
+                .collect();
+            Ok((
+                Keys::Str(keys.into_iter().map(str::to_string).collect()),
+                codes,
+            ))
+        }
+        dt if dt.is_integer() || dt.is_bool() => {
+            let c = c
+                .cast(&DataType::Int64)
+                .map_err(Error::polars(op, format!("reading '{col}'")))?;
+            let s = c.i64().expect("cast to i64");
+            let mut keys: Vec<i64> = s.iter().map(|v| v.expect("checked for nulls")).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let index: HashMap<i64, u32> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect();
+            let codes = s.into_no_null_iter().map(|v| index[&v]).collect();
+            Ok((Keys::Int(keys), codes))
+        }
+        other => Err(Error::invalid(
+            op,
+            "data",
+            format!("strings or integers in '{col}'"),
+            other,
+        )),
+    }
+}
+
+/// Categorical labels: who gave which label to which task.
+#[derive(Clone, Debug)]
+pub struct Crowd {
+    pub tasks: Keys,
+    pub workers: Keys,
+    pub labels: Keys,
+    pub task: Vec<u32>,
+    pub worker: Vec<u32>,
+    pub label: Vec<u32>,
+    /// Rank of each label by its first appearance in the data: ties between labels go to the
+    /// one seen first (crowd-kit's rule, which follows pandas' column order).
+    pub first_seen: Vec<u32>,
+}
+
+impl Crowd {
+    /// Reads `task, worker, label` (crowd-kit's columns; other columns are ignored).
+    pub fn from_frame(op: &'static str, df: &DataFrame) -> Result<Self> {
+        if df.height() == 0 {
+            return Err(Error::invalid(
+                op,
+                "data",
+                "at least one label",
+                "an empty table",
+            ));
+        }
+        let (tasks, task) = factorize(op, df, "task")?;
+        let (workers, worker) = factorize(op, df, "worker")?;
+        let (labels, label) = factorize(op, df, "label")?;
+        let mut first_seen = vec![u32::MAX; labels.len()];
+        let mut next = 0;
+        for &l in &label {
+            if first_seen[l as usize] == u32::MAX {
+                first_seen[l as usize] = next;
+                next += 1;
+            }
+        }
+        Ok(Self {
+            tasks,
+            workers,
+            labels,
+            task,
+            worker,
+            label,
+            first_seen,
+        })
+    }
+
+    pub fn n_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+    pub fn n_workers(&self) -> usize {
+        self.workers.len()
+    }
+    pub fn n_labels(&self) -> usize {
+        self.labels.len()
+    }
+    /// The most probable label of a row of probabilities; ties go to the label seen first.
+    pub fn argmax(&self, row: &[f64]) -> usize {
+        let mut best = 0;
+        for (i, &v) in row.iter().enumerate() {
+            if v > row[best] || (v == row[best] && self.first_seen[i] < self.first_seen[best]) {
+                best = i;
+            }
+        }
+        best
+    }
+
+    pub fn rows(&self) -> usize {
+        self.task.len()
+    }
+
+    /// Rows of each task (CSR-style offsets into a permutation), for per-task loops.
+    pub fn by_task(&self) -> (Vec<usize>, Vec<u32>) {
+        let mut counts = vec![0usize; self.n_tasks() + 1];
+        for &t in &self.task {
+            counts[t as usize + 1] += 1;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let mut fill = counts.clone();
+        let mut order = vec![0u32; self.rows()];
+        for (r, &t) in self.task.iter().enumerate() {
+            order[fill[t as usize]] = r as u32;
+            fill[t as usize] += 1;
+        }
+        (counts, order)
+    }
+}

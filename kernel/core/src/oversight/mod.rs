@@ -1,0 +1,24 @@
+//! The analysis half of an experiment: simulated overseers, label aggregation, agreement, and the
+//! sandwich metrics. Inputs use Toloka crowd-kit's column names — categorical labels
+//! `task, worker, label`; pairwise comparisons `worker, left, right, label` (label = the winner);
+//! gold `task, true_label` — so data moves between the two unchanged.
+
+mod aggregate;
+mod agreement;
+mod crowd;
+mod metrics;
+mod pairwise;
+mod simulate;
+
+pub use aggregate::{
+    dawid_skene, gold_majority_vote, majority_vote, one_coin_dawid_skene, wawa, zero_based_skill,
+    Aggregation, IterOptions, Ties,
+};
+pub use agreement::{
+    cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement, worker_accuracy,
+    KappaWeights, Level,
+};
+pub use crowd::{factorize, Crowd, Keys};
+pub use metrics::{accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval};
+pub use pairwise::{bt_ratings, bt_scores, scores_frame, win_rates, Comparisons};
+pub use simulate::{simulate, Overseer, SimulateOptions};

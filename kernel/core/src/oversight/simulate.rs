@@ -1,0 +1,363 @@
+//! Simulated overseers: deterministic (seeded) crowds with the failure modes that matter for
+//! scalable oversight — uneven skill, class confusions, systematic bias, spammers, label noise,
+//! skill that falls with task difficulty — and a model overseer that reports a model's
+//! predictions.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use super::crowd::{factorize, Keys};
+use crate::{column_floats, Error, Result, Rng};
+
+/// How an overseer answers.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Right with probability `accuracy` (lowered by task difficulty), else a uniformly random
+    /// wrong label.
+    #[default]
+    OneCoin,
+    /// Rows of `confusion` (true label, in sorted label order) give the answer distribution.
+    Confusion,
+    /// Uniformly random answers.
+    Spammer,
+    /// Always `constant`.
+    Constant,
+    /// The label in `predictions` for the task (a trained model's outputs).
+    Model,
+}
+
+/// One simulated overseer. Only the fields of its kind may be set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overseer {
+    pub id: String,
+    #[serde(default)]
+    pub kind: Kind,
+    pub accuracy: Option<f64>,
+    pub confusion: Option<Vec<Vec<f64>>>,
+    /// The label a constant spammer gives.
+    pub constant: Option<String>,
+    /// `task → label` for a model overseer (filled by the front end from a DataFrame).
+    #[serde(skip)]
+    pub predictions: Option<HashMap<String, String>>,
+    /// A label this overseer prefers: with probability `bias_strength` they answer it whatever
+    /// the task.
+    pub bias: Option<String>,
+    #[serde(default)]
+    pub bias_strength: f64,
+    /// After answering, replace the answer by a random other label with this probability
+    /// (AlpacaFarm's noisy annotators use 0.25).
+    #[serde(default)]
+    pub flip: f64,
+}
+
+fn two() -> usize {
+    usize::MAX
+}
+
+/// The crowd: who labels, how many per task, with what seed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateOptions {
+    pub overseers: Vec<Overseer>,
+    /// Labels per task, each task drawn its own `k` overseers (all of them by default).
+    #[serde(default = "two")]
+    pub k: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Add a `confidence` column: the overseer's chance of being right on that task, plus
+    /// N(0, `confidence_noise`²) noise, clipped to [0, 1].
+    #[serde(default)]
+    pub confidence: bool,
+    #[serde(default)]
+    pub confidence_noise: f64,
+}
+
+fn prob(op: &'static str, arg: &'static str, v: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::invalid(op, arg, "a probability in [0, 1]", v))
+    }
+}
+
+/// Labels for the tasks of `gold` (`task, true_label`, optionally `difficulty` in [0, 1]).
+/// Returns `task, worker, label` (and `confidence`), tasks in gold order, overseers in the
+/// order drawn. The label set is the distinct true labels.
+pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
+    const OP: &str = "overseers.simulate";
+    if gold.height() == 0 {
+        return Err(Error::invalid(
+            OP,
+            "gold",
+            "at least one task",
+            "an empty table",
+        ));
+    }
+    if o.overseers.is_empty() {
+        return Err(Error::invalid(
+            OP,
+            "overseers",
+            "at least one overseer",
+            "none",
+        ));
+    }
+    let (labels, truth) = factorize(OP, gold, "true_label")?;
+    let (_, task_codes) = factorize(OP, gold, "task")?;
+    let _ = task_codes;
+    let k = labels.len();
+    let label_index: HashMap<String, usize> = (0..k).map(|i| (labels.name(i), i)).collect();
+    let lookup = |arg: &'static str, name: &str| -> Result<usize> {
+        label_index.get(name).copied().ok_or_else(|| {
+            Error::invalid(
+                OP,
+                arg,
+                format!(
+                    "one of the labels {:?}",
+                    (0..k).map(|i| labels.name(i)).collect::<Vec<_>>()
+                ),
+                format!("'{name}'"),
+            )
+        })
+    };
+    let difficulty = if gold.column("difficulty").is_ok() {
+        let d = column_floats(OP, gold, "difficulty")?;
+        for &v in &d {
+            prob(OP, "difficulty", v)?;
+        }
+        Some(d)
+    } else {
+        None
+    };
+    let task_names: Vec<String> = {
+        let c = gold
+            .column("task")
+            .expect("factorized")
+            .cast(&DataType::String)
+            .map_err(Error::polars(OP, "reading task"))?;
+        c.str()
+            .expect("cast")
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect()
+    };
+    // Validate every overseer before drawing anything.
+    struct Plan {
+        kind: Kind,
+        accuracy: f64,
+        confusion: Vec<Vec<f64>>,
+        constant: usize,
+        bias: Option<(usize, f64)>,
+        flip: f64,
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut plans = Vec::with_capacity(o.overseers.len());
+    for ov in &o.overseers {
+        if !ids.insert(ov.id.clone()) {
+            return Err(Error::invalid(
+                OP,
+                "overseers",
+                "distinct ids",
+                format!("'{}' twice", ov.id),
+            ));
+        }
+        let set = |name: &str, present: bool, allowed: bool| -> Result<()> {
+            if present && !allowed {
+                return Err(Error::invalid(
+                    OP,
+                    "overseers",
+                    format!("no '{name}' on a {:?} overseer ('{}')", ov.kind, ov.id).to_lowercase(),
+                    name,
+                ));
+            }
+            Ok(())
+        };
+        set("accuracy", ov.accuracy.is_some(), ov.kind == Kind::OneCoin)?;
+        set(
+            "confusion",
+            ov.confusion.is_some(),
+            ov.kind == Kind::Confusion,
+        )?;
+        set("constant", ov.constant.is_some(), ov.kind == Kind::Constant)?;
+        let accuracy = match (&ov.kind, ov.accuracy) {
+            (Kind::OneCoin, Some(a)) => prob(OP, "accuracy", a)?,
+            (Kind::OneCoin, None) => {
+                return Err(Error::invalid(
+                    OP,
+                    "overseers",
+                    format!("an 'accuracy' for one-coin overseer '{}'", ov.id),
+                    "none",
+                ))
+            }
+            _ => 0.0,
+        };
+        let confusion = match (&ov.kind, &ov.confusion) {
+            (Kind::Confusion, Some(m)) => {
+                if m.len() != k
+                    || m.iter().any(|r| {
+                        r.len() != k
+                            || (r.iter().sum::<f64>() - 1.0).abs() > 1e-6
+                            || r.iter().any(|p| !(0.0..=1.0).contains(p))
+                    })
+                {
+                    return Err(Error::invalid(OP, "confusion", format!("a {k}×{k} matrix of probabilities whose rows sum to 1 (rows: true labels in sorted order)"), format!("{m:?}")));
+                }
+                m.clone()
+            }
+            (Kind::Confusion, None) => {
+                return Err(Error::invalid(
+                    OP,
+                    "overseers",
+                    format!("a 'confusion' matrix for overseer '{}'", ov.id),
+                    "none",
+                ))
+            }
+            _ => vec![],
+        };
+        let constant = match (&ov.kind, &ov.constant) {
+            (Kind::Constant, Some(c)) => lookup("constant", c)?,
+            _ => 0,
+        };
+        if ov.kind == Kind::Model && ov.predictions.is_none() {
+            return Err(Error::invalid(
+                OP,
+                "overseers",
+                format!("predictions for model overseer '{}'", ov.id),
+                "none",
+            ));
+        }
+        let bias = match &ov.bias {
+            Some(b) => Some((
+                lookup("bias", b)?,
+                prob(OP, "bias_strength", ov.bias_strength)?,
+            )),
+            None => None,
+        };
+        plans.push(Plan {
+            kind: ov.kind.clone(),
+            accuracy,
+            confusion,
+            constant,
+            bias,
+            flip: prob(OP, "flip", ov.flip)?,
+        });
+    }
+    if o.confidence_noise < 0.0 {
+        return Err(Error::invalid(
+            OP,
+            "confidence_noise",
+            "a number ≥ 0",
+            o.confidence_noise,
+        ));
+    }
+    let per_task = o.k.min(plans.len());
+    if per_task == 0 {
+        return Err(Error::invalid(OP, "k", "a positive integer", 0));
+    }
+    let mut rng = Rng::new(o.seed);
+    let (mut out_task, mut out_worker, mut out_label, mut out_conf) =
+        (vec![], vec![], vec![], vec![]);
+    let uniform = 1.0 / k as f64;
+    for t in 0..gold.height() {
+        let truth_t = truth[t] as usize;
+        let d = difficulty.as_ref().map_or(0.0, |d| d[t]);
+        let mut who: Vec<usize> = (0..plans.len()).collect();
+        rng.shuffle(&mut who);
+        for &w in &who[..per_task] {
+            let p = &plans[w];
+            let other = |rng: &mut Rng, not: usize| -> usize {
+                if k == 1 {
+                    return not;
+                }
+                let x = rng.below(k - 1);
+                if x >= not {
+                    x + 1
+                } else {
+                    x
+                }
+            };
+            let (mut label, mut chance) = match p.kind {
+                Kind::OneCoin => {
+                    let acc = uniform + (p.accuracy - uniform) * (1.0 - d);
+                    let l = if rng.uniform() < acc {
+                        truth_t
+                    } else {
+                        other(&mut rng, truth_t)
+                    };
+                    (l, acc)
+                }
+                Kind::Confusion => {
+                    let row = &p.confusion[truth_t];
+                    let u = rng.uniform();
+                    let mut acc = 0.0;
+                    let l = row.iter().position(|q| {
+                        acc += q;
+                        u < acc
+                    });
+                    (l.unwrap_or(k - 1), row[truth_t])
+                }
+                Kind::Spammer => (rng.below(k), uniform),
+                Kind::Constant => (p.constant, f64::from(u8::from(p.constant == truth_t))),
+                Kind::Model => {
+                    let preds = o.overseers[w].predictions.as_ref().expect("validated");
+                    let name = &task_names[t];
+                    let given = preds.get(name).ok_or_else(|| {
+                        Error::invalid(
+                            OP,
+                            "predictions",
+                            format!(
+                                "a prediction for every task (model overseer '{}')",
+                                o.overseers[w].id
+                            ),
+                            format!("none for task '{name}'"),
+                        )
+                    })?;
+                    let l = lookup("predictions", given)?;
+                    (l, f64::from(u8::from(l == truth_t)))
+                }
+            };
+            if let Some((b, s)) = p.bias {
+                if rng.uniform() < s {
+                    label = b;
+                    chance = f64::from(u8::from(b == truth_t));
+                }
+            }
+            if p.flip > 0.0 && rng.uniform() < p.flip {
+                label = other(&mut rng, label);
+                chance *= 1.0 - p.flip;
+            }
+            out_task.push(t);
+            out_worker.push(o.overseers[w].id.clone());
+            out_label.push(label);
+            if o.confidence {
+                let noisy = chance + o.confidence_noise * rng.normal();
+                out_conf.push(noisy.clamp(0.0, 1.0));
+            }
+        }
+    }
+    let task_col = gold
+        .column("task")
+        .expect("factorized")
+        .as_materialized_series()
+        .take(&IdxCa::from_vec(
+            "task".into(),
+            out_task.iter().map(|&t| t as IdxSize).collect(),
+        ))
+        .map_err(Error::polars(OP, "building the labels"))?;
+    let mut cols = vec![
+        task_col.into_column(),
+        Column::new("worker".into(), out_worker),
+        label_column(&labels, &out_label),
+    ];
+    if o.confidence {
+        cols.push(Column::new("confidence".into(), out_conf));
+    }
+    DataFrame::new_infer_height(cols).map_err(Error::polars(OP, "building the labels"))
+}
+
+fn label_column(labels: &Keys, idx: &[usize]) -> Column {
+    labels.column("label", idx.iter().copied())
+}

@@ -1,0 +1,276 @@
+#![allow(clippy::needless_range_loop)] // parallel arrays indexed by task, worker and label
+//! Aggregation, agreement and metrics against their reference implementations.
+//!
+//! Reference: `tests/parity/make_oversight_fixtures.py` (crowd-kit 1.4.2, scikit-learn,
+//! statsmodels, krippendorff) on seeded crowds: binary with string labels and unequal coverage,
+//! multi-class with integer labels and spammers, and one whose constant spammer forces ties.
+//! Deterministic methods must agree on every label and to 1e-9; EM methods to 1e-6.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use polars::prelude::DataFrame;
+use sandwich_core::oversight::{self, Aggregation, Crowd, IterOptions, KappaWeights, Level};
+use sandwich_core::{column_floats, read_csv, CsvReadOptions};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/parity/fixtures/oversight")
+}
+
+fn csv(name: &str) -> DataFrame {
+    read_csv(
+        dir().join(format!("{name}.csv")),
+        &CsvReadOptions::default(),
+    )
+    .unwrap()
+}
+
+fn json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join(format!("{name}.json"))).unwrap())
+        .unwrap()
+}
+
+fn close(what: &str, ours: f64, theirs: f64, tol: f64) {
+    assert!(
+        (ours - theirs).abs() <= tol,
+        "{what}: ours {ours}, reference {theirs}"
+    );
+}
+
+fn check(case: &str, method: &str, agg: &Aggregation, reference: &Value, tol: f64) {
+    let c = &agg.crowd;
+    let k = c.n_labels();
+    let labels = agg.labels();
+    let ref_labels = reference["labels"].as_object().unwrap();
+    assert_eq!(ref_labels.len(), c.n_tasks(), "{case}/{method}: task count");
+    for t in 0..c.n_tasks() {
+        let task = c.tasks.name(t);
+        let theirs = &ref_labels[&task];
+        let theirs = theirs
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| theirs.to_string());
+        let row = &reference["probas"][&task];
+        let best = (0..k)
+            .map(|l| row[&c.labels.name(l)].as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        let tied: Vec<String> = (0..k)
+            .filter(|&l| (row[&c.labels.name(l)].as_f64().unwrap() - best).abs() < 1e-12)
+            .map(|l| c.labels.name(l))
+            .collect();
+        // Ties go to the label seen first in the data, as in crowd-kit.
+        assert_eq!(
+            c.labels.name(labels[t]),
+            theirs,
+            "{case}/{method}: label of {task} (tied: {tied:?})"
+        );
+        for l in 0..k {
+            let p = row[&c.labels.name(l)].as_f64().unwrap();
+            close(
+                &format!("{case}/{method}: P({task} = {})", c.labels.name(l)),
+                agg.probas[t * k + l],
+                p,
+                tol,
+            );
+        }
+    }
+    if let (Some(skills), Some(theirs)) = (&agg.skills, reference.get("skills")) {
+        for w in 0..c.n_workers() {
+            let name = c.workers.name(w);
+            close(
+                &format!("{case}/{method}: skill of {name}"),
+                skills[w],
+                theirs[&name].as_f64().unwrap(),
+                tol,
+            );
+        }
+    }
+    if let Some(n) = reference.get("iterations") {
+        assert_eq!(
+            agg.iterations as u64,
+            n.as_u64().unwrap(),
+            "{case}/{method}: EM iterations"
+        );
+    }
+    if let (Some(errors), Some(theirs)) = (&agg.errors, reference.get("errors")) {
+        assert_eq!(
+            errors.len(),
+            theirs.as_object().unwrap().len(),
+            "{case}/{method}: error rows"
+        );
+        for (w, obs, row) in errors {
+            let key = format!(
+                "{}|{}",
+                c.workers.name(*w as usize),
+                c.labels.name(*obs as usize)
+            );
+            for t in 0..k {
+                let p = theirs[&key][&c.labels.name(t)].as_f64().unwrap();
+                close(
+                    &format!("{case}/{method}: error {key} → {}", c.labels.name(t)),
+                    row[t],
+                    p,
+                    tol,
+                );
+            }
+        }
+        let priors = agg.priors.as_ref().unwrap();
+        for l in 0..k {
+            close(
+                &format!("{case}/{method}: prior"),
+                priors[l],
+                reference["priors"][&c.labels.name(l)].as_f64().unwrap(),
+                tol,
+            );
+        }
+    }
+}
+
+#[test]
+fn aggregation_matches_crowd_kit() {
+    for case in ["binary", "multiclass", "ties"] {
+        let c = Crowd::from_frame("test", &csv(case)).unwrap();
+        let r = json(case);
+        let o = IterOptions::default();
+        check(
+            case,
+            "majority_vote",
+            &oversight::majority_vote(&c),
+            &r["majority_vote"],
+            1e-9,
+        );
+        check(case, "wawa", &oversight::wawa(&c), &r["wawa"], 1e-9);
+        check(
+            case,
+            "zero_based_skill",
+            &oversight::zero_based_skill(&c, &o).unwrap(),
+            &r["zero_based_skill"],
+            1e-9,
+        );
+        check(
+            case,
+            "dawid_skene",
+            &oversight::dawid_skene(&c, &o).unwrap(),
+            &r["dawid_skene"],
+            1e-6,
+        );
+        check(
+            case,
+            "one_coin_dawid_skene",
+            &oversight::one_coin_dawid_skene(&c, &o).unwrap(),
+            &r["one_coin_dawid_skene"],
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn bradley_terry_matches_crowd_kit_and_converges() {
+    let pw = oversight::Comparisons::from_frame("test", &csv("pairwise")).unwrap();
+    let r = json("pairwise");
+    let all: Vec<usize> = (0..pw.left.len()).collect();
+    let two = oversight::bt_scores(&pw, &all, false, 2, 0.0);
+    let scores: HashMap<String, f64> = (0..two.len()).map(|i| (pw.items.name(i), two[i])).collect();
+    // crowd-kit 1.4.2 stops after two iterations whatever n_iter (see the fixture script).
+    for (item, v) in r["crowdkit"].as_object().unwrap() {
+        close(
+            &format!("BT (2 iterations) {item}"),
+            scores[item],
+            v.as_f64().unwrap(),
+            1e-12,
+        );
+    }
+    let converged = oversight::bt_scores(&pw, &all, false, 100_000, 1e-13);
+    for i in 0..converged.len() {
+        close(
+            &format!("BT (converged) {}", pw.items.name(i)),
+            converged[i],
+            r["converged"][&pw.items.name(i)].as_f64().unwrap(),
+            1e-9,
+        );
+    }
+}
+
+#[test]
+fn agreement_and_metrics_match_sklearn_statsmodels_krippendorff() {
+    let r = json("agreement");
+    let k = csv("kappa");
+    let strings = |c: &str| {
+        column_floats("t", &k, c)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (strings("a"), strings("b"));
+    for (name, w) in [
+        ("none", KappaWeights::None),
+        ("linear", KappaWeights::Linear),
+        ("quadratic", KappaWeights::Quadratic),
+    ] {
+        close(
+            &format!("Cohen's kappa ({name})"),
+            oversight::cohen_kappa(&a, &b, w).unwrap(),
+            r["kappa"][name].as_f64().unwrap(),
+            1e-12,
+        );
+    }
+    let fleiss = Crowd::from_frame("t", &csv("fleiss")).unwrap();
+    close(
+        "Fleiss' kappa",
+        oversight::fleiss_kappa(&fleiss).unwrap(),
+        r["fleiss"].as_f64().unwrap(),
+        1e-12,
+    );
+    let kr = csv("krippendorff");
+    for (name, level) in [
+        ("nominal", Level::Nominal),
+        ("ordinal", Level::Ordinal),
+        ("interval", Level::Interval),
+    ] {
+        close(
+            &format!("Krippendorff's alpha ({name})"),
+            oversight::krippendorff_alpha(&kr, level).unwrap(),
+            r["alpha"][name].as_f64().unwrap(),
+            1e-12,
+        );
+    }
+    let m = csv("classification");
+    let (truth, prob) = (
+        column_floats("t", &m, "truth").unwrap(),
+        column_floats("t", &m, "prob").unwrap(),
+    );
+    close(
+        "AUROC",
+        oversight::auroc(&truth, &prob).unwrap(),
+        r["metrics"]["auroc"].as_f64().unwrap(),
+        1e-12,
+    );
+    close(
+        "Brier",
+        oversight::brier(&truth, &prob).unwrap(),
+        r["metrics"]["brier"].as_f64().unwrap(),
+        1e-12,
+    );
+    let s = |c: &str| {
+        column_floats("t", &m, c)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (acc, f1) = oversight::accuracy_f1(&s("truth"), &s("pred")).unwrap();
+    close(
+        "accuracy",
+        acc,
+        r["metrics"]["accuracy"].as_f64().unwrap(),
+        1e-12,
+    );
+    close(
+        "macro F1",
+        f1,
+        r["metrics"]["f1_macro"].as_f64().unwrap(),
+        1e-12,
+    );
+}
