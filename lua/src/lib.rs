@@ -23,6 +23,7 @@ mod introspect;
 mod io;
 mod lazy;
 mod model;
+mod oversight;
 mod repr;
 mod session;
 mod train;
@@ -44,6 +45,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("expr", expr::register),
     ("model", model::register),
     ("train", train::register),
+    ("oversight", oversight::register),
     ("introspect", introspect::register),
 ];
 

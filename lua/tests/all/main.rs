@@ -4,5 +4,6 @@ mod docs;
 mod errors;
 mod frames;
 mod models;
+mod oversight;
 mod session;
 mod util;

@@ -39,8 +39,9 @@ pub fn column_strings(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec
 /// The values of a numeric column as f64; a missing column, another type or a null is an error.
 pub fn column_floats(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec<f64>> {
     let c = column(op, df, col)?;
+    // Strict: a string that is not a number is an error here, not a null.
     let c = c
-        .cast(&DataType::Float64)
+        .strict_cast(&DataType::Float64)
         .map_err(|_| Error::invalid(op, "data", format!("numbers in column '{col}'"), c.dtype()))?;
     c.f64()
         .expect("cast to f64")

@@ -25,20 +25,19 @@ impl Comparisons {
                 "an empty table",
             ));
         }
-        // One key space for left, right and label (crowd-kit's np.unique over the three).
+        // Items are the values of left and right; a label that is neither side is a tie.
         let stacked = df
             .column("left")
             .and_then(|l| {
                 let mut s = l.as_materialized_series().clone();
                 s.append(df.column("right")?.as_materialized_series())?;
-                s.append(df.column("label")?.as_materialized_series())?;
                 Ok(s)
             })
             .map_err(|_| {
                 Error::invalid(
                     op,
                     "data",
-                    "columns 'left', 'right' and 'label' of one type",
+                    "columns 'left' and 'right' of one type",
                     format!("columns {:?}", df.get_column_names()),
                 )
             })?;
@@ -47,17 +46,45 @@ impl Comparisons {
                 .map_err(Error::polars(op, "reading comparisons"))?;
         let (items, codes) = factorize(op, &frame, "key")?;
         let n = df.height();
-        let (left, rest) = codes.split_at(n);
-        let (right, label) = rest.split_at(n);
+        let (left, right) = codes.split_at(n);
+        let label = df.column("label").map_err(|_| {
+            Error::invalid(
+                op,
+                "data",
+                "a column 'label' (the winner)",
+                format!("columns {:?}", df.get_column_names()),
+            )
+        })?;
+        let winners: Vec<Option<u32>> = match &items {
+            Keys::Str(v) => {
+                let s = label
+                    .cast(&DataType::String)
+                    .map_err(Error::polars(op, "reading label"))?;
+                s.str()
+                    .expect("cast")
+                    .iter()
+                    .map(|x| {
+                        x.and_then(|x| v.binary_search_by(|k| k.as_str().cmp(x)).ok())
+                            .map(|i| i as u32)
+                    })
+                    .collect()
+            }
+            Keys::Int(v) => {
+                let s = label
+                    .cast(&DataType::Int64)
+                    .map_err(Error::polars(op, "reading label"))?;
+                s.i64()
+                    .expect("cast")
+                    .iter()
+                    .map(|x| x.and_then(|x| v.binary_search(&x).ok()).map(|i| i as u32))
+                    .collect()
+            }
+        };
         let winner = (0..n)
-            .map(|i| {
-                if label[i] == left[i] {
-                    0
-                } else if label[i] == right[i] {
-                    1
-                } else {
-                    2
-                }
+            .map(|i| match winners[i] {
+                Some(c) if c == left[i] => 0,
+                Some(c) if c == right[i] => 1,
+                _ => 2,
             })
             .collect();
         Ok(Self {

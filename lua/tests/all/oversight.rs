@@ -1,0 +1,123 @@
+//! The oversight toolkit from Lua: bad input is a clear error (never a panic, never NaN passed
+//! on silently), and the methods do what the sandwiching literature expects of them.
+
+use crate::util::Captured;
+
+fn session() -> Captured {
+    let c = Captured::new();
+    c.eval(
+        r#"
+        crowd = sw.frame{task = {"t1", "t1", "t2", "t2", "t3"}, worker = {"a", "b", "a", "b", "a"}, label = {"x", "y", "x", "x", "y"}}
+        gold = sw.frame{task = {"t1", "t2"}, true_label = {"x", "x"}}
+        pairs_ = sw.frame{worker = {"u", "u"}, left = {"m1", "m2"}, right = {"m2", "m3"}, label = {"m1", "m3"}};
+        "#,
+    );
+    c
+}
+
+#[test]
+fn bad_oversight_input_fails_with_clear_errors() {
+    let c = session();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("sw.aggregate.majority_vote(sw.frame{task = {'t'}, annotator = {'a'}, label = {'x'}})", vec!["sw.aggregate.majority_vote", "a column 'worker'"]),
+        ("sw.aggregate.majority_vote(sw.frame{task = {'t', 't'}, worker = {'a', 'b'}, label = {'x', sw.null}})", vec!["no missing values in 'label'", "row 2"]),
+        ("sw.aggregate.majority_vote(sw.frame{task = {'t'}, worker = {'a'}, label = {1.5}})", vec!["strings or integers in 'label'"]),
+        ("sw.aggregate.majority_vote(crowd:head(0))", vec!["empty table"]),
+        ("sw.aggregate.majority_vote(3)", vec!["DataFrame", "integer"]),
+        ("sw.aggregate.dawid_skene(crowd, {iterations = 3})", vec!["unknown field `iterations`"]),
+        ("sw.aggregate.dawid_skene(crowd, {n_iter = 0})", vec!["n_iter", "positive"]),
+        ("sw.aggregate.majority_vote(crowd, {n_iter = 3})", vec!["unknown field `n_iter`"]),
+        ("sw.aggregate.gold_majority_vote(crowd, sw.frame{task = {'t9'}, true_label = {'x'}})", vec!["gold", "no overlap"]),
+        ("sw.aggregate.bradley_terry(sw.frame{worker = {'u'}, left = {'a'}, right = {'b'}})", vec!["a column 'label'"]),
+        ("sw.agreement.fleiss_kappa(crowd)", vec!["same number of labels", "t3"]),
+        ("sw.agreement.fleiss_kappa(sw.frame{task = {1, 1}, worker = {'a', 'b'}, label = {'x', 'x'}})", vec!["more than one label"]),
+        ("sw.agreement.cohen_kappa(sw.frame{a = {1, 1}, b = {1, 1}})", vec!["more than one label"]),
+        ("sw.agreement.cohen_kappa(crowd, {a = 'task', b = 'nope'})", vec!["a column 'nope'"]),
+        ("sw.agreement.cohen_kappa(crowd, {weights = 'cubic'})", vec!["unknown variant `cubic`"]),
+        ("sw.agreement.krippendorff_alpha(crowd, {level = 'interval'})", vec!["numbers in column 'label'"]),
+        ("sw.agreement.krippendorff_alpha(sw.frame{task = {1, 2}, worker = {'a', 'a'}, label = {1, 2}})", vec!["at least two labels"]),
+        ("sw.agreement.percent(sw.frame{task = {1, 2}, worker = {'a', 'a'}, label = {1, 2}})", vec!["at least two labels"]),
+        ("sw.metrics.pgr{weak = 0.5, strong = 0.7, ceiling = 0.5}", vec!["ceiling", "no gap"]),
+        ("sw.metrics.pgr{weak = 0.5, strong = 0.7}", vec!["ceiling", "a number", "nil"]),
+        ("sw.metrics.pgr{weak = 0.5, strong = 0.7, ceiling = 0.9, extra = 1}", vec!["unknown field `extra`"]),
+        ("sw.metrics.pgr{data = crowd, weak = 'a', strong = 'b', ceiling = 'c'}", vec!["a column 'a'"]),
+        ("sw.metrics.bootstrap{data = crowd}", vec!["column/statistic"]),
+        ("sw.metrics.bootstrap{data = sw.frame{x = {1, 2}}, column = 'x', level = 1.5}", vec!["level"]),
+        ("sw.metrics.bootstrap{data = sw.frame{x = {1, 2}}, statistic = function(s) return 'no' end}", vec!["statistic", "number", "string"]),
+        ("sw.metrics.auroc(sw.frame{truth = {1, 1}, score = {0.2, 0.3}})", vec!["both classes"]),
+        ("sw.metrics.auroc(sw.frame{truth = {0, 2}, score = {0.2, 0.3}})", vec!["0/1 labels"]),
+        ("sw.metrics.ece(sw.frame{truth = {0, 1}, score = {0.2, 1.3}})", vec!["probabilities in [0, 1]"]),
+        ("sw.metrics.ece(sw.frame{truth = {0, 1}, score = {0.2, 0.3}}, {bins = 0})", vec!["bins", "positive"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {}}", vec!["at least one overseer"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a'}}}", vec!["accuracy", "'a'"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 1.2}}}", vec!["accuracy", "[0, 1]"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', kind = 'spammer', accuracy = 0.5}}}", vec!["no 'accuracy'"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', kind = 'genius'}}}", vec!["unknown variant `genius`"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 0.5, skill = 1}}}", vec!["unknown field `skill`"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 0.5}, {id = 'a', accuracy = 0.6}}}", vec!["distinct ids"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 0.5, bias = 'z'}}}", vec!["bias", "'z'"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'c', kind = 'confusion', confusion = {{1, 0}}}}}", vec!["confusion", "matrix"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'm', kind = 'model'}}}", vec!["predictions", "'m'"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'm', kind = 'model', predictions = sw.frame{task = {'t1'}, label = {'x'}}}}}", vec!["prediction for every task", "t2"]),
+    ];
+    let mut failures = Vec::new();
+    for (code, needles) in &cases {
+        let err = c.error(code);
+        assert!(!err.contains("panic"), "{code} panicked: {err}");
+        if let Some(n) = needles.iter().find(|n| !err.contains(*n)) {
+            failures.push(format!(
+                "{code}\n  missing {n:?} in: {}",
+                err.lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn dawid_skene_beats_majority_vote_on_a_crowd_of_uneven_skill() {
+    let c = Captured::new();
+    let out = c.eval(
+        r#"
+        local tasks, truth = {}, {}
+        for i = 1, 400 do tasks[i] = "t" .. i; truth[i] = ({"a", "b", "c"})[i % 3 + 1] end
+        local gold = sw.frame{task = tasks, true_label = truth}
+        local overseers = {{id = "e1", accuracy = 0.95}, {id = "e2", accuracy = 0.9}}
+        for i = 1, 5 do overseers[#overseers + 1] = {id = "n" .. i, accuracy = 0.4} end
+        overseers[#overseers + 1] = {id = "s", kind = "spammer"}
+        local labels = sw.overseers.simulate{gold = gold, overseers = overseers, k = 5, seed = 3}
+        local function acc(r)
+          local j = r.labels:join(gold, {on = "task"})
+          return j:filter(sw.col("label"):eq(sw.col("true_label"))):height() / j:height()
+        end
+        local mv, ds = acc(sw.aggregate.majority_vote(labels)), acc(sw.aggregate.dawid_skene(labels))
+        return string.format("%s %s", tostring(ds > mv + 0.05), tostring(ds > 0.85))
+        "#,
+    );
+    assert_eq!(out, "true true");
+}
+
+#[test]
+fn simulation_is_seeded_and_skill_falls_with_difficulty() {
+    let c = Captured::new();
+    let out = c.eval(
+        r#"
+        local tasks, truth, easy, hard = {}, {}, {}, {}
+        for i = 1, 2000 do tasks[i] = i; truth[i] = i % 2; easy[i] = 0.0; hard[i] = 1.0 end
+        local function run(difficulty, seed)
+          local gold = sw.frame{task = tasks, true_label = truth, difficulty = difficulty}
+          return sw.overseers.simulate{gold = gold, overseers = {{id = "w", accuracy = 0.9}}, seed = seed}
+        end
+        local function acc(labels)
+          local gold = sw.frame{task = tasks, true_label = truth}
+          return sw.agreement.worker_accuracy(labels, gold):column("accuracy")[1]
+        end
+        local function key(df) return table.concat(df:column("label"), ",") end
+        local same = key(run(easy, 1)) == key(run(easy, 1))
+        local differs = key(run(easy, 1)) ~= key(run(easy, 2))
+        return string.format("%s %s %.1f %.1f", tostring(same), tostring(differs), acc(run(easy, 1)), acc(run(hard, 1)))
+        "#,
+    );
+    // Accuracy 0.9 on easy tasks; chance (1/K = 0.5) on the hardest.
+    assert_eq!(out, "true true 0.9 0.5");
+}
