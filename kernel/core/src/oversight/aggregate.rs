@@ -158,17 +158,25 @@ fn vote(c: &Crowd, weight: impl Fn(usize) -> f64) -> Vec<f64> {
 /// Each worker's accuracy against `truth` (crowd-kit's `get_accuracy`: a worker who gave the
 /// same label to the same task twice counts once).
 fn accuracy(c: &Crowd, truth: &[usize]) -> Vec<f64> {
-    let mut seen = std::collections::HashSet::with_capacity(c.rows());
+    let (offsets, order) = c.by_task();
     let mut hits = vec![0.0; c.n_workers()];
     let mut total = vec![0.0; c.n_workers()];
-    for r in 0..c.rows() {
-        if !seen.insert((c.task[r], c.worker[r], c.label[r])) {
-            continue;
-        }
-        let w = c.worker[r] as usize;
-        total[w] += 1.0;
-        if truth[c.task[r] as usize] == c.label[r] as usize {
-            hits[w] += 1.0;
+    let mut seen: Vec<(u32, u32)> = Vec::new();
+    for t in 0..c.n_tasks() {
+        seen.clear();
+        for &r in &order[offsets[t]..offsets[t + 1]] {
+            let r = r as usize;
+            let key = (c.worker[r], c.label[r]);
+            // Tasks have a handful of labels: a linear scan beats hashing.
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let w = c.worker[r] as usize;
+            total[w] += 1.0;
+            if truth[t] == c.label[r] as usize {
+                hits[w] += 1.0;
+            }
         }
     }
     hits.iter().zip(&total).map(|(h, t)| h / t).collect()
@@ -311,6 +319,7 @@ pub fn zero_based_skill(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
 fn e_step(c: &Crowd, offsets: &[usize], order: &[u32], priors: &[f64], err: &[f64]) -> Vec<f64> {
     let k = c.n_labels();
     let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).log2()).collect();
+    let log_err: Vec<f64> = err.iter().map(|e| e.log2()).collect();
     let mut probas = vec![0.0; c.n_tasks() * k];
     for t in 0..c.n_tasks() {
         let row = &mut probas[t * k..(t + 1) * k];
@@ -318,8 +327,8 @@ fn e_step(c: &Crowd, offsets: &[usize], order: &[u32], priors: &[f64], err: &[f6
         for &r in &order[offsets[t]..offsets[t + 1]] {
             let r = r as usize;
             let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-            for (v, e) in row.iter_mut().zip(&err[base..base + k]) {
-                *v += e.log2();
+            for (v, e) in row.iter_mut().zip(&log_err[base..base + k]) {
+                *v += e;
             }
         }
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -414,12 +423,13 @@ fn one_coin_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> (Vec<f64>, Vec<f
 fn elbo(c: &Crowd, probas: &[f64], priors: &[f64], err: &[f64]) -> f64 {
     let k = c.n_labels();
     let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
+    let log_err: Vec<f64> = err.iter().map(|e| e.ln()).collect();
     let mut joint = 0.0;
     for r in 0..c.rows() {
         let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
         let t = c.task[r] as usize;
         for l in 0..k {
-            joint += probas[t * k + l] * (err[base + l].ln() + log_prior[l]);
+            joint += probas[t * k + l] * (log_err[base + l] + log_prior[l]);
         }
     }
     let entropy: f64 = -probas

@@ -4,6 +4,7 @@
 //! tie rule: the smallest label wins.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use polars::prelude::*;
 
@@ -51,6 +52,65 @@ impl Keys {
     }
 }
 
+/// The Fx hash (rustc's): keys here are short strings and integers from the user's own table, so
+/// SipHash's protection against adversarial keys buys nothing and costs most of the encoding time.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Codes in first-seen order through a hash map, then the (few) distinct keys are sorted and the
+/// codes remapped: sorting every row's key would cost far more on a million rows.
+fn codes_of<K: Copy + Ord + std::hash::Hash>(
+    values: impl Iterator<Item = K>,
+    n: usize,
+) -> (Vec<K>, Vec<u32>) {
+    let mut index: HashMap<K, u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut keys = Vec::new();
+    let mut codes = Vec::with_capacity(n);
+    for v in values {
+        let next = keys.len() as u32;
+        let code = *index.entry(v).or_insert_with(|| {
+            keys.push(v);
+            next
+        });
+        codes.push(code);
+    }
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    let mut remap = vec![0u32; keys.len()];
+    for (new, &old) in order.iter().enumerate() {
+        remap[old as usize] = new as u32;
+    }
+    codes.iter_mut().for_each(|c| *c = remap[*c as usize]);
+    let sorted = order.iter().map(|&o| keys[o as usize]).collect();
+    (sorted, codes)
+}
+
 /// Factorizes a key column: the sorted distinct keys and each row's index into them.
 pub fn factorize(op: &'static str, df: &DataFrame, col: &str) -> Result<(Keys, Vec<u32>)> {
     let c = df.column(col).map_err(|_| {
@@ -77,18 +137,7 @@ pub fn factorize(op: &'static str, df: &DataFrame, col: &str) -> Result<(Keys, V
     match c.dtype() {
         DataType::String => {
             let s = c.str().expect("checked dtype");
-            let mut keys: Vec<&str> = s.iter().map(|v| v.expect("checked for nulls")).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let index: HashMap<&str, u32> = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (*k, i as u32))
-                .collect();
-            let codes = s
-                .iter()
-                .map(|v| index[v.expect("checked for nulls")])
-                .collect();
+            let (keys, codes) = codes_of(s.iter().map(|v| v.expect("checked for nulls")), s.len());
             Ok((
                 Keys::Str(keys.into_iter().map(str::to_string).collect()),
                 codes,
@@ -99,15 +148,7 @@ pub fn factorize(op: &'static str, df: &DataFrame, col: &str) -> Result<(Keys, V
                 .cast(&DataType::Int64)
                 .map_err(Error::polars(op, format!("reading '{col}'")))?;
             let s = c.i64().expect("cast to i64");
-            let mut keys: Vec<i64> = s.iter().map(|v| v.expect("checked for nulls")).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let index: HashMap<i64, u32> = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (*k, i as u32))
-                .collect();
-            let codes = s.into_no_null_iter().map(|v| index[&v]).collect();
+            let (keys, codes) = codes_of(s.iter().map(|v| v.expect("checked for nulls")), s.len());
             Ok((Keys::Int(keys), codes))
         }
         other => Err(Error::invalid(
