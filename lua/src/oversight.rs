@@ -646,6 +646,27 @@ fn overseers(lua: &Lua) -> mlua::Result<Table> {
             oversight::simulate(&gold, &o).lua().map(LuaDataFrame)
         })?,
     )?;
+    t.set(
+        "simulate_pairwise",
+        lua.create_function(|lua, args: Value| {
+            const F: &str = "sw.overseers.simulate_pairwise";
+            let Value::Table(args) = args else {
+                return Err(Error::argument(
+                    F,
+                    "options",
+                    "a table {pairs = , overseers = {...}}",
+                    type_name(&args),
+                )
+                .into());
+            };
+            let a = copy(lua, &args)?;
+            let pairs = frame(F, "pairs", &take(&a, "pairs")?)?;
+            let o: SimulateOptions = required_options(lua, F, Some(Value::Table(a)))?;
+            oversight::simulate_pairwise(&pairs, &o)
+                .lua()
+                .map(LuaDataFrame)
+        })?,
+    )?;
     Ok(t)
 }
 

@@ -82,16 +82,16 @@ fn main() {
     // SAFETY: sets a global option (15 = mi_option_purge_delay; -1 = never purge).
     unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let dir = tempfile::tempdir().unwrap();
-    let mut labels = crowd_frame();
-    let mut pairs = pairs_frame();
+    let labels = crowd_frame();
+    let pairs = pairs_frame();
     write_csv(
-        &mut labels,
+        &labels,
         dir.path().join("labels.csv"),
         &CsvWriteOptions::default(),
     )
     .unwrap();
     write_csv(
-        &mut pairs,
+        &pairs,
         dir.path().join("pairs.csv"),
         &CsvWriteOptions::default(),
     )

@@ -59,6 +59,10 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.overseers.simulate{gold = gold, overseers = {{id = 'c', kind = 'confusion', confusion = {{1, 0}}}}}", vec!["confusion", "matrix"]),
         ("sw.overseers.simulate{gold = gold, overseers = {{id = 'm', kind = 'model'}}}", vec!["predictions", "'m'"]),
         ("sw.overseers.simulate{gold = gold, overseers = {{id = 'm', kind = 'model', predictions = sw.frame{task = {'t1'}, label = {'x'}}}}}", vec!["prediction for every task", "t2"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'c'}}, overseers = {{id = 'h', accuracy = 0.8}}}", vec!["winner equal to left or right", "'c'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'longer'}}}", vec!["left_length and right_length"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'louder'}}}", vec!["'first', 'second', 'longer' or 'shorter'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'c', kind = 'constant', constant = 'a'}}}", vec!["one_coin or spammer"]),
     ];
     let mut failures = Vec::new();
     for (code, needles) in &cases {
@@ -120,4 +124,33 @@ fn simulation_is_seeded_and_skill_falls_with_difficulty() {
     );
     // Accuracy 0.9 on easy tasks; chance (1/K = 0.5) on the hardest.
     assert_eq!(out, "true true 0.9 0.5");
+}
+
+#[test]
+fn a_verbosity_biased_judge_prefers_longer_answers_and_bradley_terry_sees_through_noise() {
+    let c = Captured::new();
+    let out = c.eval(
+        r#"
+        local left, right, winner, ll, rl = {}, {}, {}, {}, {}
+        for i = 1, 600 do
+          left[i], right[i] = "m" .. (i % 4), "m" .. ((i + 1) % 4)
+          -- m0 < m1 < m2 < m3 in quality; the worse answer is always the longer one.
+          local better = ((i + 1) % 4 > i % 4) and right[i] or left[i]
+          winner[i] = better
+          ll[i] = better == left[i] and 10 or 100
+          rl[i] = better == right[i] and 10 or 100
+        end
+        local pairs = sw.frame{left = left, right = right, winner = winner, left_length = ll, right_length = rl}
+        local biased = sw.overseers.simulate_pairwise{pairs = pairs, seed = 1,
+          overseers = {{id = "v", accuracy = 1.0, bias = "longer", bias_strength = 0.9}}}
+        local honest = sw.overseers.simulate_pairwise{pairs = pairs, seed = 1,
+          overseers = {{id = "h", accuracy = 0.7}}}
+        local function best(judged)
+          return sw.aggregate.bradley_terry(judged).scores:sort("score", {descending = true}):column("label")[1]
+        end
+        return best(biased) .. " " .. best(honest)
+        "#,
+    );
+    // The biased judge crowns the worst (always longer) model; noisy but honest judges, the best.
+    assert_eq!(out, "m0 m3");
 }

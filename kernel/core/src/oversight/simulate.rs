@@ -361,3 +361,212 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
 fn label_column(labels: &Keys, idx: &[usize]) -> Column {
     labels.column("label", idx.iter().copied())
 }
+
+/// Pairwise judgments for `pairs` (`left, right, winner`, optionally `left_length`,
+/// `right_length` and `difficulty`): each of `k` overseers per pair names the better side.
+/// One-coin overseers pick the true winner with their (difficulty-lowered) accuracy; spammers
+/// pick a side at random. `bias` may be `first`, `second`, `longer` or `shorter` (the position
+/// and verbosity biases of LLM and human judges), applied with probability `bias_strength`;
+/// `flip` then swaps the answer with its probability. Returns `worker, left, right, label`
+/// (crowd-kit's pairwise schema), pairs in input order.
+pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
+    const OP: &str = "overseers.simulate_pairwise";
+    if pairs.height() == 0 {
+        return Err(Error::invalid(
+            OP,
+            "pairs",
+            "at least one pair",
+            "an empty table",
+        ));
+    }
+    if o.overseers.is_empty() {
+        return Err(Error::invalid(
+            OP,
+            "overseers",
+            "at least one overseer",
+            "none",
+        ));
+    }
+    let strings = |c: &str| -> Result<Vec<String>> {
+        let col = pairs.column(c).map_err(|_| {
+            Error::invalid(
+                OP,
+                "pairs",
+                format!("a column '{c}'"),
+                format!("columns {:?}", pairs.get_column_names()),
+            )
+        })?;
+        let s = col
+            .cast(&DataType::String)
+            .map_err(Error::polars(OP, format!("reading '{c}'")))?;
+        s.str()
+            .expect("cast")
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.map(str::to_string).ok_or_else(|| {
+                    Error::invalid(
+                        OP,
+                        "pairs",
+                        format!("no missing values in '{c}'"),
+                        format!("null in row {}", i + 1),
+                    )
+                })
+            })
+            .collect()
+    };
+    let (left, right, winner) = (strings("left")?, strings("right")?, strings("winner")?);
+    for i in 0..left.len() {
+        if winner[i] != left[i] && winner[i] != right[i] {
+            return Err(Error::invalid(
+                OP,
+                "pairs",
+                "a winner equal to left or right",
+                format!("'{}' in row {}", winner[i], i + 1),
+            ));
+        }
+    }
+    let optional = |c: &str| -> Result<Option<Vec<f64>>> {
+        if pairs.column(c).is_ok() {
+            column_floats(OP, pairs, c).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (left_len, right_len, difficulty) = (
+        optional("left_length")?,
+        optional("right_length")?,
+        optional("difficulty")?,
+    );
+    if let Some(d) = &difficulty {
+        for &v in d {
+            prob(OP, "difficulty", v)?;
+        }
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Bias {
+        First,
+        Second,
+        Longer,
+        Shorter,
+    }
+    let mut plans = Vec::with_capacity(o.overseers.len());
+    let mut ids = std::collections::HashSet::new();
+    for ov in &o.overseers {
+        if !ids.insert(ov.id.clone()) {
+            return Err(Error::invalid(
+                OP,
+                "overseers",
+                "distinct ids",
+                format!("'{}' twice", ov.id),
+            ));
+        }
+        let accuracy = match (&ov.kind, ov.accuracy) {
+            (Kind::OneCoin, Some(a)) => prob(OP, "accuracy", a)?,
+            (Kind::OneCoin, None) => {
+                return Err(Error::invalid(
+                    OP,
+                    "overseers",
+                    format!("an 'accuracy' for one-coin overseer '{}'", ov.id),
+                    "none",
+                ))
+            }
+            (Kind::Spammer, None) => 0.5,
+            (kind, _) => {
+                return Err(Error::invalid(
+                    OP,
+                    "overseers",
+                    "one_coin or spammer overseers for pairwise judgments",
+                    format!("{kind:?} '{}'", ov.id).to_lowercase(),
+                ))
+            }
+        };
+        let bias = match ov.bias.as_deref() {
+            None => None,
+            Some("first") => Some(Bias::First),
+            Some("second") => Some(Bias::Second),
+            Some(b @ ("longer" | "shorter")) => {
+                if left_len.is_none() || right_len.is_none() {
+                    return Err(Error::invalid(
+                        OP,
+                        "pairs",
+                        format!("left_length and right_length columns for a '{b}' bias"),
+                        "none",
+                    ));
+                }
+                Some(if b == "longer" {
+                    Bias::Longer
+                } else {
+                    Bias::Shorter
+                })
+            }
+            Some(other) => {
+                return Err(Error::invalid(
+                    OP,
+                    "bias",
+                    "'first', 'second', 'longer' or 'shorter' for pairwise judgments",
+                    format!("'{other}'"),
+                ))
+            }
+        };
+        plans.push((
+            accuracy,
+            bias,
+            prob(OP, "bias_strength", ov.bias_strength)?,
+            prob(OP, "flip", ov.flip)?,
+        ));
+    }
+    let per_pair = o.k.min(plans.len());
+    if per_pair == 0 {
+        return Err(Error::invalid(OP, "k", "a positive integer", 0));
+    }
+    let mut rng = Rng::new(o.seed);
+    let (mut w_out, mut l_out, mut r_out, mut lab_out) = (vec![], vec![], vec![], vec![]);
+    for i in 0..left.len() {
+        let d = difficulty.as_ref().map_or(0.0, |d| d[i]);
+        let truth_left = winner[i] == left[i];
+        let mut who: Vec<usize> = (0..plans.len()).collect();
+        rng.shuffle(&mut who);
+        for &w in &who[..per_pair] {
+            let (accuracy, bias, strength, flip) = plans[w];
+            let acc = 0.5 + (accuracy - 0.5) * (1.0 - d);
+            let mut picks_left = if rng.uniform() < acc {
+                truth_left
+            } else {
+                !truth_left
+            };
+            if let Some(b) = bias {
+                if rng.uniform() < strength {
+                    let (ll, rl) = (
+                        left_len.as_ref().map_or(0.0, |v| v[i]),
+                        right_len.as_ref().map_or(0.0, |v| v[i]),
+                    );
+                    picks_left = match b {
+                        Bias::First => true,
+                        Bias::Second => false,
+                        Bias::Longer => ll >= rl,
+                        Bias::Shorter => ll <= rl,
+                    };
+                }
+            }
+            if flip > 0.0 && rng.uniform() < flip {
+                picks_left = !picks_left;
+            }
+            w_out.push(o.overseers[w].id.clone());
+            l_out.push(left[i].clone());
+            r_out.push(right[i].clone());
+            lab_out.push(if picks_left {
+                left[i].clone()
+            } else {
+                right[i].clone()
+            });
+        }
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("worker".into(), w_out),
+        Column::new("left".into(), l_out),
+        Column::new("right".into(), r_out),
+        Column::new("label".into(), lab_out),
+    ])
+    .map_err(Error::polars(OP, "building the judgments"))
+}
