@@ -144,6 +144,14 @@ fn explore_workbook_prints_the_analysis() {
         stdout.contains("Novice accuracy by question difficulty"),
         "{stdout}"
     );
+    // The oversight section; the values were checked against crowd-kit 1.4.2 (MajorityVote and
+    // DawidSkene on the novices' labels give gap shares of 0.627 and 0.467).
+    assert!(
+        stdout.contains("Gap recovered by vote:       0.63")
+            && stdout.contains("Gap recovered by dawid_skene: 0.47")
+            && stdout.contains("Fleiss' kappa 0.191"),
+        "{stdout}"
+    );
 }
 
 /// A training script that checkpoints into `arg[1]` and saves its final model to `arg[2]`.

@@ -154,3 +154,41 @@ fn a_verbosity_biased_judge_prefers_longer_answers_and_bradley_terry_sees_throug
     // The biased judge crowns the worst (always longer) model; noisy but honest judges, the best.
     assert_eq!(out, "m0 m3");
 }
+
+#[test]
+fn degenerate_crowds_give_documented_finite_results() {
+    let c = Captured::new();
+    let out = c.eval(
+        r#"
+        local function finite(df)
+          for _, name in ipairs(df:columns()) do
+            for _, v in ipairs(df:column(name)) do
+              if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then return false end
+            end
+          end
+          return true
+        end
+        local cases = {
+          one_worker = sw.frame{task = {"a", "b"}, worker = {"w", "w"}, label = {"x", "y"}},
+          one_class = sw.frame{task = {"a", "b"}, worker = {"u", "v"}, label = {"x", "x"}},
+          one_task = sw.frame{task = {"a", "a", "a"}, worker = {"u", "v", "w"}, label = {"x", "y", "y"}},
+        }
+        local out = {}
+        for _, name in ipairs{"one_class", "one_task", "one_worker"} do
+          for _, method in ipairs{"majority_vote", "wawa", "zero_based_skill", "dawid_skene", "one_coin_dawid_skene"} do
+            local r = sw.aggregate[method](cases[name])
+            assert(finite(r.probas), name .. "/" .. method .. ": non-finite probabilities")
+            if r.skills then assert(finite(r.skills), name .. "/" .. method .. ": non-finite skills") end
+          end
+          out[#out + 1] = name .. "=" .. table.concat(sw.aggregate.dawid_skene(cases[name]).labels:column("label"), "")
+        end
+        -- EM that runs out of iterations says so and returns its last iterate.
+        local tasks, workers, labels = {}, {}, {}
+        for i = 1, 60 do tasks[i] = "t" .. (i % 20); workers[i] = "w" .. (i % 7); labels[i] = (i % 3 == 0) and "p" or "q" end
+        local r = sw.aggregate.dawid_skene(sw.frame{task = tasks, worker = workers, label = labels}, {n_iter = 1})
+        out[#out + 1] = tostring(r.converged) .. r.iterations
+        return table.concat(out, " ")
+        "#,
+    );
+    assert_eq!(out, "one_class=xx one_task=y one_worker=xy false1");
+}
