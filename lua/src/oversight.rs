@@ -198,6 +198,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     iterative!("zero_based_skill", oversight::zero_based_skill);
     iterative!("dawid_skene", oversight::dawid_skene);
     iterative!("one_coin_dawid_skene", oversight::one_coin_dawid_skene);
+    iterative!("glad", oversight::glad);
     t.set(
         "gold_majority_vote",
         lua.create_function(|lua, (data, gold): (Value, Value)| {

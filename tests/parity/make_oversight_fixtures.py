@@ -19,6 +19,7 @@ import pandas as pd
 from crowdkit.aggregation import (
     BradleyTerry,
     DawidSkene,
+    GLAD,
     MajorityVote,
     OneCoinDawidSkene,
     Wawa,
@@ -82,6 +83,9 @@ def aggregate(name, df):
     res["one_coin_dawid_skene"] = {"labels": frame_dict(oc.labels_), "skills": frame_dict(oc.skills_),
                                    "iterations": len(oc.loss_history_),
                                    "probas": {str(t): frame_dict(r) for t, r in oc.probas_.iterrows()}}
+    gl = GLAD(n_iter=100).fit(df)
+    res["glad"] = {"labels": frame_dict(gl.labels_), "skills": frame_dict(gl.alphas_),
+                   "probas": {str(t): frame_dict(r) for t, r in gl.probas_.iterrows()}}
     df.to_csv(OUT / f"{name}.csv", index=False)
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=0, default=lambda x: x.item()))
     return res

@@ -274,3 +274,41 @@ fn agreement_and_metrics_match_sklearn_statsmodels_krippendorff() {
         1e-12,
     );
 }
+
+/// GLAD: crowd-kit's M-step is scipy's conjugate gradient capped at 25 steps with tolerance
+/// 1e-2, ours a gradient ascent to 1e-6; both climb the same posterior, so labels agree and
+/// probabilities agree loosely (the bounds below are what the fixtures show, with margin).
+#[test]
+fn glad_agrees_with_crowd_kit() {
+    for case in ["binary", "multiclass", "ties"] {
+        let c = Crowd::from_frame("test", &csv(case)).unwrap();
+        let r = &json(case)["glad"];
+        let g = oversight::glad(&c, &IterOptions::default()).unwrap();
+        let k = c.n_labels();
+        let labels = g.labels();
+        let mut same = 0;
+        let mut max_diff = 0f64;
+        for t in 0..c.n_tasks() {
+            let task = c.tasks.name(t);
+            let theirs = &r["labels"][&task];
+            let theirs = theirs
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| theirs.to_string());
+            same += usize::from(c.labels.name(labels[t]) == theirs);
+            for l in 0..k {
+                let p = r["probas"][&task][&c.labels.name(l)].as_f64().unwrap();
+                max_diff = max_diff.max((g.probas[t * k + l] - p).abs());
+            }
+        }
+        let agreement = same as f64 / c.n_tasks() as f64;
+        println!(
+            "GLAD {case}: labels agree on {agreement:.3}, max |Δp| {max_diff:.3e}, {} iterations",
+            g.iterations
+        );
+        assert!(
+            agreement >= 0.95,
+            "GLAD {case}: labels agree on only {agreement}"
+        );
+    }
+}

@@ -505,3 +505,141 @@ pub fn dawid_skene(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
 pub fn one_coin_dawid_skene(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
     em(c, o, "aggregate.one_coin_dawid_skene", true)
 }
+
+fn log_sigmoid(x: f64) -> f64 {
+    // log σ(x) = −softplus(−x), computed without overflow.
+    -((-x).max(0.0) + (-(x.abs())).exp().ln_1p())
+}
+
+/// GLAD (Whitehill et al. 2009): P(worker i is right on task j) = σ(α_i·e^{b_j}), wrong labels
+/// equally likely, N(1, 1) priors on α and b, uniform label priors — crowd-kit's
+/// parametrisation. EM over the posteriors; the M-step maximises the expected log-posterior by
+/// gradient ascent with backtracking (crowd-kit runs scipy's conjugate gradient for at most 25
+/// steps to tolerance 1e-2, so the two follow different paths to the same fixed point: labels
+/// agree and posteriors agree closely, not to rounding — see the docs page).
+pub fn glad(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
+    const OP: &str = "aggregate.glad";
+    o.check(OP)?;
+    let k = c.n_labels();
+    if k < 2 {
+        return Err(Error::invalid(
+            OP,
+            "data",
+            "at least two distinct labels (GLAD models wrong answers)",
+            "one",
+        ));
+    }
+    let (offsets, order) = c.by_task();
+    let log_wrong = ((k - 1) as f64).ln();
+    let mut alpha = vec![1.0; c.n_workers()];
+    let mut b = vec![1.0; c.n_tasks()];
+    let log_prior = (1.0 / k as f64).ln();
+    let e_step = |alpha: &[f64], b: &[f64]| -> Vec<f64> {
+        let mut probas = vec![0.0; c.n_tasks() * k];
+        for t in 0..c.n_tasks() {
+            let row = &mut probas[t * k..(t + 1) * k];
+            row.iter_mut().for_each(|v| *v = log_prior);
+            for &r in &order[offsets[t]..offsets[t + 1]] {
+                let r = r as usize;
+                let x = alpha[c.worker[r] as usize] * b[t].exp();
+                let (right, wrong) = (log_sigmoid(x), log_sigmoid(-x) - log_wrong);
+                for (z, v) in row.iter_mut().enumerate() {
+                    *v += if z == c.label[r] as usize {
+                        right
+                    } else {
+                        wrong
+                    };
+                }
+            }
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            row.iter_mut().for_each(|v| *v = (*v - max).exp());
+            let z: f64 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= z);
+        }
+        probas
+    };
+    // Expected complete-data log-posterior (crowd-kit's Q) and its gradient.
+    let q = |alpha: &[f64], b: &[f64], probas: &[f64]| -> f64 {
+        let mut total = 0.0;
+        for r in 0..c.rows() {
+            let t = c.task[r] as usize;
+            let x = alpha[c.worker[r] as usize] * b[t].exp();
+            let p_right = probas[t * k + c.label[r] as usize];
+            total += p_right * log_sigmoid(x) + (1.0 - p_right) * (log_sigmoid(-x) - log_wrong);
+        }
+        let gauss = |v: f64| -0.5 * (v - 1.0).powi(2) - 0.5 * std::f64::consts::TAU.ln();
+        total
+            + alpha.iter().map(|&a| gauss(a)).sum::<f64>()
+            + b.iter().map(|&v| gauss(v)).sum::<f64>()
+    };
+    let grad = |alpha: &[f64], b: &[f64], probas: &[f64]| -> (Vec<f64>, Vec<f64>) {
+        let mut ga: Vec<f64> = alpha.iter().map(|a| -(a - 1.0)).collect();
+        let mut gb: Vec<f64> = b.iter().map(|v| -(v - 1.0)).collect();
+        for r in 0..c.rows() {
+            let (t, w) = (c.task[r] as usize, c.worker[r] as usize);
+            let e = b[t].exp();
+            let sigma = 1.0 / (1.0 + (-alpha[w] * e).exp());
+            let d = probas[t * k + c.label[r] as usize] - sigma;
+            ga[w] += d * e;
+            gb[t] += d * alpha[w] * e;
+        }
+        (ga, gb)
+    };
+    let mut last = f64::NEG_INFINITY;
+    let (mut iterations, mut converged) = (0, false);
+    for _ in 0..o.n_iter {
+        iterations += 1;
+        let probas = e_step(&alpha, &b);
+        // M-step: gradient ascent with backtracking, to a relative tolerance of 1e-6.
+        let mut value = q(&alpha, &b, &probas);
+        let mut step = 1.0;
+        for _ in 0..200 {
+            let (ga, gb) = grad(&alpha, &b, &probas);
+            let norm2: f64 = ga.iter().chain(&gb).map(|g| g * g).sum();
+            if norm2 < 1e-18 {
+                break;
+            }
+            loop {
+                let na: Vec<f64> = alpha.iter().zip(&ga).map(|(a, g)| a + step * g).collect();
+                let nb: Vec<f64> = b.iter().zip(&gb).map(|(v, g)| v + step * g).collect();
+                let nv = q(&na, &nb, &probas);
+                if nv >= value + 1e-4 * step * norm2 {
+                    let gain = nv - value;
+                    alpha = na;
+                    b = nb;
+                    value = nv;
+                    step *= 2.0;
+                    if gain < 1e-6 * value.abs().max(1.0) {
+                        step = 0.0;
+                    }
+                    break;
+                }
+                step *= 0.5;
+                if step < 1e-12 {
+                    step = 0.0;
+                    break;
+                }
+            }
+            if step == 0.0 {
+                break;
+            }
+        }
+        let per_row = value / c.rows() as f64;
+        if per_row - last < o.tol {
+            converged = true;
+            break;
+        }
+        last = per_row;
+    }
+    let probas = e_step(&alpha, &b);
+    Ok(Aggregation {
+        crowd: c.clone(),
+        probas,
+        skills: Some(alpha),
+        errors: None,
+        priors: None,
+        iterations,
+        converged,
+        ties: Ties::FirstSeen,
+    })
+}

@@ -11,8 +11,8 @@ mod pairwise;
 mod simulate;
 
 pub use aggregate::{
-    dawid_skene, gold_majority_vote, majority_vote, one_coin_dawid_skene, wawa, zero_based_skill,
-    Aggregation, IterOptions, Ties,
+    dawid_skene, glad, gold_majority_vote, majority_vote, one_coin_dawid_skene, wawa,
+    zero_based_skill, Aggregation, IterOptions, Ties,
 };
 pub use agreement::{
     cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement, worker_accuracy,
