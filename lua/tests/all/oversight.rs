@@ -27,7 +27,7 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.aggregate.dawid_skene(crowd, {iterations = 3})", vec!["unknown field `iterations`"]),
         ("sw.aggregate.dawid_skene(crowd, {n_iter = 0})", vec!["n_iter", "positive"]),
         ("sw.aggregate.majority_vote(crowd, {n_iter = 3})", vec!["unknown field `n_iter`"]),
-        ("sw.aggregate.glad(sw.frame{task = {'t'}, worker = {'a'}, label = {'x'}})", vec!["sw.aggregate.glad", "two distinct labels"]),
+        ("sw.aggregate.glad(sw.frame{task = {'t'}, worker = {'a'}, label = {'x'}})", vec!["aggregate.glad", "two distinct labels"]),
         ("sw.aggregate.gold_majority_vote(crowd, sw.frame{task = {'t9'}, true_label = {'x'}})", vec!["gold", "no overlap"]),
         ("sw.aggregate.bradley_terry(sw.frame{worker = {'u'}, left = {'a'}, right = {'b'}})", vec!["a column 'label'"]),
         ("sw.agreement.fleiss_kappa(crowd)", vec!["same number of labels", "t3"]),
