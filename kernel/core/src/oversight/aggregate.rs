@@ -316,26 +316,36 @@ pub fn zero_based_skill(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
 }
 
 /// E-step: task posteriors from priors and confusion matrices `err[(w·K + obs)·K + true]`.
+/// Tasks are split across threads; each writes its own rows.
 fn e_step(c: &Crowd, offsets: &[usize], order: &[u32], priors: &[f64], err: &[f64]) -> Vec<f64> {
     let k = c.n_labels();
     let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).log2()).collect();
     let log_err: Vec<f64> = err.iter().map(|e| e.log2()).collect();
     let mut probas = vec![0.0; c.n_tasks() * k];
-    for t in 0..c.n_tasks() {
-        let row = &mut probas[t * k..(t + 1) * k];
-        row.copy_from_slice(&log_prior);
-        for &r in &order[offsets[t]..offsets[t + 1]] {
-            let r = r as usize;
-            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-            for (v, e) in row.iter_mut().zip(&log_err[base..base + k]) {
-                *v += e;
-            }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = c.n_tasks().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (chunk_no, chunk) in probas.chunks_mut(per * k).enumerate() {
+            let (log_prior, log_err) = (&log_prior, &log_err);
+            s.spawn(move || {
+                for (i, row) in chunk.chunks_mut(k).enumerate() {
+                    let t = chunk_no * per + i;
+                    row.copy_from_slice(log_prior);
+                    for &r in &order[offsets[t]..offsets[t + 1]] {
+                        let r = r as usize;
+                        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+                        for (v, e) in row.iter_mut().zip(&log_err[base..base + k]) {
+                            *v += e;
+                        }
+                    }
+                    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    row.iter_mut().for_each(|v| *v = (*v - max).exp2());
+                    let z: f64 = row.iter().sum();
+                    row.iter_mut().for_each(|v| *v /= z);
+                }
+            });
         }
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        row.iter_mut().for_each(|v| *v = (*v - max).exp2());
-        let z: f64 = row.iter().sum();
-        row.iter_mut().for_each(|v| *v /= z);
-    }
+    });
     probas
 }
 
@@ -419,24 +429,54 @@ fn one_coin_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> (Vec<f64>, Vec<f
     (skills, err)
 }
 
-/// crowd-kit's evidence lower bound per label row.
-fn elbo(c: &Crowd, probas: &[f64], priors: &[f64], err: &[f64]) -> f64 {
+/// crowd-kit's evidence lower bound per label row, summed task by task across threads.
+fn elbo(
+    c: &Crowd,
+    offsets: &[usize],
+    order: &[u32],
+    probas: &[f64],
+    priors: &[f64],
+    err: &[f64],
+) -> f64 {
     let k = c.n_labels();
     let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
     let log_err: Vec<f64> = err.iter().map(|e| e.ln()).collect();
-    let mut joint = 0.0;
-    for r in 0..c.rows() {
-        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-        let t = c.task[r] as usize;
-        for l in 0..k {
-            joint += probas[t * k + l] * (log_err[base + l] + log_prior[l]);
-        }
-    }
-    let entropy: f64 = -probas
-        .iter()
-        .map(|p| p.max(EPS) * p.max(EPS).ln())
-        .sum::<f64>();
-    (joint + entropy) / c.rows() as f64
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = c.n_tasks().div_ceil(threads).max(1);
+    let total: f64 = std::thread::scope(|s| {
+        let handles: Vec<_> = probas
+            .chunks(per * k)
+            .enumerate()
+            .map(|(chunk_no, chunk)| {
+                let (log_prior, log_err) = (&log_prior, &log_err);
+                s.spawn(move || {
+                    let mut sum = 0.0;
+                    for (i, p) in chunk.chunks(k).enumerate() {
+                        let t = chunk_no * per + i;
+                        let rows = (offsets[t + 1] - offsets[t]) as f64;
+                        // Σ_rows Σ_l p_l·(ln err + ln prior) = Σ_rows Σ_l p_l ln err + n_t Σ_l p_l ln prior
+                        sum += rows * p.iter().zip(log_prior).map(|(p, l)| p * l).sum::<f64>();
+                        for &r in &order[offsets[t]..offsets[t + 1]] {
+                            let r = r as usize;
+                            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+                            sum += p
+                                .iter()
+                                .zip(&log_err[base..base + k])
+                                .map(|(p, e)| p * e)
+                                .sum::<f64>();
+                        }
+                        sum -= p.iter().map(|&q| q.max(EPS) * q.max(EPS).ln()).sum::<f64>();
+                    }
+                    sum
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bound worker panicked"))
+            .sum()
+    });
+    total / c.rows() as f64
 }
 
 fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Aggregation> {
@@ -466,7 +506,7 @@ fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Ag
         } else {
             err = ds_m_step(c, &probas, &seen);
         }
-        let new_loss = elbo(c, &probas, &priors, &err);
+        let new_loss = elbo(c, &offsets, &order, &probas, &priors, &err);
         if new_loss - loss < o.tol {
             converged = true;
             break;

@@ -185,9 +185,18 @@ impl Crowd {
                 "an empty table",
             ));
         }
-        let (tasks, task) = factorize(op, df, "task")?;
-        let (workers, worker) = factorize(op, df, "worker")?;
-        let (labels, label) = factorize(op, df, "label")?;
+        // The three columns are independent: encode them side by side.
+        let (t, w, l) = std::thread::scope(|s| {
+            let t = s.spawn(|| factorize(op, df, "task"));
+            let w = s.spawn(|| factorize(op, df, "worker"));
+            let l = factorize(op, df, "label");
+            (
+                t.join().expect("encoding panicked"),
+                w.join().expect("encoding panicked"),
+                l,
+            )
+        });
+        let ((tasks, task), (workers, worker), (labels, label)) = (t?, w?, l?);
         let mut first_seen = vec![u32::MAX; labels.len()];
         let mut next = 0;
         for &l in &label {
