@@ -23,6 +23,10 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.aggregate.majority_vote(sw.frame{task = {'t', 't'}, worker = {'a', 'b'}, label = {'x', sw.null}})", vec!["no missing values in 'label'", "row 2"]),
         ("sw.aggregate.majority_vote(sw.frame{task = {'t'}, worker = {'a'}, label = {1.5}})", vec!["strings or integers in 'label'"]),
         ("sw.aggregate.majority_vote(crowd:head(0))", vec!["empty table"]),
+        // NaN labels are floats: labels must be strings or integers.
+        ("sw.aggregate.majority_vote(sw.frame{task = {'a', 'b'}, worker = {'u', 'v'}, label = {1, 0/0}})", vec!["strings or integers in 'label'", "f64"]),
+        // Mixed label types cannot even form a column.
+        ("sw.frame{task = {'a', 'b'}, worker = {'u', 'v'}, label = {1, 'x'}}", vec!["values of one type", "mixed"]),
         ("sw.aggregate.majority_vote(3)", vec!["DataFrame", "integer"]),
         ("sw.aggregate.dawid_skene(crowd, {iterations = 3})", vec!["unknown field `iterations`"]),
         ("sw.aggregate.dawid_skene(crowd, {n_iter = 0})", vec!["n_iter", "positive"]),
