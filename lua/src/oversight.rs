@@ -72,6 +72,24 @@ impl Default for BtOpts {
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
+struct NoisyBtOpts {
+    n_iter: usize,
+    regularization_ratio: f64,
+    seed: u64,
+}
+
+impl Default for NoisyBtOpts {
+    fn default() -> Self {
+        Self {
+            n_iter: 1000,
+            regularization_ratio: 1e-5,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct KappaOpts {
     a: String,
     b: String,
@@ -268,6 +286,50 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
                 "scores",
                 LuaDataFrame(oversight::scores_frame(&c, &scores).lua()?),
             )?;
+            Ok(out)
+        })?,
+    )?;
+    t.set(
+        "noisy_bradley_terry",
+        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+            const F: &str = "sw.aggregate.noisy_bradley_terry";
+            let o: NoisyBtOpts = options(lua, F, opts)?;
+            if o.n_iter == 0 {
+                return Err(Error::argument(F, "n_iter", "a positive integer", "0").into());
+            }
+            let df = frame(F, "data", &data)?;
+            let c = Comparisons::from_frame(F, &df).lua()?;
+            let (workers, codes) = oversight::worker_codes(F, &df).lua()?;
+            // crowd-kit starts from uniform [0, 1) draws; so do we, from our own generator.
+            let mut rng = sandwich_core::Rng::new(o.seed);
+            let x0: Vec<f64> = (0..1 + c.items.len() + 2 * workers.len())
+                .map(|_| rng.uniform())
+                .collect();
+            let fit = oversight::noisy_bt(
+                &c,
+                &codes,
+                workers.len(),
+                &x0,
+                o.regularization_ratio,
+                o.n_iter,
+            )
+            .lua()?;
+            let out = lua.create_table()?;
+            out.set(
+                "scores",
+                LuaDataFrame(oversight::scores_frame(&c, &fit.scores).lua()?),
+            )?;
+            let wf = |name: &str, v: Vec<f64>| -> mlua::Result<LuaDataFrame> {
+                DataFrame::new_infer_height(vec![
+                    workers.all("worker"),
+                    Column::new(name.into(), v),
+                ])
+                .map(LuaDataFrame)
+                .map_err(|e| Error::argument(F, "data", "comparisons", e.to_string()).into())
+            };
+            out.set("skills", wf("skill", fit.skills)?)?;
+            out.set("biases", wf("bias", fit.biases)?)?;
+            out.set("iterations", fit.iterations)?;
             Ok(out)
         })?,
     )?;

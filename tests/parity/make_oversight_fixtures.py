@@ -19,6 +19,7 @@ import pandas as pd
 from crowdkit.aggregation import (
     BradleyTerry,
     DawidSkene,
+    NoisyBradleyTerry,
     GLAD,
     MajorityVote,
     OneCoinDawidSkene,
@@ -128,7 +129,15 @@ def main():
         p = new
         if done:
             break
-    json.dump({"crowdkit": frame_dict(bt.scores_), "converged": dict(zip(map(str, labels), p.tolist()))},
+    # NoisyBradleyTerry starts from np.random.rand after np.random.seed(random_state); record
+    # that starting point so the Rust side can start from the same one.
+    nbt = NoisyBradleyTerry(n_iter=100).fit(pw)
+    n_items, n_workers = len(np.unique(pw[["left", "right", "label"]].values)), pw.worker.nunique()
+    np.random.seed(0)
+    x0 = np.random.rand(1 + n_items + 2 * n_workers)
+    json.dump({"crowdkit": frame_dict(bt.scores_), "converged": dict(zip(map(str, labels), p.tolist())),
+               "noisy": {"x0": x0.tolist(), "scores": frame_dict(nbt.scores_), "skills": frame_dict(nbt.skills_),
+                         "biases": frame_dict(nbt.biases_)}},
               open(OUT / "pairwise.json", "w"), indent=0)
 
     # Agreement.

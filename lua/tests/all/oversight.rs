@@ -34,6 +34,8 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.aggregate.glad(sw.frame{task = {'t'}, worker = {'a'}, label = {'x'}})", vec!["aggregate.glad", "two distinct labels"]),
         ("sw.aggregate.gold_majority_vote(crowd, sw.frame{task = {'t9'}, true_label = {'x'}})", vec!["gold", "no overlap"]),
         ("sw.aggregate.bradley_terry(sw.frame{worker = {'u'}, left = {'a'}, right = {'b'}})", vec!["a column 'label'"]),
+        ("sw.aggregate.noisy_bradley_terry(pairs_, {n_iter = 0})", vec!["n_iter", "positive"]),
+        ("sw.aggregate.noisy_bradley_terry(pairs_, {ratio = 1})", vec!["unknown field `ratio`"]),
         ("sw.agreement.fleiss_kappa(crowd)", vec!["same number of labels", "t3"]),
         ("sw.agreement.fleiss_kappa(sw.frame{task = {1, 1}, worker = {'a', 'b'}, label = {'x', 'x'}})", vec!["more than one label"]),
         ("sw.agreement.cohen_kappa(sw.frame{a = {1, 1}, b = {1, 1}})", vec!["more than one label"]),

@@ -20,5 +20,7 @@ pub use agreement::{
 };
 pub use crowd::{factorize, Crowd, Keys};
 pub use metrics::{accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval};
-pub use pairwise::{bt_ratings, bt_scores, scores_frame, win_rates, Comparisons};
+pub use pairwise::{
+    bt_ratings, bt_scores, noisy_bt, scores_frame, win_rates, worker_codes, Comparisons, NoisyBt,
+};
 pub use simulate::{simulate, simulate_pairwise, Overseer, SimulateOptions};

@@ -240,3 +240,177 @@ pub fn bt_ratings(c: &Comparisons, n_boot: usize, level: f64, seed: u64) -> Resu
     ])
     .map_err(Error::polars("metrics.bt_ratings", "building the table"))
 }
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// A fitted noisy Bradley-Terry model.
+#[derive(Clone, Debug)]
+pub struct NoisyBt {
+    /// σ(s) per item.
+    pub scores: Vec<f64>,
+    /// σ(q) per worker: the chance of picking the left item when not judging on merit.
+    pub biases: Vec<f64>,
+    /// σ(γ) per worker: the chance of judging on merit.
+    pub skills: Vec<f64>,
+    pub iterations: usize,
+}
+
+/// Worker ids of a comparisons table, sorted, and each row's index.
+pub fn worker_codes(op: &'static str, df: &DataFrame) -> Result<(Keys, Vec<u32>)> {
+    factorize(op, df, "worker")
+}
+
+/// Noisy Bradley-Terry (crowd-kit's `NoisyBradleyTerry`): worker w either judges by the item
+/// scores (with probability σ(γ_w)) or by a side bias σ(y·q_w):
+/// P(y) = σ(γ_w)·σ(y(s_i − s_j)) + (1 − σ(γ_w))·σ(y·q_w), y = +1 when the left item won.
+/// Minimises the negative log-likelihood plus `reg_ratio` × −Σ_k [ln σ(x0 − s_k) + ln σ(s_k − x0)]
+/// (a penalty keeping scores near a free anchor x0) from the starting point
+/// `x0` = [anchor, scores, biases, skills] by L-BFGS. crowd-kit 1.4.2 *adds* that log-term
+/// instead, which makes its objective unbounded below (spreading the scores apart always lowers
+/// it); its answer is wherever scipy's stopping rule halts. We penalise, so the problem has a
+/// minimum.
+/// Returns (scores σ(s), biases σ(q), skills σ(γ)) and the iterations used.
+pub fn noisy_bt(
+    c: &Comparisons,
+    workers: &[u32],
+    n_workers: usize,
+    x0: &[f64],
+    reg_ratio: f64,
+    max_iter: usize,
+) -> Result<NoisyBt> {
+    const OP: &str = "aggregate.noisy_bradley_terry";
+    let l = c.n();
+    if x0.len() != 1 + l + 2 * n_workers {
+        return Err(Error::invalid(
+            OP,
+            "init",
+            format!("{} starting values", 1 + l + 2 * n_workers),
+            x0.len(),
+        ));
+    }
+    let f = |x: &[f64], grad: &mut [f64]| -> f64 {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let (s, rest) = x[1..].split_at(l);
+        let (q, gamma) = rest.split_at(n_workers);
+        let mut total = 0.0;
+        for (r, &w) in workers.iter().enumerate() {
+            let (i, j, w) = (c.left[r] as usize, c.right[r] as usize, w as usize);
+            let y = if c.winner[r] == 0 { 1.0 } else { -1.0 };
+            let a = sigmoid(gamma[w]);
+            let u = sigmoid(y * (s[i] - s[j]));
+            let v = sigmoid(y * q[w]);
+            let p = a * u + (1.0 - a) * v;
+            total += p.ln();
+            let inv = -1.0 / p; // d(−ln P)/dP
+            let du = a * u * (1.0 - u) * y;
+            grad[1 + i] += inv * du;
+            grad[1 + j] -= inv * du;
+            grad[1 + l + w] += inv * (1.0 - a) * v * (1.0 - v) * y;
+            grad[1 + l + n_workers + w] += inv * a * (1.0 - a) * (u - v);
+        }
+        let mut reg = 0.0;
+        for (k, &sk) in s.iter().enumerate() {
+            let (lo, hi) = (sigmoid(x[0] - sk), sigmoid(sk - x[0]));
+            reg += lo.ln() + hi.ln();
+            // d/ds_k [ln σ(x0 − s_k) + ln σ(s_k − x0)] = −(1 − lo) + (1 − hi); the term is
+            // subtracted (a penalty), see the doc comment.
+            grad[1 + k] -= reg_ratio * (-(1.0 - lo) + (1.0 - hi));
+            grad[0] -= reg_ratio * ((1.0 - lo) - (1.0 - hi));
+        }
+        -total - reg_ratio * reg
+    };
+    let (x, iterations) = lbfgs(x0.to_vec(), f, max_iter);
+    let scores = x[1..1 + l].iter().map(|&v| sigmoid(v)).collect();
+    let biases = x[1 + l..1 + l + n_workers]
+        .iter()
+        .map(|&v| sigmoid(v))
+        .collect();
+    let skills = x[1 + l + n_workers..].iter().map(|&v| sigmoid(v)).collect();
+    Ok(NoisyBt {
+        scores,
+        biases,
+        skills,
+        iterations,
+    })
+}
+
+/// Limited-memory BFGS (m = 10) with a backtracking Armijo line search, until the gradient's
+/// largest component is below 1e-9, the objective stops moving, or `max_iter` iterations.
+fn lbfgs(
+    mut x: Vec<f64>,
+    f: impl Fn(&[f64], &mut [f64]) -> f64,
+    max_iter: usize,
+) -> (Vec<f64>, usize) {
+    let n = x.len();
+    let mut g = vec![0.0; n];
+    let mut fx = f(&x, &mut g);
+    let mut history: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
+        std::collections::VecDeque::new();
+    let mut iterations = 0;
+    for _ in 0..max_iter {
+        if g.iter().fold(0.0f64, |m, v| m.max(v.abs())) < 1e-9 {
+            break;
+        }
+        iterations += 1;
+        // Two-loop recursion for the direction −H·g.
+        let mut d: Vec<f64> = g.iter().map(|v| -v).collect();
+        let mut alphas = Vec::with_capacity(history.len());
+        for (s, y, rho) in history.iter().rev() {
+            let a = rho * s.iter().zip(&d).map(|(a, b)| a * b).sum::<f64>();
+            d.iter_mut().zip(y).for_each(|(di, yi)| *di -= a * yi);
+            alphas.push(a);
+        }
+        if let Some((s, y, _)) = history.back() {
+            let gamma = s.iter().zip(y).map(|(a, b)| a * b).sum::<f64>()
+                / y.iter().map(|v| v * v).sum::<f64>();
+            d.iter_mut().for_each(|v| *v *= gamma);
+        }
+        for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
+            let b = rho * y.iter().zip(&d).map(|(p, q)| p * q).sum::<f64>();
+            d.iter_mut().zip(s).for_each(|(di, si)| *di += (a - b) * si);
+        }
+        let mut slope: f64 = g.iter().zip(&d).map(|(a, b)| a * b).sum();
+        if slope >= 0.0 {
+            d = g.iter().map(|v| -v).collect();
+            slope = -g.iter().map(|v| v * v).sum::<f64>();
+            history.clear();
+        }
+        let mut step = 1.0;
+        let mut g_new = vec![0.0; n];
+        let (x_new, f_new) = loop {
+            let cand: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + step * b).collect();
+            let fc = f(&cand, &mut g_new);
+            if fc.is_finite() && fc <= fx + 1e-4 * step * slope {
+                break (cand, fc);
+            }
+            step *= 0.5;
+            if step < 1e-16 {
+                return (x, iterations);
+            }
+        };
+        let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
+        if sy > 1e-12 {
+            if history.len() == 10 {
+                history.pop_front();
+            }
+            history.push_back((s, y, 1.0 / sy));
+        }
+        let moved = (fx - f_new).abs();
+        x = x_new;
+        g = g_new;
+        fx = f_new;
+        if moved < 1e-14 * fx.abs().max(1.0) {
+            break;
+        }
+    }
+    (x, iterations)
+}
