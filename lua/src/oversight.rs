@@ -7,7 +7,7 @@ use polars::prelude::*;
 use sandwich_core::oversight::{
     self, Aggregation, Comparisons, Crowd, IterOptions, KappaWeights, Level, SimulateOptions,
 };
-use sandwich_core::{column_floats, column_strings};
+use sandwich_core::{column_as_strings, column_floats};
 use serde::Deserialize;
 
 use crate::args::{options, required_options, type_name};
@@ -223,40 +223,8 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
             const F: &str = "sw.aggregate.gold_majority_vote";
             let c = crowd(F, &data)?;
             let g = frame(F, "gold", &gold)?;
-            let tasks = column_strings(
-                F,
-                &g.clone()
-                    .lazy()
-                    .select([col("task").cast(DataType::String)])
-                    .collect()
-                    .map_err(|e| {
-                        Error::argument(
-                            F,
-                            "gold",
-                            "a DataFrame with task and true_label columns",
-                            e.to_string(),
-                        )
-                    })?,
-                "task",
-            )
-            .lua()?;
-            let truths = column_strings(
-                F,
-                &g.clone()
-                    .lazy()
-                    .select([col("true_label").cast(DataType::String)])
-                    .collect()
-                    .map_err(|e| {
-                        Error::argument(
-                            F,
-                            "gold",
-                            "a DataFrame with task and true_label columns",
-                            e.to_string(),
-                        )
-                    })?,
-                "true_label",
-            )
-            .lua()?;
+            let tasks = column_as_strings(F, &g, "task").lua()?;
+            let truths = column_as_strings(F, &g, "true_label").lua()?;
             let truth: HashMap<String, String> = tasks.into_iter().zip(truths).collect();
             let label_of: HashMap<String, usize> =
                 (0..c.n_labels()).map(|l| (c.labels.name(l), l)).collect();
@@ -344,22 +312,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
             const F: &str = "sw.agreement.cohen_kappa";
             let o: KappaOpts = options(lua, F, opts)?;
             let df = frame(F, "data", &data)?;
-            let as_strings = |c: &str| -> mlua::Result<Vec<String>> {
-                let s = df
-                    .clone()
-                    .lazy()
-                    .select([col(c).cast(DataType::String)])
-                    .collect()
-                    .map_err(|_| {
-                        Error::argument(
-                            F,
-                            "data",
-                            &format!("a column '{c}'"),
-                            format!("columns {:?}", df.get_column_names()),
-                        )
-                    })?;
-                column_strings(F, &s, c).lua()
-            };
+            let as_strings = |c: &str| column_as_strings(F, &df, c).lua();
             oversight::cohen_kappa(&as_strings(&o.a)?, &as_strings(&o.b)?, o.weights).lua()
         })?,
     )?;
@@ -557,22 +510,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
             const F: &str = "sw.metrics.classification";
             let o: ClassOpts = options(lua, F, opts)?;
             let df = frame(F, "data", &data)?;
-            let s = |c: &str| -> mlua::Result<Vec<String>> {
-                let x = df
-                    .clone()
-                    .lazy()
-                    .select([col(c).cast(DataType::String)])
-                    .collect()
-                    .map_err(|_| {
-                        Error::argument(
-                            F,
-                            "data",
-                            &format!("a column '{c}'"),
-                            format!("columns {:?}", df.get_column_names()),
-                        )
-                    })?;
-                column_strings(F, &x, c).lua()
-            };
+            let s = |c: &str| column_as_strings(F, &df, c).lua();
             let (acc, f1) = oversight::accuracy_f1(&s(&o.truth)?, &s(&o.pred)?).lua()?;
             let out = lua.create_table()?;
             out.set("accuracy", acc)?;
@@ -678,22 +616,7 @@ fn overseers(lua: &Lua) -> mlua::Result<Table> {
                         let o = copy(lua, &o)?;
                         if let v @ Value::UserData(_) = take(&o, "predictions")? {
                             let df = frame(F, "predictions", &v)?;
-                            let s = |c: &str| -> mlua::Result<Vec<String>> {
-                                let x = df
-                                    .clone()
-                                    .lazy()
-                                    .select([col(c).cast(DataType::String)])
-                                    .collect()
-                                    .map_err(|_| {
-                                        Error::argument(
-                                            F,
-                                            "predictions",
-                                            "a DataFrame with task and label columns",
-                                            format!("columns {:?}", df.get_column_names()),
-                                        )
-                                    })?;
-                                column_strings(F, &x, c).lua()
-                            };
+                            let s = |c: &str| column_as_strings(F, &df, c).lua();
                             predictions
                                 .insert(i, s("task")?.into_iter().zip(s("label")?).collect());
                         }

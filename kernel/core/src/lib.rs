@@ -23,10 +23,10 @@ mod rng;
 pub mod train;
 
 pub use data::{
-    column_floats, column_strings, describe, read_csv, read_ipc, read_json, read_parquet, scan_csv,
-    scan_parquet, write_csv, write_ipc, write_json, write_parquet, CsvReadOptions, CsvWriteOptions,
-    IpcReadOptions, IpcWriteOptions, JsonReadOptions, JsonWriteOptions, ParquetReadOptions,
-    ParquetWriteOptions,
+    column_as_strings, column_floats, column_strings, describe, read_csv, read_ipc, read_json,
+    read_parquet, scan_csv, scan_parquet, write_csv, write_ipc, write_json, write_parquet,
+    CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,
+    JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions,
 };
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;

@@ -50,3 +50,14 @@ pub fn column_floats(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec<
         .map(|(i, v)| v.ok_or_else(|| missing(op, col, i)))
         .collect()
 }
+
+/// The values of `df[col]` of any type, as strings (labels compared across tables whose
+/// columns may be typed differently, e.g. integers read from one file and strings from another).
+pub fn column_as_strings(op: &'static str, df: &DataFrame, col: &str) -> Result<Vec<String>> {
+    let c = column(op, df, col)?;
+    let cast = c
+        .cast(&DataType::String)
+        .map_err(Error::polars(op, format!("reading '{col}' as text")))?;
+    let frame = DataFrame::new_infer_height(vec![cast]).map_err(Error::polars(op, "reading"))?;
+    column_strings(op, &frame, col)
+}

@@ -6,7 +6,7 @@ mod options;
 mod read;
 mod write;
 
-pub use columns::{column_floats, column_strings};
+pub use columns::{column_as_strings, column_floats, column_strings};
 pub use describe::describe;
 pub use options::{
     CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,
