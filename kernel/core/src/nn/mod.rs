@@ -8,6 +8,7 @@
 //! `kernel/core/tests/nn_parity.rs` checks outputs and gradients against PyTorch fixtures.
 
 mod functional;
+mod fused;
 
 pub use functional::{
     attention, causal_mask, cross_entropy, layer_norm, log_softmax_last_dim, rms_norm, rope,
