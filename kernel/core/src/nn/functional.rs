@@ -4,9 +4,17 @@ use candle_core::{DType, Device, Tensor, D};
 
 use crate::Result;
 
-/// `softmax` over the last dimension. The max is subtracted for stability and detached: the
-/// result does not depend on the shift, so the gradient is exact.
+/// `softmax` over the last dimension. On the CPU in f32 one fused pass per row with its own
+/// backward (`fused.rs`); elsewhere composed, the max subtracted for stability and detached
+/// (the result does not depend on the shift, so the gradient is exact).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        return Ok(x.contiguous()?.apply_op1(super::fused::Softmax)?);
+    }
+    composed_softmax_last_dim(x)
+}
+
+fn composed_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
     let e = shifted.exp()?;
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
@@ -163,5 +171,43 @@ mod tests {
             gf[7..14].iter().all(|&g| g == 0.0),
             "the ignored row gets no gradient"
         );
+    }
+
+    #[test]
+    fn fused_and_composed_softmax_agree() {
+        let x: Vec<f32> = (0..4 * 6)
+            .map(|i| ((i * 13 % 7) as f32 - 3.0) / 2.0)
+            .collect();
+        let up: Vec<f32> = (0..24).map(|i| (i % 5) as f32 - 2.0).collect();
+        let up = Tensor::from_vec(up, (4, 6), &Device::Cpu).unwrap();
+        let run = |fused: bool| {
+            let v = Var::from_tensor(&Tensor::from_vec(x.clone(), (4, 6), &Device::Cpu).unwrap())
+                .unwrap();
+            let y = if fused {
+                super::softmax_last_dim(v.as_tensor())
+            } else {
+                super::composed_softmax_last_dim(v.as_tensor())
+            }
+            .unwrap();
+            let g = (y.clone() * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            let g: Vec<f32> = g
+                .get(v.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            (y, g)
+        };
+        let ((y1, g1), (y2, g2)) = (run(true), run(false));
+        for (a, b) in y1.iter().zip(&y2).chain(g1.iter().zip(&g2)) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
     }
 }

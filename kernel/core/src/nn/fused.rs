@@ -124,3 +124,80 @@ impl CustomOp2 for RowNllGrad {
         Ok((CpuStorage::F32(out), Shape::from((n, c))))
     }
 }
+
+/// Softmax over the last dimension, one pass per row; backward `y ⊙ (g − Σ g⊙y)`.
+pub(crate) struct Softmax;
+
+fn last_dim<'a>(
+    op: &str,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<(&'a [f32], usize)> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok((&v[a..b], *l.dims().last().unwrap_or(&1))),
+        _ => candle_core::bail!("{op}: expected a contiguous f32 tensor"),
+    }
+}
+
+impl candle_core::CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, c) = last_dim(self.name(), s, l)?;
+        let n = x.len() / c.max(1);
+        let mut out = vec![0f32; x.len()];
+        par_rows(n, c, &mut out, |i, o| {
+            let row = &x[i * c..(i + 1) * c];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = (v - max).exp();
+                sum += *o;
+            }
+            o.iter_mut().for_each(|v| *v /= sum);
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?,
+        ))
+    }
+}
+
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (y, c) = last_dim(self.name(), s1, l1)?;
+        let (g, _) = last_dim(self.name(), s2, l2)?;
+        let n = y.len() / c.max(1);
+        let mut out = vec![0f32; y.len()];
+        par_rows(n, c, &mut out, |i, o| {
+            let (yr, gr) = (&y[i * c..(i + 1) * c], &g[i * c..(i + 1) * c]);
+            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+            for ((o, &yv), &gv) in o.iter_mut().zip(yr).zip(gr) {
+                *o = yv * (gv - dot);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
