@@ -84,30 +84,51 @@ fn prob(op: &'static str, arg: &'static str, v: f64) -> Result<f64> {
     }
 }
 
-/// Labels for the tasks of `gold` (`task, true_label`, optionally `difficulty` in [0, 1]).
-/// Returns `task, worker, label` (and `confidence`), tasks in gold order, overseers in the
-/// order drawn. The label set is the distinct true labels.
-pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
-    const OP: &str = "overseers.simulate";
-    if gold.height() == 0 {
+/// Checks shared by both simulators: a non-empty table, at least one overseer, distinct ids.
+fn check_inputs(
+    op: &'static str,
+    arg: &'static str,
+    rows: usize,
+    o: &SimulateOptions,
+) -> Result<()> {
+    if rows == 0 {
         return Err(Error::invalid(
-            OP,
-            "gold",
-            "at least one task",
+            op,
+            arg,
+            "at least one row",
             "an empty table",
         ));
     }
     if o.overseers.is_empty() {
         return Err(Error::invalid(
-            OP,
+            op,
             "overseers",
             "at least one overseer",
             "none",
         ));
     }
+    let mut ids = std::collections::HashSet::new();
+    for ov in &o.overseers {
+        if !ids.insert(ov.id.as_str()) {
+            return Err(Error::invalid(
+                op,
+                "overseers",
+                "distinct ids",
+                format!("'{}' twice", ov.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Labels for the tasks of `gold` (`task, true_label`, optionally `difficulty` in [0, 1]).
+/// Returns `task, worker, label` (and `confidence`), tasks in gold order, overseers in the
+/// order drawn. The label set is the distinct true labels.
+pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
+    const OP: &str = "overseers.simulate";
+    check_inputs(OP, "gold", gold.height(), o)?;
     let (labels, truth) = factorize(OP, gold, "true_label")?;
-    let (_, task_codes) = factorize(OP, gold, "task")?;
-    let _ = task_codes;
+    factorize(OP, gold, "task")?; // the task column must be usable keys
     let k = labels.len();
     let label_index: HashMap<String, usize> = (0..k).map(|i| (labels.name(i), i)).collect();
     let lookup = |arg: &'static str, name: &str| -> Result<usize> {
@@ -153,17 +174,8 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
         bias: Option<(usize, f64)>,
         flip: f64,
     }
-    let mut ids = std::collections::HashSet::new();
     let mut plans = Vec::with_capacity(o.overseers.len());
     for ov in &o.overseers {
-        if !ids.insert(ov.id.clone()) {
-            return Err(Error::invalid(
-                OP,
-                "overseers",
-                "distinct ids",
-                format!("'{}' twice", ov.id),
-            ));
-        }
         let set = |name: &str, present: bool, allowed: bool| -> Result<()> {
             if present && !allowed {
                 return Err(Error::invalid(
@@ -371,22 +383,7 @@ fn label_column(labels: &Keys, idx: &[usize]) -> Column {
 /// (crowd-kit's pairwise schema), pairs in input order.
 pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
     const OP: &str = "overseers.simulate_pairwise";
-    if pairs.height() == 0 {
-        return Err(Error::invalid(
-            OP,
-            "pairs",
-            "at least one pair",
-            "an empty table",
-        ));
-    }
-    if o.overseers.is_empty() {
-        return Err(Error::invalid(
-            OP,
-            "overseers",
-            "at least one overseer",
-            "none",
-        ));
-    }
+    check_inputs(OP, "pairs", pairs.height(), o)?;
     let strings = |c: &str| -> Result<Vec<String>> {
         let col = pairs.column(c).map_err(|_| {
             Error::invalid(
@@ -451,16 +448,7 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
         Shorter,
     }
     let mut plans = Vec::with_capacity(o.overseers.len());
-    let mut ids = std::collections::HashSet::new();
     for ov in &o.overseers {
-        if !ids.insert(ov.id.clone()) {
-            return Err(Error::invalid(
-                OP,
-                "overseers",
-                "distinct ids",
-                format!("'{}' twice", ov.id),
-            ));
-        }
         let accuracy = match (&ov.kind, ov.accuracy) {
             (Kind::OneCoin, Some(a)) => prob(OP, "accuracy", a)?,
             (Kind::OneCoin, None) => {
