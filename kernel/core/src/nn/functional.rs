@@ -28,10 +28,16 @@ pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Layer normalisation over the last dimension, as `torch.nn.LayerNorm` (biased variance).
+/// On the CPU in f32 the normalisation is one fused pass with its own backward.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
-    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?; // (..., C)
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?; // (..., 1)
-    let normed = centered.broadcast_div(&(var + eps)?.sqrt()?)?;
+    let normed = if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?
+            .apply_op1(super::fused::Normalize { eps, center: true })?
+    } else {
+        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?; // (..., C)
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?; // (..., 1)
+        centered.broadcast_div(&(var + eps)?.sqrt()?)?
+    };
     let scaled = normed.broadcast_mul(weight)?;
     Ok(match bias {
         Some(b) => scaled.broadcast_add(b)?,
@@ -39,8 +45,15 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
     })
 }
 
-/// RMS normalisation over the last dimension, as Llama's `LlamaRMSNorm`.
+/// RMS normalisation over the last dimension, as Llama's `LlamaRMSNorm`. On the CPU in f32 the
+/// normalisation is one fused pass with its own backward.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        let normed = x
+            .contiguous()?
+            .apply_op1(super::fused::Normalize { eps, center: false })?;
+        return Ok(normed.broadcast_mul(weight)?);
+    }
     let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?; // (..., 1)
     Ok(x.broadcast_div(&rms)?.broadcast_mul(weight)?)
 }
@@ -208,6 +221,75 @@ mod tests {
         let ((y1, g1), (y2, g2)) = (run(true), run(false));
         for (a, b) in y1.iter().zip(&y2).chain(g1.iter().zip(&g2)) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    /// The fused CPU norms (f32) and the composed ones (other devices; f64 on the CPU) agree in
+    /// value and in the input's and weight's gradients.
+    #[test]
+    fn fused_and_composed_norms_agree() {
+        use candle_core::DType;
+        let x: Vec<f32> = (0..3 * 8)
+            .map(|i| ((i * 29 % 13) as f32 - 6.0) / 4.0)
+            .collect();
+        let w: Vec<f32> = (0..8).map(|i| 0.5 + i as f32 / 8.0).collect();
+        for rms in [false, true] {
+            let run = |dtype: DType| {
+                let xv = Var::from_tensor(
+                    &Tensor::from_vec(x.clone(), (3, 8), &Device::Cpu)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap(),
+                )
+                .unwrap();
+                let wv = Var::from_tensor(
+                    &Tensor::from_vec(w.clone(), 8, &Device::Cpu)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap(),
+                )
+                .unwrap();
+                let y = if rms {
+                    super::rms_norm(xv.as_tensor(), wv.as_tensor(), 1e-5)
+                } else {
+                    super::layer_norm(xv.as_tensor(), wv.as_tensor(), None, 1e-5)
+                }
+                .unwrap();
+                let up = Tensor::arange(0f32, 24., &Device::Cpu)
+                    .unwrap()
+                    .reshape((3, 8))
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap();
+                let g = (y.clone() * up)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let v = |t: &Tensor| -> Vec<f64> {
+                    t.to_dtype(DType::F64)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                };
+                (
+                    v(&y),
+                    v(g.get(xv.as_tensor()).unwrap()),
+                    v(g.get(wv.as_tensor()).unwrap()),
+                )
+            };
+            let (a, b) = (run(DType::F32), run(DType::F64));
+            for (p, q) in
+                a.0.iter()
+                    .zip(&b.0)
+                    .chain(a.1.iter().zip(&b.1))
+                    .chain(a.2.iter().zip(&b.2))
+            {
+                assert!((p - q).abs() < 1e-4, "rms = {rms}: {p} vs {q}");
+            }
         }
     }
 }

@@ -201,3 +201,100 @@ impl CustomOp2 for SoftmaxGrad {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
+
+/// Row normalisation without the affine part: `(x − mean)/sqrt(var + eps)` (layer norm) or
+/// `x / sqrt(mean(x²) + eps)` (RMS norm), one pass per row; the weight and bias are applied
+/// outside with ordinary ops so their gradients come from candle.
+pub(crate) struct Normalize {
+    pub eps: f64,
+    pub center: bool,
+}
+
+fn row_stats(row: &[f32], center: bool, eps: f64) -> (f32, f32) {
+    let n = row.len() as f64;
+    let mean = if center {
+        row.iter().map(|&v| v as f64).sum::<f64>() / n
+    } else {
+        0.0
+    };
+    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+}
+
+impl candle_core::CustomOp1 for Normalize {
+    fn name(&self) -> &'static str {
+        "normalize-rows"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, c) = last_dim(self.name(), s, l)?;
+        let n = x.len() / c.max(1);
+        let mut out = vec![0f32; x.len()];
+        par_rows(n, c, &mut out, |i, o| {
+            let row = &x[i * c..(i + 1) * c];
+            let (mean, inv) = row_stats(row, self.center, self.eps);
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = (v - mean) * inv;
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let op = NormalizeGrad {
+            eps: self.eps,
+            center: self.center,
+        };
+        let g = grad.contiguous()?;
+        Ok(Some(arg.contiguous()?.apply_op3_no_bwd(res, &g, &op)?))
+    }
+}
+
+/// dx = inv·(g − [mean(g)] − x̂·mean(g·x̂)), the bracket only when centering.
+struct NormalizeGrad {
+    eps: f64,
+    center: bool,
+}
+
+impl candle_core::CustomOp3 for NormalizeGrad {
+    fn name(&self) -> &'static str {
+        "normalize-rows-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, c) = last_dim(self.name(), s1, l1)?;
+        let (xh, _) = last_dim(self.name(), s2, l2)?;
+        let (g, _) = last_dim(self.name(), s3, l3)?;
+        let n = x.len() / c.max(1);
+        let mut out = vec![0f32; x.len()];
+        par_rows(n, c, &mut out, |i, o| {
+            let r = i * c..(i + 1) * c;
+            let (_, inv) = row_stats(&x[r.clone()], self.center, self.eps);
+            let (xh, g) = (&xh[r.clone()], &g[r]);
+            let cf = c as f32;
+            let mean_g = if self.center {
+                g.iter().sum::<f32>() / cf
+            } else {
+                0.0
+            };
+            let mean_gx = g.iter().zip(xh).map(|(a, b)| a * b).sum::<f32>() / cf;
+            for ((o, &gv), &xv) in o.iter_mut().zip(g).zip(xh) {
+                *o = inv * (gv - mean_g - xv * mean_gx);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

@@ -5,8 +5,8 @@
 //! have no backward: gradient flow stops there silently and the parameters behind them never
 //! train while the loss still falls (candle issues #2168, #3568, #3569, #3752). Everything here
 //! is composed of primitive tensor ops that candle differentiates, except two CPU kernels with a
-//! hand-written backward (`fused.rs`: softmax and the vocabulary cross-entropy, the hottest
-//! element-wise work of a training step), and
+//! hand-written backward (`fused.rs`: softmax, layer/RMS normalisation and the vocabulary
+//! cross-entropy, the hottest element-wise work of a training step), and
 //! `kernel/core/tests/nn_parity.rs` checks outputs and gradients against PyTorch fixtures.
 
 mod functional;
