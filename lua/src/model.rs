@@ -652,11 +652,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 }
             };
             let config = hf_config(&o, vocab, tok.as_ref())?;
-            // Re-read the special ids now that the config names them.
-            let tok = match &o.tokenizer {
-                Some(dir) => Some(Tokenizer::load(Path::new(dir), &config).lua()?),
-                None => None,
-            };
+            // The config takes its special ids from the tokenizer, so the two agree as loaded.
             let fallback = if o.arch == "bert" {
                 Head::None
             } else {

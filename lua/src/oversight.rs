@@ -125,7 +125,6 @@ impl Default for AlphaOpts {
 struct ScoreOpts {
     truth: String,
     score: String,
-    bins: usize,
 }
 
 impl Default for ScoreOpts {
@@ -133,7 +132,90 @@ impl Default for ScoreOpts {
         Self {
             truth: "truth".into(),
             score: "score".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EceOpts {
+    truth: String,
+    score: String,
+    bins: usize,
+}
+
+impl Default for EceOpts {
+    fn default() -> Self {
+        Self {
+            truth: "truth".into(),
+            score: "score".into(),
             bins: 10,
+        }
+    }
+}
+
+/// The options of the EM methods: only what they use (the rest of [`IterOptions`] belongs to
+/// zero-based skill), so a zero-based-skill option given to Dawid-Skene is an error.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EmOpts {
+    n_iter: usize,
+    tol: f64,
+}
+
+impl Default for EmOpts {
+    fn default() -> Self {
+        let d = IterOptions::default();
+        Self {
+            n_iter: d.n_iter,
+            tol: d.tol,
+        }
+    }
+}
+
+impl From<EmOpts> for IterOptions {
+    fn from(o: EmOpts) -> Self {
+        IterOptions {
+            n_iter: o.n_iter,
+            tol: o.tol,
+            ..IterOptions::default()
+        }
+    }
+}
+
+/// Zero-based skill's options (it has no stopping tolerance).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ZbsOpts {
+    n_iter: usize,
+    lr_init: f64,
+    lr_steps_to_reduce: usize,
+    lr_reduce_factor: f64,
+    eps: f64,
+}
+
+impl Default for ZbsOpts {
+    fn default() -> Self {
+        let d = IterOptions::default();
+        Self {
+            n_iter: d.n_iter,
+            lr_init: d.lr_init,
+            lr_steps_to_reduce: d.lr_steps_to_reduce,
+            lr_reduce_factor: d.lr_reduce_factor,
+            eps: d.eps,
+        }
+    }
+}
+
+impl From<ZbsOpts> for IterOptions {
+    fn from(o: ZbsOpts) -> Self {
+        IterOptions {
+            n_iter: o.n_iter,
+            lr_init: o.lr_init,
+            lr_steps_to_reduce: o.lr_steps_to_reduce,
+            lr_reduce_factor: o.lr_reduce_factor,
+            eps: o.eps,
+            ..IterOptions::default()
         }
     }
 }
@@ -200,23 +282,27 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         };
     }
     macro_rules! iterative {
-        ($name:literal, $f:path) => {
+        ($name:literal, $f:path, $opts:ty) => {
             t.set(
                 $name,
                 lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.aggregate.", $name);
-                    let o: IterOptions = options(lua, F, opts)?;
-                    result(lua, &$f(&crowd(F, &data)?, &o).lua()?)
+                    let o: $opts = options(lua, F, opts)?;
+                    result(lua, &$f(&crowd(F, &data)?, &IterOptions::from(o)).lua()?)
                 })?,
             )?;
         };
     }
     plain!("majority_vote", oversight::majority_vote);
     plain!("wawa", oversight::wawa);
-    iterative!("zero_based_skill", oversight::zero_based_skill);
-    iterative!("dawid_skene", oversight::dawid_skene);
-    iterative!("one_coin_dawid_skene", oversight::one_coin_dawid_skene);
-    iterative!("glad", oversight::glad);
+    iterative!("zero_based_skill", oversight::zero_based_skill, ZbsOpts);
+    iterative!("dawid_skene", oversight::dawid_skene, EmOpts);
+    iterative!(
+        "one_coin_dawid_skene",
+        oversight::one_coin_dawid_skene,
+        EmOpts
+    );
+    iterative!("glad", oversight::glad, EmOpts);
     t.set(
         "gold_majority_vote",
         lua.create_function(|lua, (data, gold): (Value, Value)| {
@@ -486,24 +572,30 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     macro_rules! scored {
-        ($name:literal, $f:expr) => {
+        ($name:literal, $opts:ty, $f:expr) => {
             t.set(
                 $name,
                 lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.metrics.", $name);
-                    let o: ScoreOpts = options(lua, F, opts)?;
+                    let o: $opts = options(lua, F, opts)?;
                     let df = frame(F, "data", &data)?;
                     let truth = column_floats(F, &df, &o.truth).lua()?;
                     let score = column_floats(F, &df, &o.score).lua()?;
                     #[allow(clippy::redundant_closure_call)]
-                    ($f)(&truth, &score, o.bins).lua()
+                    ($f)(&truth, &score, &o).lua()
                 })?,
             )?;
         };
     }
-    scored!("auroc", |t: &[f64], s: &[f64], _| oversight::auroc(t, s));
-    scored!("brier", |t: &[f64], s: &[f64], _| oversight::brier(t, s));
-    scored!("ece", |t: &[f64], s: &[f64], b| oversight::ece(t, s, b));
+    scored!("auroc", ScoreOpts, |t: &[f64], s: &[f64], _: &ScoreOpts| {
+        oversight::auroc(t, s)
+    });
+    scored!("brier", ScoreOpts, |t: &[f64], s: &[f64], _: &ScoreOpts| {
+        oversight::brier(t, s)
+    });
+    scored!("ece", EceOpts, |t: &[f64], s: &[f64], o: &EceOpts| {
+        oversight::ece(t, s, o.bins)
+    });
     t.set(
         "classification",
         lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {

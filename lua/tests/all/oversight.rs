@@ -31,6 +31,12 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.aggregate.dawid_skene(crowd, {iterations = 3})", vec!["unknown field `iterations`"]),
         ("sw.aggregate.dawid_skene(crowd, {n_iter = 0})", vec!["n_iter", "positive"]),
         ("sw.aggregate.majority_vote(crowd, {n_iter = 3})", vec!["unknown field `n_iter`"]),
+        // Options of another method are not silently ignored.
+        ("sw.aggregate.dawid_skene(crowd, {lr_init = 0.5})", vec!["unknown field `lr_init`"]),
+        ("sw.aggregate.zero_based_skill(crowd, {tol = 0.1})", vec!["unknown field `tol`"]),
+        ("sw.metrics.auroc(sw.frame{truth = {0, 1}, score = {0.2, 0.3}}, {bins = 5})", vec!["unknown field `bins`"]),
+        ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 0.5, bias_strength = 0.5}}}", vec!["bias_strength", "'bias'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, confidence = true, overseers = {{id = 'h', accuracy = 0.8}}}", vec!["no confidence reports"]),
         ("sw.aggregate.glad(sw.frame{task = {'t'}, worker = {'a'}, label = {'x'}})", vec!["aggregate.glad", "two distinct labels"]),
         ("sw.aggregate.gold_majority_vote(crowd, sw.frame{task = {'t9'}, true_label = {'x'}})", vec!["gold", "no overlap"]),
         ("sw.aggregate.bradley_terry(sw.frame{worker = {'u'}, left = {'a'}, right = {'b'}})", vec!["a column 'label'"]),

@@ -5,10 +5,14 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-fn rows<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<(&'a [f32], usize)> {
-    match (s, l.contiguous_offsets(), l.dims()) {
-        (CpuStorage::F32(v), Some((a, b)), [_, c]) => Ok((&v[a..b], *c)),
-        _ => candle_core::bail!("{op}: expected contiguous f32 logits (N, C)"),
+fn last_dim<'a>(
+    op: &str,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<(&'a [f32], usize)> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok((&v[a..b], *l.dims().last().unwrap_or(&1))),
+        _ => candle_core::bail!("{op}: expected a contiguous f32 tensor"),
     }
 }
 
@@ -19,7 +23,7 @@ fn targets<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&
     }
 }
 
-/// Applies `f(row, target, out_row)` to row chunks on all cores.
+/// Applies `f(row index, output row)` to row chunks on all cores.
 fn par_rows(n: usize, width: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
@@ -59,7 +63,7 @@ impl CustomOp2 for RowNll {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (z, c) = rows(self.name(), s1, l1)?;
+        let (z, c) = last_dim(self.name(), s1, l1)?;
         let t = targets(self.name(), s2, l2)?;
         let n = t.len();
         let mut out = vec![0f32; n];
@@ -106,7 +110,7 @@ impl CustomOp2 for RowNllGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (z, c) = rows(self.name(), s1, l1)?;
+        let (z, c) = last_dim(self.name(), s1, l1)?;
         let t = targets(self.name(), s2, l2)?;
         let n = t.len();
         let mut out = vec![0f32; n * c];
@@ -127,17 +131,6 @@ impl CustomOp2 for RowNllGrad {
 
 /// Softmax over the last dimension, one pass per row; backward `y ⊙ (g − Σ g⊙y)`.
 pub(crate) struct Softmax;
-
-fn last_dim<'a>(
-    op: &str,
-    s: &'a CpuStorage,
-    l: &Layout,
-) -> candle_core::Result<(&'a [f32], usize)> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok((&v[a..b], *l.dims().last().unwrap_or(&1))),
-        _ => candle_core::bail!("{op}: expected a contiguous f32 tensor"),
-    }
-}
 
 impl candle_core::CustomOp1 for Softmax {
     fn name(&self) -> &'static str {

@@ -109,6 +109,14 @@ fn check_inputs(
     }
     let mut ids = std::collections::HashSet::new();
     for ov in &o.overseers {
+        if ov.bias.is_none() && ov.bias_strength != 0.0 {
+            return Err(Error::invalid(
+                op,
+                "bias_strength",
+                format!("a 'bias' beside it (overseer '{}')", ov.id),
+                ov.bias_strength,
+            ));
+        }
         if !ids.insert(ov.id.as_str()) {
             return Err(Error::invalid(
                 op,
@@ -384,6 +392,25 @@ fn label_column(labels: &Keys, idx: &[usize]) -> Column {
 pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
     const OP: &str = "overseers.simulate_pairwise";
     check_inputs(OP, "pairs", pairs.height(), o)?;
+    if o.confidence || o.confidence_noise != 0.0 {
+        return Err(Error::invalid(
+            OP,
+            "confidence",
+            "no confidence reports for pairwise judgments",
+            "confidence options",
+        ));
+    }
+    if let Some(ov) = o.overseers.iter().find(|ov| {
+        matches!(ov.kind, Kind::OneCoin | Kind::Spammer)
+            && (ov.confusion.is_some() || ov.constant.is_some())
+    }) {
+        return Err(Error::invalid(
+            OP,
+            "overseers",
+            "no 'confusion' or 'constant' in pairwise judgments",
+            format!("overseer '{}'", ov.id),
+        ));
+    }
     let strings = |c: &str| -> Result<Vec<String>> {
         let col = pairs.column(c).map_err(|_| {
             Error::invalid(
