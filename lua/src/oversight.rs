@@ -304,6 +304,19 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     );
     iterative!("glad", oversight::glad, EmOpts);
     t.set(
+        "mace",
+        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+            const F: &str = "sw.aggregate.mace";
+            let o: oversight::MaceOptions = options(lua, F, opts)?;
+            let m = oversight::mace(&crowd(F, &data)?, &o).lua()?;
+            let t = result(lua, &m.aggregation)?;
+            t.set("spamming", LuaDataFrame(m.spamming_frame().lua()?))?;
+            t.set("strategies", LuaDataFrame(m.strategies_frame().lua()?))?;
+            t.set("log_likelihood", m.log_likelihood)?;
+            Ok(t)
+        })?,
+    )?;
+    t.set(
         "gold_majority_vote",
         lua.create_function(|lua, (data, gold): (Value, Value)| {
             const F: &str = "sw.aggregate.gold_majority_vote";

@@ -364,3 +364,143 @@ fn noisy_bradley_terry_matches_crowd_kit_from_the_same_start() {
         );
     }
 }
+
+/// The start recorded by the fixture script, in our (sorted) worker and label order.
+fn mace_start(c: &Crowd, r: &Value) -> oversight::MaceParams {
+    let k = c.n_labels();
+    let mut spamming = Vec::new();
+    let mut strategies = Vec::new();
+    for w in 0..c.n_workers() {
+        let name = c.workers.name(w);
+        let pair = r["spamming"][&name].as_array().unwrap();
+        spamming.push([pair[0].as_f64().unwrap(), pair[1].as_f64().unwrap()]);
+        for l in 0..k {
+            strategies.push(r["strategies"][&name][&c.labels.name(l)].as_f64().unwrap());
+        }
+    }
+    oversight::MaceParams {
+        spamming,
+        strategies,
+    }
+}
+
+/// MACE (VB and EM) from crowd-kit's own start, against crowd-kit with its strategy counts
+/// aligned to its parameters (the fixture script explains the patch): labels, posteriors, the
+/// (spam, know) weights and the strategies to 1e-6.
+#[test]
+fn mace_matches_crowd_kit_from_the_same_start() {
+    for case in ["binary", "multiclass", "ties"] {
+        let c = Crowd::from_frame("test", &csv(case)).unwrap();
+        for (key, method) in [
+            ("mace", oversight::MaceMethod::Vb),
+            ("mace_em", oversight::MaceMethod::Em),
+        ] {
+            let r = &json(case)[key];
+            let o = oversight::MaceOptions {
+                method,
+                ..Default::default()
+            };
+            let m = oversight::mace_from(&c, &o, mace_start(&c, &r["init"])).unwrap();
+            assert_eq!(m.aggregation.iterations, 50);
+            check(case, key, &m.aggregation, r, 1e-6);
+            for w in 0..c.n_workers() {
+                let name = c.workers.name(w);
+                for i in 0..2 {
+                    close(
+                        &format!("{case}/{key}: spamming of {name}"),
+                        m.params.spamming[w][i],
+                        r["spamming"][&name][i].as_f64().unwrap(),
+                        1e-6,
+                    );
+                }
+                for l in 0..c.n_labels() {
+                    close(
+                        &format!("{case}/{key}: strategy of {name}"),
+                        m.params.strategies[w * c.n_labels() + l],
+                        r["strategies"][&name][&c.labels.name(l)].as_f64().unwrap(),
+                        1e-6,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Random restarts: deterministic for a seed, and the kept restart is the most likely one.
+#[test]
+fn mace_restarts_keep_the_most_likely_fit() {
+    let c = Crowd::from_frame("test", &csv("multiclass")).unwrap();
+    let o = oversight::MaceOptions::default();
+    let a = oversight::mace(&c, &o).unwrap();
+    let b = oversight::mace(&c, &o).unwrap();
+    assert_eq!(a.aggregation.probas, b.aggregation.probas);
+    let one = oversight::MaceOptions {
+        n_restarts: 1,
+        ..Default::default()
+    };
+    let single = oversight::mace(&c, &one).unwrap();
+    assert!(a.log_likelihood >= single.log_likelihood);
+    assert!(a.log_likelihood.is_finite());
+}
+
+/// MACE's purpose: on a crowd of five reliable workers and five uniform spammers it tells them
+/// apart and beats majority vote against the truth.
+#[test]
+fn mace_separates_spammers_and_beats_majority_vote() {
+    use polars::prelude::{Column, DataFrame};
+    use sandwich_core::Rng;
+    let mut rng = Rng::new(7);
+    let (n_tasks, k) = (1500, 3);
+    let truth: Vec<usize> = (0..n_tasks).map(|_| rng.below(k)).collect();
+    let (mut task, mut worker, mut label) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, &y) in truth.iter().enumerate() {
+        let mut who: Vec<usize> = (0..10).collect();
+        rng.shuffle(&mut who);
+        for &w in &who[..5] {
+            let l = if w < 5 && rng.uniform() < 0.8 {
+                y
+            } else {
+                rng.below(k)
+            };
+            task.push(t as i64);
+            worker.push(format!("w{w}"));
+            label.push(l as i64);
+        }
+    }
+    let df = DataFrame::new_infer_height(vec![
+        Column::new("task".into(), task),
+        Column::new("worker".into(), worker),
+        Column::new("label".into(), label),
+    ])
+    .unwrap();
+    let c = Crowd::from_frame("test", &df).unwrap();
+    let m = oversight::mace(&c, &oversight::MaceOptions::default()).unwrap();
+    let skills = m.aggregation.skills.as_ref().unwrap();
+    for w in 0..10 {
+        let name = c.workers.name(w);
+        let good = name.as_str() < "w5";
+        assert!(
+            if good {
+                skills[w] > 0.6
+            } else {
+                skills[w] < 0.2
+            },
+            "competence of {name}: {}",
+            skills[w]
+        );
+    }
+    let accuracy = |labels: Vec<usize>| {
+        labels
+            .iter()
+            .enumerate()
+            .filter(|&(t, &l)| {
+                c.labels.name(l) == truth[c.tasks.name(t).parse::<usize>().unwrap()].to_string()
+            })
+            .count() as f64
+            / n_tasks as f64
+    };
+    let ours = accuracy(m.aggregation.labels());
+    let mv = accuracy(oversight::majority_vote(&c).labels());
+    println!("MACE {ours:.3} vs majority vote {mv:.3}");
+    assert!(ours > mv + 0.02, "MACE {ours} vs majority vote {mv}");
+}

@@ -38,6 +38,11 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.overseers.simulate{gold = gold, overseers = {{id = 'a', accuracy = 0.5, bias_strength = 0.5}}}", vec!["bias_strength", "'bias'"]),
         ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, confidence = true, overseers = {{id = 'h', accuracy = 0.8}}}", vec!["no confidence reports"]),
         ("sw.aggregate.glad(sw.frame{task = {'t'}, worker = {'a'}, label = {'x'}})", vec!["aggregate.glad", "two distinct labels"]),
+        ("sw.aggregate.mace(crowd, {method = 'gibbs'})", vec!["sw.aggregate.mace", "unknown variant `gibbs`", "expected `vb` or `em`"]),
+        ("sw.aggregate.mace(crowd, {n_restarts = 0})", vec!["aggregate.mace", "n_restarts", "positive"]),
+        ("sw.aggregate.mace(crowd, {method = 'em', smoothing = 0})", vec!["smoothing", "> 0"]),
+        ("sw.aggregate.mace(crowd, {alpha = -1})", vec!["alpha", "> 0"]),
+        ("sw.aggregate.mace(crowd, {restarts = 3})", vec!["unknown field `restarts`"]),
         ("sw.aggregate.gold_majority_vote(crowd, sw.frame{task = {'t9'}, true_label = {'x'}})", vec!["gold", "no overlap"]),
         ("sw.aggregate.bradley_terry(sw.frame{worker = {'u'}, left = {'a'}, right = {'b'}})", vec!["a column 'label'"]),
         ("sw.aggregate.noisy_bradley_terry(pairs_, {n_iter = 0})", vec!["n_iter", "positive"]),
@@ -188,10 +193,11 @@ fn degenerate_crowds_give_documented_finite_results() {
         }
         local out = {}
         for _, name in ipairs{"one_class", "one_task", "one_worker"} do
-          for _, method in ipairs{"majority_vote", "wawa", "zero_based_skill", "dawid_skene", "one_coin_dawid_skene"} do
+          for _, method in ipairs{"majority_vote", "wawa", "zero_based_skill", "dawid_skene", "one_coin_dawid_skene", "mace"} do
             local r = sw.aggregate[method](cases[name])
             assert(finite(r.probas), name .. "/" .. method .. ": non-finite probabilities")
             if r.skills then assert(finite(r.skills), name .. "/" .. method .. ": non-finite skills") end
+            if r.spamming then assert(finite(r.spamming) and finite(r.strategies), name .. "/mace: non-finite parameters") end
           end
           out[#out + 1] = name .. "=" .. table.concat(sw.aggregate.dawid_skene(cases[name]).labels:column("label"), "")
         end

@@ -6,6 +6,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use super::crowd::Crowd;
+use super::metrics::{parallel_blocks_mut, parallel_map};
 use crate::{Error, Result};
 
 const EPS: f64 = 1e-10;
@@ -153,6 +154,26 @@ fn vote(c: &Crowd, weight: impl Fn(usize) -> f64) -> Vec<f64> {
         }
     }
     scores
+}
+
+/// The unweighted vote of [`vote`], task blocks in parallel (the rows grouped by task).
+fn task_votes(c: &Crowd, offsets: &[usize], order: &[u32]) -> Vec<f64> {
+    let k = c.n_labels();
+    let n = c.n_tasks();
+    let blocks = parallel_map(n.div_ceil(TASK_BLOCK), |b| {
+        let tasks = b * TASK_BLOCK..((b + 1) * TASK_BLOCK).min(n);
+        let mut scores = vec![0.0; tasks.len() * k];
+        for (row, t) in scores.chunks_exact_mut(k).zip(tasks) {
+            let rows = &order[offsets[t]..offsets[t + 1]];
+            for &r in rows {
+                row[c.label[r as usize] as usize] += 1.0;
+            }
+            let z = rows.len() as f64;
+            row.iter_mut().for_each(|v| *v /= z);
+        }
+        scores
+    });
+    blocks.concat()
 }
 
 /// Each worker's accuracy against `truth` (crowd-kit's `get_accuracy`: a worker who gave the
@@ -315,38 +336,115 @@ pub fn zero_based_skill(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
     Ok(out)
 }
 
-/// E-step: task posteriors from priors and confusion matrices `err[(w·K + obs)·K + true]`.
-/// Tasks are split across threads; each writes its own rows.
-fn e_step(c: &Crowd, offsets: &[usize], order: &[u32], priors: &[f64], err: &[f64]) -> Vec<f64> {
+/// Tasks per parallel block. Blocks are fixed in size, not one per thread, so that sums over
+/// them — and so every result — do not depend on the machine's core count.
+const TASK_BLOCK: usize = 4096;
+
+/// Label rows per parallel block of the M-steps: at least 64k, and enough that the per-block
+/// partial counts (`width` numbers each) stay small next to the data.
+fn row_block(width: usize) -> usize {
+    (1 << 16).max(4 * width)
+}
+
+/// Per-block partial sums over label rows, added up in block order: `f(rows, partial)`.
+fn sum_rows(
+    c: &Crowd,
+    width: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f64]) + Sync,
+) -> Vec<f64> {
+    let block = row_block(width);
+    let n = c.rows();
+    let parts = parallel_map(n.div_ceil(block), |b| {
+        let mut part = vec![0.0; width];
+        f(b * block..((b + 1) * block).min(n), &mut part);
+        part
+    });
+    let mut total = vec![0.0; width];
+    for part in parts {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
+/// The E-step over one block of tasks (`probas`: their rows): posteriors, and their share of
+/// the bound.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn e_block(
+    k: usize,
+    c: &Crowd,
+    offsets: &[usize],
+    order: &[u32],
+    log_prior: &[f64],
+    log_err: &[f64],
+    previous: Option<&[f64]>,
+    first: usize,
+    probas: &mut [f64],
+) -> f64 {
+    let mut bound = 0.0;
+    for (i, row) in probas.chunks_exact_mut(k).enumerate() {
+        let t = first + i;
+        row.copy_from_slice(&log_prior[..k]);
+        for &r in &order[offsets[t]..offsets[t + 1]] {
+            let r = r as usize;
+            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+            for (v, e) in row.iter_mut().zip(&log_err[base..base + k]) {
+                *v += e;
+            }
+        }
+        if let Some(prev) = previous {
+            // Σ_rows Σ_l p_l·(ln err + ln prior) − Σ_l p_l ln p_l, where the row holds
+            // log2 prior + Σ_rows log2 err: the prior enters once per label row.
+            let p = &prev[t * k..(t + 1) * k];
+            let extra = (offsets[t + 1] - offsets[t]) as f64 - 1.0;
+            let mut sum = 0.0;
+            for l in 0..k {
+                sum += p[l] * (row[l] + extra * log_prior[l]);
+            }
+            bound += sum * std::f64::consts::LN_2;
+            bound -= p.iter().map(|&q| q.max(EPS) * q.max(EPS).ln()).sum::<f64>();
+        }
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.iter_mut().for_each(|v| *v = (*v - max).exp2());
+        let z: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= z);
+    }
+    bound
+}
+
+/// E-step: task posteriors from priors and confusion matrices `err[(w·K + obs)·K + true]`,
+/// written to `out`. Given the `previous` posteriors, the same pass returns crowd-kit's evidence
+/// lower bound for them under these parameters (what crowd-kit computes after its M-step), per
+/// label row: the log-scores the posteriors are made of are the bound's terms.
+fn e_step(
+    c: &Crowd,
+    offsets: &[usize],
+    order: &[u32],
+    priors: &[f64],
+    err: &[f64],
+    previous: Option<&[f64]>,
+    out: &mut [f64],
+) -> f64 {
     let k = c.n_labels();
     let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).log2()).collect();
     let log_err: Vec<f64> = err.iter().map(|e| e.log2()).collect();
-    let mut probas = vec![0.0; c.n_tasks() * k];
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = c.n_tasks().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (chunk_no, chunk) in probas.chunks_mut(per * k).enumerate() {
-            let (log_prior, log_err) = (&log_prior, &log_err);
-            s.spawn(move || {
-                for (i, row) in chunk.chunks_mut(k).enumerate() {
-                    let t = chunk_no * per + i;
-                    row.copy_from_slice(log_prior);
-                    for &r in &order[offsets[t]..offsets[t + 1]] {
-                        let r = r as usize;
-                        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-                        for (v, e) in row.iter_mut().zip(&log_err[base..base + k]) {
-                            *v += e;
-                        }
-                    }
-                    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    row.iter_mut().for_each(|v| *v = (*v - max).exp2());
-                    let z: f64 = row.iter().sum();
-                    row.iter_mut().for_each(|v| *v /= z);
-                }
-            });
+    let bounds = parallel_blocks_mut(out, TASK_BLOCK * k, |b, probas| {
+        let first = b * TASK_BLOCK;
+        let mut block = |k| {
+            e_block(
+                k, c, offsets, order, &log_prior, &log_err, previous, first, probas,
+            )
+        };
+        // A literal label count lets the compiler unroll the per-label loops of the usual sizes.
+        match k {
+            2 => block(2),
+            3 => block(3),
+            4 => block(4),
+            5 => block(5),
+            _ => block(k),
         }
     });
-    probas
+    bounds.iter().sum::<f64>() / c.rows() as f64
 }
 
 fn priors_of(probas: &[f64], k: usize) -> Vec<f64> {
@@ -370,17 +468,18 @@ fn observed(c: &Crowd) -> Vec<bool> {
 /// normalised over the labels the worker used.
 fn ds_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> Vec<f64> {
     let k = c.n_labels();
-    let mut err = vec![0.0; c.n_workers() * k * k];
-    for r in 0..c.rows() {
-        let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-        let t = c.task[r] as usize;
-        for (e, p) in err[base..base + k]
-            .iter_mut()
-            .zip(&probas[t * k..(t + 1) * k])
-        {
-            *e += p;
+    let mut err = sum_rows(c, c.n_workers() * k * k, |rows, err| {
+        for r in rows {
+            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
+            let t = c.task[r] as usize;
+            for (e, p) in err[base..base + k]
+                .iter_mut()
+                .zip(&probas[t * k..(t + 1) * k])
+            {
+                *e += p;
+            }
         }
-    }
+    });
     for w in 0..c.n_workers() {
         for obs in 0..k {
             if seen[w * k + obs] {
@@ -402,14 +501,16 @@ fn ds_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> Vec<f64> {
 /// confusion rows put `skill` on the diagonal and spread the rest evenly, clipped to [ε, 1 − ε].
 fn one_coin_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> (Vec<f64>, Vec<f64>) {
     let k = c.n_labels();
-    let mut sum = vec![0.0; c.n_workers()];
-    let mut n = vec![0.0; c.n_workers()];
-    for r in 0..c.rows() {
-        let w = c.worker[r] as usize;
-        sum[w] += probas[c.task[r] as usize * k + c.label[r] as usize];
-        n[w] += 1.0;
-    }
-    let skills: Vec<f64> = sum.iter().zip(&n).map(|(s, n)| s / n).collect();
+    let nw = c.n_workers();
+    // Per worker: the summed posterior of their labels, then their label count.
+    let sums = sum_rows(c, 2 * nw, |rows, part| {
+        for r in rows {
+            let w = c.worker[r] as usize;
+            part[w] += probas[c.task[r] as usize * k + c.label[r] as usize];
+            part[nw + w] += 1.0;
+        }
+    });
+    let skills: Vec<f64> = (0..nw).map(|w| sums[w] / sums[nw + w]).collect();
     let mut err = vec![0.0; c.n_workers() * k * k];
     for w in 0..c.n_workers() {
         for obs in 0..k {
@@ -429,62 +530,12 @@ fn one_coin_m_step(c: &Crowd, probas: &[f64], seen: &[bool]) -> (Vec<f64>, Vec<f
     (skills, err)
 }
 
-/// crowd-kit's evidence lower bound per label row, summed task by task across threads.
-fn elbo(
-    c: &Crowd,
-    offsets: &[usize],
-    order: &[u32],
-    probas: &[f64],
-    priors: &[f64],
-    err: &[f64],
-) -> f64 {
-    let k = c.n_labels();
-    let log_prior: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
-    let log_err: Vec<f64> = err.iter().map(|e| e.ln()).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = c.n_tasks().div_ceil(threads).max(1);
-    let total: f64 = std::thread::scope(|s| {
-        let handles: Vec<_> = probas
-            .chunks(per * k)
-            .enumerate()
-            .map(|(chunk_no, chunk)| {
-                let (log_prior, log_err) = (&log_prior, &log_err);
-                s.spawn(move || {
-                    let mut sum = 0.0;
-                    for (i, p) in chunk.chunks(k).enumerate() {
-                        let t = chunk_no * per + i;
-                        let rows = (offsets[t + 1] - offsets[t]) as f64;
-                        // Σ_rows Σ_l p_l·(ln err + ln prior) = Σ_rows Σ_l p_l ln err + n_t Σ_l p_l ln prior
-                        sum += rows * p.iter().zip(log_prior).map(|(p, l)| p * l).sum::<f64>();
-                        for &r in &order[offsets[t]..offsets[t + 1]] {
-                            let r = r as usize;
-                            let base = (c.worker[r] as usize * k + c.label[r] as usize) * k;
-                            sum += p
-                                .iter()
-                                .zip(&log_err[base..base + k])
-                                .map(|(p, e)| p * e)
-                                .sum::<f64>();
-                        }
-                        sum -= p.iter().map(|&q| q.max(EPS) * q.max(EPS).ln()).sum::<f64>();
-                    }
-                    sum
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a bound worker panicked"))
-            .sum()
-    });
-    total / c.rows() as f64
-}
-
 fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Aggregation> {
     o.check(op)?;
     let k = c.n_labels();
     let (offsets, order) = c.by_task();
     let seen = observed(c);
-    let mut probas = vote(c, |_| 1.0);
+    let mut probas = task_votes(c, &offsets, &order);
     let mut priors = priors_of(&probas, k);
     let (mut skills, mut err) = if one_coin {
         let (s, e) = one_coin_m_step(c, &probas, &seen);
@@ -492,12 +543,15 @@ fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Ag
     } else {
         (None, ds_m_step(c, &probas, &seen))
     };
+    // Two buffers of posteriors, swapped each iteration: no allocation inside the loop.
+    let mut next = vec![0.0; probas.len()];
+    e_step(c, &offsets, &order, &priors, &err, None, &mut next);
     let mut loss = f64::NEG_INFINITY;
     let mut iterations = 0;
     let mut converged = false;
     for _ in 0..o.n_iter {
         iterations += 1;
-        probas = e_step(c, &offsets, &order, &priors, &err);
+        std::mem::swap(&mut probas, &mut next);
         priors = priors_of(&probas, k);
         if one_coin {
             let (s, e) = one_coin_m_step(c, &probas, &seen);
@@ -506,7 +560,7 @@ fn em(c: &Crowd, o: &IterOptions, op: &'static str, one_coin: bool) -> Result<Ag
         } else {
             err = ds_m_step(c, &probas, &seen);
         }
-        let new_loss = elbo(c, &offsets, &order, &probas, &priors, &err);
+        let new_loss = e_step(c, &offsets, &order, &priors, &err, Some(&probas), &mut next);
         if new_loss - loss < o.tol {
             converged = true;
             break;

@@ -83,32 +83,112 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Codes in first-seen order through a hash map, then the (few) distinct keys are sorted and the
-/// codes remapped: sorting every row's key would cost far more on a million rows.
-fn codes_of<K: Copy + Ord + std::hash::Hash>(
+type FxMap<K> = HashMap<K, u32, BuildHasherDefault<FxHasher>>;
+
+/// Codes in first-seen order through a hash map.
+fn first_seen_codes<K: Copy + Eq + std::hash::Hash>(
     values: impl Iterator<Item = K>,
     n: usize,
 ) -> (Vec<K>, Vec<u32>) {
-    let mut index: HashMap<K, u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut index: FxMap<K> = HashMap::default();
     let mut keys = Vec::new();
     let mut codes = Vec::with_capacity(n);
     for v in values {
         let next = keys.len() as u32;
-        let code = *index.entry(v).or_insert_with(|| {
+        codes.push(*index.entry(v).or_insert_with(|| {
             keys.push(v);
             next
-        });
-        codes.push(code);
+        }));
     }
+    (keys, codes)
+}
+
+/// Sorts the (few) distinct keys and remaps the codes to that order — sorting every row's key
+/// would cost far more on a million rows. Equal keys under different codes merge into one.
+fn sorted<K: Ord>(keys: Vec<K>, mut codes: Vec<u32>) -> (Vec<K>, Vec<u32>) {
     let mut order: Vec<u32> = (0..keys.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
     let mut remap = vec![0u32; keys.len()];
-    for (new, &old) in order.iter().enumerate() {
-        remap[old as usize] = new as u32;
+    let mut distinct: Vec<u32> = Vec::with_capacity(keys.len());
+    for &old in &order {
+        if distinct
+            .last()
+            .is_none_or(|&last| keys[last as usize] != keys[old as usize])
+        {
+            distinct.push(old);
+        }
+        remap[old as usize] = distinct.len() as u32 - 1;
     }
     codes.iter_mut().for_each(|c| *c = remap[*c as usize]);
-    let sorted = order.iter().map(|&o| keys[o as usize]).collect();
-    (sorted, codes)
+    let mut slots: Vec<Option<K>> = keys.into_iter().map(Some).collect();
+    let keys = distinct
+        .iter()
+        .map(|&o| slots[o as usize].take().expect("each key taken once"))
+        .collect();
+    (keys, codes)
+}
+
+/// Integer keys: a direct lookup table when their range is small next to the row count (ids
+/// usually are), else hashing.
+fn int_codes(values: &Int64Chunked) -> (Vec<i64>, Vec<u32>) {
+    let n = values.len();
+    let (Some(min), Some(max)) = (values.min(), values.max()) else {
+        return (Vec::new(), Vec::new());
+    };
+    let span = max.abs_diff(min);
+    if span > (2 * n as u64).max(1 << 16) {
+        let (keys, codes) = first_seen_codes(values.into_no_null_iter(), n);
+        return sorted(keys, codes);
+    }
+    // Mark the values present, number them in order, then look each row up.
+    let mut slot = vec![u32::MAX; span as usize + 1];
+    for v in values.into_no_null_iter() {
+        slot[v.abs_diff(min) as usize] = 0;
+    }
+    let mut keys = Vec::new();
+    for (i, s) in slot.iter_mut().enumerate() {
+        if *s == 0 {
+            *s = keys.len() as u32;
+            keys.push(min.wrapping_add(i as i64));
+        }
+    }
+    let codes = values
+        .into_no_null_iter()
+        .map(|v| slot[v.abs_diff(min) as usize])
+        .collect();
+    (keys, codes)
+}
+
+/// String keys. A string of at most 12 bytes lives inside its 16-byte Arrow view, so such rows
+/// are hashed as one 128-bit integer instead of byte by byte (several times faster on a million
+/// rows); longer ones by their bytes. Two views of one short string are equal when their padding
+/// is zero, as polars writes them; should another writer leave other bytes there, `sorted`
+/// merges the duplicate keys, so the codes are right either way.
+fn str_codes(values: &StringChunked) -> (Vec<String>, Vec<u32>) {
+    let mut short: FxMap<u128> = HashMap::default();
+    let mut long: FxMap<&str> = HashMap::default();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut codes = Vec::with_capacity(values.len());
+    for arr in values.downcast_iter() {
+        for (i, view) in arr.views().iter().enumerate() {
+            let next = keys.len() as u32;
+            let code = if view.is_inline() {
+                *short.entry(view.as_u128()).or_insert_with(|| {
+                    keys.push(arr.value(i));
+                    next
+                })
+            } else {
+                let v = arr.value(i);
+                *long.entry(v).or_insert_with(|| {
+                    keys.push(v);
+                    next
+                })
+            };
+            codes.push(code);
+        }
+    }
+    let (keys, codes) = sorted(keys, codes);
+    (keys.into_iter().map(str::to_string).collect(), codes)
 }
 
 /// Factorizes a key column: the sorted distinct keys and each row's index into them.
@@ -136,19 +216,14 @@ pub fn factorize(op: &'static str, df: &DataFrame, col: &str) -> Result<(Keys, V
     }
     match c.dtype() {
         DataType::String => {
-            let s = c.str().expect("checked dtype");
-            let (keys, codes) = codes_of(s.iter().map(|v| v.expect("checked for nulls")), s.len());
-            Ok((
-                Keys::Str(keys.into_iter().map(str::to_string).collect()),
-                codes,
-            ))
+            let (keys, codes) = str_codes(c.str().expect("checked dtype"));
+            Ok((Keys::Str(keys), codes))
         }
         dt if dt.is_integer() || dt.is_bool() => {
             let c = c
                 .cast(&DataType::Int64)
                 .map_err(Error::polars(op, format!("reading '{col}'")))?;
-            let s = c.i64().expect("cast to i64");
-            let (keys, codes) = codes_of(s.iter().map(|v| v.expect("checked for nulls")), s.len());
+            let (keys, codes) = int_codes(c.i64().expect("cast to i64"));
             Ok((Keys::Int(keys), codes))
         }
         other => Err(Error::invalid(
@@ -248,6 +323,10 @@ impl Crowd {
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
+        }
+        // Tables usually come grouped by task: then the rows are already in order.
+        if self.task.windows(2).all(|w| w[0] <= w[1]) {
+            return (counts, (0..self.rows() as u32).collect());
         }
         let mut fill = counts.clone();
         let mut order = vec![0u32; self.rows()];

@@ -27,6 +27,34 @@ pub fn parallel_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> 
     })
 }
 
+/// Runs `f(block_index, block)` over `data` cut into blocks of `block` elements, spread over
+/// the cores in contiguous runs; returns what each block returned, in block order.
+pub(crate) fn parallel_blocks_mut<T: Send>(
+    data: &mut [f64],
+    block: usize,
+    f: impl Fn(usize, &mut [f64]) -> T + Sync,
+) -> Vec<T> {
+    let mut blocks: Vec<(usize, &mut [f64])> = data.chunks_mut(block.max(1)).enumerate().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(blocks.len().max(1));
+    let per = blocks.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        while !blocks.is_empty() {
+            let rest = blocks.split_off(per.min(blocks.len()));
+            let mine = std::mem::replace(&mut blocks, rest);
+            let f = &f;
+            handles
+                .push(s.spawn(move || mine.into_iter().map(|(i, b)| f(i, b)).collect::<Vec<T>>()));
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a block worker panicked"))
+            .collect()
+    })
+}
+
 /// Linear-interpolation quantile of sorted values (numpy's default).
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -6,6 +6,7 @@
 mod aggregate;
 mod agreement;
 mod crowd;
+mod mace;
 mod metrics;
 mod pairwise;
 mod simulate;
@@ -19,6 +20,7 @@ pub use agreement::{
     KappaWeights, Level,
 };
 pub use crowd::{factorize, Crowd, Keys};
+pub use mace::{mace, mace_from, Mace, MaceMethod, MaceOptions, MaceParams};
 pub use metrics::{accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval};
 pub use pairwise::{
     bt_ratings, bt_scores, noisy_bt, scores_frame, win_rates, worker_codes, Comparisons, NoisyBt,
