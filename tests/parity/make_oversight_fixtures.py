@@ -210,7 +210,16 @@ def main():
     pd.DataFrame({"truth": y, "prob": prob, "pred": pred}).to_csv(OUT / "classification.csv", index=False)
     metrics = {"auroc": roc_auc_score(y, prob), "brier": brier_score_loss(y, prob),
                "accuracy": float((y == pred).mean()), "f1_macro": f1_score(y, pred, average="macro")}
-    json.dump({"kappa": kappa, "fleiss": fleiss, "alpha": alpha, "metrics": metrics}, open(OUT / "agreement.json", "w"), indent=0)
+    # Ratings (`task, worker, score`) on a half-point scale: fractional values, a quarter missing.
+    rr = np.random.default_rng(11)
+    scores = np.clip(rr.integers(2, 9, 30)[None, :] + rr.integers(-2, 3, (5, 30)), 2, 10) / 2.0
+    scores[rr.random((5, 30)) < 0.25] = np.nan
+    pd.DataFrame([(u, f"r{r}", scores[r, u]) for r in range(5) for u in range(30) if not np.isnan(scores[r, u])],
+                 columns=["task", "worker", "score"]).to_csv(OUT / "ratings.csv", index=False)
+    ratings_alpha = {lvl: krippendorff.alpha(reliability_data=scores, level_of_measurement=lvl)
+                     for lvl in ["nominal", "ordinal", "interval"]}
+    json.dump({"kappa": kappa, "fleiss": fleiss, "alpha": alpha, "ratings_alpha": ratings_alpha, "metrics": metrics},
+              open(OUT / "agreement.json", "w"), indent=0)
     print("written to", OUT)
 
 

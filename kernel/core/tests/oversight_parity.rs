@@ -236,6 +236,20 @@ fn agreement_and_metrics_match_sklearn_statsmodels_krippendorff() {
             1e-12,
         );
     }
+    // A ratings table (`task, worker, score`) with half-point scores.
+    let ratings = csv("ratings");
+    for (name, level) in [
+        ("nominal", Level::Nominal),
+        ("ordinal", Level::Ordinal),
+        ("interval", Level::Interval),
+    ] {
+        close(
+            &format!("Krippendorff's alpha on ratings ({name})"),
+            oversight::krippendorff_alpha(&ratings, level).unwrap(),
+            r["ratings_alpha"][name].as_f64().unwrap(),
+            1e-12,
+        );
+    }
     let m = csv("classification");
     let (truth, prob) = (
         column_floats("t", &m, "truth").unwrap(),

@@ -157,15 +157,64 @@ pub enum Level {
     Interval,
 }
 
-/// Krippendorff's α over `task, worker, label` (missing labels are simply absent rows). Ordinal
-/// and interval levels need numeric labels. Units with fewer than two labels are not pairable and
-/// drop out, as in the `krippendorff` package.
+/// Krippendorff's α over `task, worker, label`, or a ratings table `task, worker, score`
+/// (missing labels are simply absent rows). Ordinal and interval levels need numeric labels;
+/// fractional scores are allowed. Units with fewer than two labels are not pairable and drop
+/// out, as in the `krippendorff` package.
 pub fn krippendorff_alpha(df: &DataFrame, level: Level) -> Result<f64> {
     const OP: &str = "agreement.krippendorff_alpha";
-    let c = Crowd::from_frame(OP, df)?;
+    let col = if df.column("label").is_err() && df.column("score").is_ok() {
+        "score"
+    } else {
+        "label"
+    };
+    let fractional = df.column(col).is_ok_and(|c| c.dtype().is_float());
+    // Fractional values are not keys the crowd encoding takes: code them by their rank among
+    // the distinct values (which is the order the codes need) and keep the values aside.
+    let (prepared, ranked) = if fractional || col == "score" {
+        let v = column_floats(OP, df, col)?;
+        if let Some(r) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                OP,
+                "data",
+                format!("finite numbers in '{col}'"),
+                format!("{} in row {}", v[r], r + 1),
+            ));
+        }
+        let mut distinct = v.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let ranks: Vec<i64> = v
+            .iter()
+            .map(|x| distinct.partition_point(|d| d < x) as i64)
+            .collect();
+        let mut cols = Vec::new();
+        for name in ["task", "worker"] {
+            cols.push(
+                df.column(name)
+                    .map_err(|_| {
+                        Error::invalid(
+                            OP,
+                            "data",
+                            format!("a column '{name}'"),
+                            format!("columns {:?}", df.get_column_names()),
+                        )
+                    })?
+                    .clone(),
+            );
+        }
+        cols.push(Column::new("label".into(), ranks));
+        let frame =
+            DataFrame::new_infer_height(cols).map_err(Error::polars(OP, "reading the ratings"))?;
+        (Some(frame), Some(distinct))
+    } else {
+        (None, None)
+    };
+    let c = Crowd::from_frame(OP, prepared.as_ref().unwrap_or(df))?;
     let k = c.n_labels();
-    let values: Vec<f64> = match level {
-        Level::Nominal => (0..k).map(|i| i as f64).collect(),
+    let values: Vec<f64> = match (level, ranked) {
+        (Level::Nominal, _) => (0..k).map(|i| i as f64).collect(),
+        (_, Some(distinct)) => distinct,
         _ => {
             let v = column_floats(OP, df, "label")?;
             let mut by_code = vec![f64::NAN; k];
