@@ -1,7 +1,8 @@
-//! `sandwich`: run Lua scripts over the Sandwich workbench (and, later, the Jupyter kernel).
+//! `sandwich`: run Lua scripts over the Sandwich workbench, or serve them as a Jupyter kernel.
 
 mod alloc;
 mod bar;
+mod jupyter;
 mod run;
 
 use std::path::PathBuf;
@@ -34,6 +35,93 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The Jupyter kernel: `--connection-file F` is what Jupyter runs; `install`/`uninstall`
+    /// manage the kernelspec.
+    Kernel {
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+        /// The connection file Jupyter wrote (ports, key).
+        #[arg(long, value_name = "FILE")]
+        connection_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelAction {
+    /// Write the kernelspec (`sandwich`, "Sandwich (Lua)") where Jupyter looks.
+    Install {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Remove the kernelspec (from the user's and the environment's locations by default).
+    Uninstall {
+        #[command(flatten)]
+        place: Place,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(multiple = false)]
+struct Place {
+    /// The user's Jupyter data directory (the default).
+    #[arg(long)]
+    user: bool,
+    /// The active Python environment (`$VIRTUAL_ENV`, `$CONDA_PREFIX` or python3's prefix).
+    #[arg(long)]
+    sys_prefix: bool,
+    /// `DIR/share/jupyter/kernels`.
+    #[arg(long, value_name = "DIR")]
+    prefix: Option<PathBuf>,
+}
+
+impl Place {
+    fn location(&self) -> Option<jupyter::install::Location> {
+        use jupyter::install::Location;
+        if let Some(p) = &self.prefix {
+            Some(Location::Prefix(p.clone()))
+        } else if self.sys_prefix {
+            Some(Location::SysPrefix)
+        } else if self.user {
+            Some(Location::User)
+        } else {
+            None
+        }
+    }
+}
+
+fn kernel(action: Option<KernelAction>, connection_file: Option<PathBuf>) -> ExitCode {
+    let outcome = match (action, connection_file) {
+        (Some(KernelAction::Install { place }), None) => {
+            let location = place.location().unwrap_or(jupyter::install::Location::User);
+            jupyter::install::install(&location).map(|dir| {
+                println!("installed the Sandwich (Lua) kernelspec in {}", dir.display());
+            })
+        }
+        (Some(KernelAction::Uninstall { place }), None) => {
+            jupyter::install::uninstall(place.location().as_ref()).map(|removed| {
+                if removed.is_empty() {
+                    println!("no Sandwich kernelspec found");
+                }
+                for dir in removed {
+                    println!("removed {}", dir.display());
+                }
+            })
+        }
+        (None, Some(file)) => jupyter::run(&file),
+        (None, None) => Err(anyhow::anyhow!(
+            "kernel: expected --connection-file FILE (Jupyter passes it), or `install` / `uninstall`"
+        )),
+        (Some(_), Some(_)) => Err(anyhow::anyhow!(
+            "kernel: --connection-file goes without `install` / `uninstall`"
+        )),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandwich: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -41,5 +129,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { code, file, args } => run::run(code, file, args),
+        Command::Kernel {
+            action,
+            connection_file,
+        } => kernel(action, connection_file),
     }
 }

@@ -15,6 +15,7 @@
 
 mod args;
 mod convert;
+mod display;
 mod error;
 mod expr;
 mod frame;
@@ -31,7 +32,9 @@ mod verbs;
 
 use mlua::{Lua, Table};
 
+pub use display::DisplayEvent;
 pub use error::{Error, Result};
+pub use introspect::{Completeness, Completion};
 pub use session::{MimeBundle, Session, Stream};
 
 /// Adds one Lua module's functions to `sw`.
@@ -47,6 +50,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("train", train::register),
     ("oversight", oversight::register),
     ("introspect", introspect::register),
+    ("display", display::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

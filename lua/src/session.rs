@@ -32,10 +32,17 @@ type Sink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 pub struct MimeBundle(BTreeMap<String, String>);
 
 impl MimeBundle {
-    fn plain(text: String) -> Self {
+    /// A bundle with its `text/plain` form.
+    pub fn plain(text: String) -> Self {
         let mut b = Self::default();
         b.0.insert("text/plain".into(), text);
         b
+    }
+
+    /// Adds (or replaces) the rendering for `mime`. JSON types (`application/json`,
+    /// `application/vnd.vegalite.v5+json`) hold serialized JSON.
+    pub fn insert(&mut self, mime: &str, data: String) {
+        self.0.insert(mime.to_string(), data);
     }
 
     /// The `text/plain` rendering.
@@ -105,6 +112,18 @@ impl Session {
         let sw = crate::module(&lua)?;
         lua.globals().set("sw", &sw)?;
         install_output(&lua, &sink)?;
+        let display_sink = sink.clone();
+        lua.set_app_data(crate::display::Display(Arc::new(move |event| {
+            // Without a rich front end a display shows as text, where `print` writes.
+            if let crate::display::DisplayEvent::Show { bundle, .. } = event {
+                let f = display_sink
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                f(Stream::Stdout, &format!("{}\n", bundle.text()));
+            }
+        })));
+        lua.set_app_data(crate::display::Input(Arc::new(crate::display::stdin_line)));
         // Kept aside so that a script redefining `xpcall` cannot break error reporting.
         let xpcall: Function = lua.globals().get("xpcall")?;
         install_interrupt_guards(&lua, &interrupt)?;
@@ -138,6 +157,35 @@ impl Session {
     pub fn set_progress(&self, progress: impl sandwich_core::Progress + 'static) {
         self.lua
             .set_app_data(crate::model::ProgressSink(std::sync::Arc::new(progress)));
+    }
+
+    /// Sends `sw.display(...)` calls to `hook` (the kernel turns them into `display_data`).
+    pub fn set_display(&self, hook: impl Fn(crate::DisplayEvent) + Send + Sync + 'static) {
+        self.lua
+            .set_app_data(crate::display::Display(Arc::new(hook)));
+    }
+
+    /// Answers `io.read()` and `sw.input(prompt)` with `hook(prompt, password)`.
+    pub fn set_input(
+        &self,
+        hook: impl Fn(&str, bool) -> std::result::Result<String, String> + Send + Sync + 'static,
+    ) {
+        self.lua.set_app_data(crate::display::Input(Arc::new(hook)));
+    }
+
+    /// Completions of the name before `cursor` (in characters).
+    pub fn complete(&self, code: &str, cursor: usize) -> crate::Completion {
+        crate::introspect::complete(&self.lua, code, cursor)
+    }
+
+    /// The doc page, or the type and value, of the name at `cursor` (in characters).
+    pub fn inspect(&self, code: &str, cursor: usize) -> Option<String> {
+        crate::introspect::inspect(&self.lua, code, cursor)
+    }
+
+    /// Whether `code` parses, needs more lines, or cannot parse.
+    pub fn is_complete(&self, code: &str) -> crate::Completeness {
+        crate::introspect::is_complete(&self.lua, code)
     }
 
     /// The Lua state, for front ends that add their own functions.
@@ -178,7 +226,7 @@ impl Session {
         if silent {
             return Ok(None);
         }
-        self.render(values)
+        render(&self.lua, values)
     }
 
     /// Runs a script file with `arg` set as the standalone `lua` sets it (`arg[0]` the script,
@@ -257,26 +305,27 @@ impl Session {
             _ => Err(script_error(values.pop_front().unwrap_or(Value::Nil))),
         }
     }
+}
 
-    fn render(&self, values: MultiValue) -> Result<Option<MimeBundle>> {
-        if values.iter().all(|v| v.is_nil()) {
-            return Ok(None);
-        }
-        if values.len() == 1 {
-            if let Some(Value::UserData(ud)) = values.front() {
-                if let Ok(df) = ud.borrow::<LuaDataFrame>() {
-                    let mut b = MimeBundle::plain(format!("{}", df.0));
-                    b.0.insert("text/html".into(), html::frame_html(&df.0));
-                    return Ok(Some(b));
-                }
+/// A value as a MIME bundle: DataFrames as text and HTML, charts as vega-lite, the rest as text.
+pub(crate) fn render(lua: &Lua, values: MultiValue) -> Result<Option<MimeBundle>> {
+    if values.iter().all(|v| v.is_nil()) {
+        return Ok(None);
+    }
+    if values.len() == 1 {
+        if let Some(Value::UserData(ud)) = values.front() {
+            if let Ok(df) = ud.borrow::<LuaDataFrame>() {
+                let mut b = MimeBundle::plain(format!("{}", df.0));
+                b.0.insert("text/html".into(), html::frame_html(&df.0));
+                return Ok(Some(b));
             }
         }
-        let parts: Vec<String> = values
-            .iter()
-            .map(|v| repr::repr(&self.lua, v))
-            .collect::<mlua::Result<_>>()?;
-        Ok(Some(MimeBundle::plain(parts.join("\t"))))
     }
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| repr::repr(lua, v))
+        .collect::<mlua::Result<_>>()?;
+    Ok(Some(MimeBundle::plain(parts.join("\t"))))
 }
 
 fn chunk_name(name: &str) -> String {

@@ -1,0 +1,26 @@
+//! Embeds the Lua reference (`docs/*.md`, one page per function) so that the kernel can show a
+//! function's page on inspection without the source tree at hand.
+
+use std::path::Path;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    println!("cargo:rerun-if-changed=docs");
+    let mut pages: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("lua/docs exists")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_stem()?.to_str()?.to_string();
+            (path.extension()? == "md" && name != "README")
+                .then(|| (name, path.display().to_string()))
+        })
+        .collect();
+    pages.sort();
+    let mut out = String::from("/// (function name, its doc page), sorted by name.\npub(crate) static DOCS: &[(&str, &str)] = &[\n");
+    for (name, path) in pages {
+        out.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
+    }
+    out.push_str("];\n");
+    let target = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("docs.rs");
+    std::fs::write(target, out).expect("OUT_DIR is writable");
+}
