@@ -32,3 +32,15 @@ echo "== cargo test (release profile)"
 cargo test --release --workspace
 # Benchmarks are not run here (they are not timed tests), but they must keep compiling.
 cargo build --release --workspace --benches
+
+# The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
+# suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
+venv="$HOME/.cache/sandwich-venv"
+if ! "$venv/bin/python" -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat, ipykernel, pytest" 2>/dev/null; then
+  echo "== python venv with jupyter_client, jupyter_kernel_test, nbclient, ipykernel, pytest (once, into $venv)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest
+fi
+echo "== Jupyter kernel tests (tests/jupyter)"
+"${CARGO_TARGET_DIR:-target}/release/sandwich" kernel install --prefix "$venv"
+"$venv/bin/python" -m pytest -q tests/jupyter

@@ -26,6 +26,8 @@ pub(crate) fn methods(value: &Value) -> Vec<&'static str> {
         crate::model::METHODS.to_vec()
     } else if ud.is::<LuaGroupBy>() {
         vec!["agg"]
+    } else if ud.is::<crate::chart::LuaChart>() {
+        crate::chart::METHODS.to_vec()
     } else {
         vec![]
     };
@@ -199,6 +201,8 @@ fn type_label(value: &Value) -> Option<&'static str> {
         "Model"
     } else if ud.is::<LuaGroupBy>() {
         "GroupBy"
+    } else if ud.is::<crate::chart::LuaChart>() {
+        "Chart"
     } else {
         return None;
     })

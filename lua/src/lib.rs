@@ -14,6 +14,7 @@
 //! ```
 
 mod args;
+mod chart;
 mod convert;
 mod display;
 mod error;
@@ -51,6 +52,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("oversight", oversight::register),
     ("introspect", introspect::register),
     ("display", display::register),
+    ("chart", chart::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

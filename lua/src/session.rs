@@ -319,6 +319,9 @@ pub(crate) fn render(lua: &Lua, values: MultiValue) -> Result<Option<MimeBundle>
                 b.0.insert("text/html".into(), html::frame_html(&df.0));
                 return Ok(Some(b));
             }
+            if let Ok(chart) = ud.borrow::<crate::chart::LuaChart>() {
+                return Ok(Some(crate::display::vegalite_bundle(chart.0.clone())));
+            }
         }
     }
     let parts: Vec<String> = values

@@ -160,17 +160,9 @@ pub fn serve(conn: Connection, signer: Signer) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn install_hooks(session: &Session, publisher: &Publisher) {
-    let p = publisher.clone();
-    session.set_output(move |stream, text| {
-        let name = match stream {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        };
-        p.output("stream", json!({"name": name, "text": text}));
-    });
-    let p = publisher.clone();
-    session.set_display(move |event| match event {
+/// Sends a display event to the current request's front end.
+fn show(p: &Publisher, event: DisplayEvent) {
+    match event {
         DisplayEvent::Show { bundle, id, update } => {
             let transient = match &id {
                 Some(id) => json!({"display_id": id}),
@@ -187,7 +179,22 @@ fn install_hooks(session: &Session, publisher: &Publisher) {
             );
         }
         DisplayEvent::Clear { wait } => p.output("clear_output", json!({"wait": wait})),
+    }
+}
+
+fn install_hooks(session: &Session, publisher: &Publisher) {
+    let p = publisher.clone();
+    session.set_output(move |stream, text| {
+        let name = match stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        };
+        p.output("stream", json!({"name": name, "text": text}));
     });
+    let p = publisher.clone();
+    session.set_display(move |event| show(&p, event));
+    let p = publisher.clone();
+    session.set_progress(super::progress::NotebookBar::new(move |event| show(&p, event)));
 }
 
 /// `io.read()` and `sw.input()`: an `input_request` to the front end of the running request,

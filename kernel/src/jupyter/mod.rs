@@ -7,6 +7,7 @@
 mod handler;
 mod history;
 pub mod install;
+mod progress;
 mod sockets;
 mod wire;
 

@@ -118,6 +118,7 @@ fn public_functions() -> Vec<String> {
           DataFrame = df, LazyFrame = df:lazy(), Expr = sw.col("a"), ["Expr.str"] = sw.col("a").str,
           GroupBy = df:group_by("a"), When = sw.when(sw.col("a"):eq(1)),
           Model = sw.model.new{arch = "gpt2", vocab_size = 16, hidden_size = 8, heads = 2},
+          Chart = sw.chart.line(df, {x = "a", y = "a"}),
         }
         for kind, value in pairs(samples) do
           for _, method in ipairs(sw._methods(value)) do names[#names + 1] = kind .. "." .. method end

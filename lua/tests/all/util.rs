@@ -20,6 +20,12 @@ impl Captured {
             }
             s.push_str(text);
         });
+        // Input is typed by the harness (never the terminal): the prompt is echoed, then "yes".
+        let echo = out.clone();
+        session.set_input(move |prompt, _| {
+            echo.lock().unwrap().push_str(prompt);
+            Ok("yes".into())
+        });
         Captured { session, out }
     }
 

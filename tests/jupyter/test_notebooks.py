@@ -1,0 +1,34 @@
+"""Every notebook in workbooks/ runs headless with nbclient against its installed kernel and
+finishes without errors; the Sandwich notebook shows a table, a chart and a progress bar."""
+
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+WORKBOOKS = pathlib.Path(__file__).resolve().parents[2] / "workbooks"
+NOTEBOOKS = sorted(WORKBOOKS.glob("*.ipynb"))
+
+
+def execute(path):
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name=nb.metadata["kernelspec"]["name"],
+                   resources={"metadata": {"path": str(WORKBOOKS)}}).execute()
+    return nb
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_without_errors(path):
+    nb = execute(path)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not [o for o in cell.outputs if o.output_type == "error"], cell.source
+
+
+def test_the_sandwich_notebook_shows_a_table_a_chart_and_a_progress_bar():
+    nb = execute(WORKBOOKS / "first_notebook.ipynb")
+    data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("text/html" in d and "<table" in d["text/html"] for d in data)
+    assert any("application/vnd.vegalite.v5+json" in d for d in data)
+    assert any("<progress" in d.get("text/html", "") for d in data)
