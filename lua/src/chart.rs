@@ -20,7 +20,9 @@ impl UserData for LuaChart {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("spec", |_, this, ()| Ok(this.0.to_string()));
         methods.add_meta_method("__tostring", |_, this, ()| {
-            Ok(crate::display::vegalite_bundle(this.0.clone()).text().to_string())
+            Ok(crate::display::vegalite_bundle(this.0.clone())
+                .text()
+                .to_string())
         });
     }
 }
@@ -43,7 +45,11 @@ struct ChartOpts {
 }
 
 /// The rows of `df` as JSON records (only the columns the chart uses).
-fn records(function: &str, df: &DataFrame, columns: &[&str]) -> mlua::Result<Vec<serde_json::Value>> {
+fn records(
+    function: &str,
+    df: &DataFrame,
+    columns: &[&str],
+) -> mlua::Result<Vec<serde_json::Value>> {
     let mut cols = Vec::new();
     for name in columns {
         let c = df.column(name).map_err(|_| {
@@ -60,7 +66,9 @@ fn records(function: &str, df: &DataFrame, columns: &[&str]) -> mlua::Result<Vec
     for i in 0..df.height() {
         let mut row = Map::new();
         for (name, c) in &cols {
-            let v = c.get(i).map_err(|e| mlua::Error::runtime(format!("{function}: {e}")))?;
+            let v = c
+                .get(i)
+                .map_err(|e| mlua::Error::runtime(format!("{function}: {e}")))?;
             let json = match v {
                 AnyValue::Null => serde_json::Value::Null,
                 AnyValue::Boolean(b) => b.into(),
@@ -87,17 +95,33 @@ fn field_type(df: &DataFrame, name: &str) -> &'static str {
     }
 }
 
-fn build(lua: &Lua, function: &'static str, mark: &str, data: Value, opts: Option<Value>) -> mlua::Result<LuaChart> {
+fn build(
+    lua: &Lua,
+    function: &'static str,
+    mark: &str,
+    data: Value,
+    opts: Option<Value>,
+) -> mlua::Result<LuaChart> {
     let df = match &data {
         Value::UserData(ud) if ud.is::<LuaDataFrame>() => ud.borrow::<LuaDataFrame>()?.0.clone(),
-        other => return Err(Error::argument(function, "data", "a DataFrame", type_name(other)).into()),
+        other => {
+            return Err(Error::argument(function, "data", "a DataFrame", type_name(other)).into())
+        }
     };
     let o: ChartOpts = required_options(lua, function, opts)?;
     if mark != "bar" && (o.lower.is_some() || o.upper.is_some()) {
-        return Err(Error::argument(function, "options", "`lower`/`upper` only on bar charts", "an interval").into());
+        return Err(Error::argument(
+            function,
+            "options",
+            "`lower`/`upper` only on bar charts",
+            "an interval",
+        )
+        .into());
     }
     if o.lower.is_some() != o.upper.is_some() {
-        return Err(Error::argument(function, "options", "both `lower` and `upper`", "only one").into());
+        return Err(
+            Error::argument(function, "options", "both `lower` and `upper`", "only one").into(),
+        );
     }
     let mut used: Vec<&str> = vec![&o.x, &o.y];
     used.extend(o.color.as_deref());
@@ -149,11 +173,15 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let chart = lua.create_table()?;
     chart.set(
         "line",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| build(lua, "sw.chart.line", "line", data, opts))?,
+        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+            build(lua, "sw.chart.line", "line", data, opts)
+        })?,
     )?;
     chart.set(
         "bar",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| build(lua, "sw.chart.bar", "bar", data, opts))?,
+        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+            build(lua, "sw.chart.bar", "bar", data, opts)
+        })?,
     )?;
     chart.set(
         "scatter",

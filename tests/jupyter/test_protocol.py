@@ -148,6 +148,10 @@ def test_shutdown_and_restart(kernel):
     kc.wait_for_ready(timeout=TIMEOUT)
     reply, msgs = run(kc, "x == nil")
     assert msgs[-1]["content"]["data"]["text/plain"] == "true"
+    # The history outlives the restart: the previous session's cell is there, one session back.
+    kc.history(hist_access_type="range", session=-1, start=1, stop=2, output=False)
+    hist = kc.get_shell_msg(timeout=TIMEOUT)["content"]["history"]
+    assert [h[2] for h in hist] == ["x = 1"]
     kc.shutdown()
     reply = kc.control_channel.get_msg(timeout=TIMEOUT)
     assert reply["msg_type"] == "shutdown_reply"
@@ -189,3 +193,43 @@ def test_training_shows_a_progress_bar_updated_in_place(kernel):
     assert "300/300" in bars[-1]["content"]["data"]["text/plain"]
     # Throttled: at most ten updates a second (plus the first and the last).
     assert len(bars) <= 10 * took + 2, (len(bars), took)
+
+
+def test_stop_on_error_aborts_queued_cells(kernel):
+    _, kc = kernel
+    first = kc.execute('error("stop here")')
+    second = kc.execute("ran = true")
+    replies = {}
+    for _ in range(2):
+        r = kc.get_shell_msg(timeout=TIMEOUT)
+        replies[r["parent_header"]["msg_id"]] = r["content"]["status"]
+    assert replies == {first: "error", second: "aborted"}
+    _, msgs = run(kc, "ran == nil")
+    assert msgs[-1]["content"]["data"]["text/plain"] == "true"
+
+
+def test_comms_without_targets(kernel):
+    _, kc = kernel
+    kc.comm_info()
+    reply = kc.get_shell_msg(timeout=TIMEOUT)
+    assert reply["msg_type"] == "comm_info_reply"
+    assert reply["content"] == {"status": "ok", "comms": {}}
+    msg = kc.session.msg("comm_open", {"comm_id": "c1", "target_name": "nowhere", "data": {}})
+    kc.shell_channel.send(msg)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = kc.get_iopub_msg(timeout=10)
+        if m["msg_type"] == "comm_close":
+            assert m["content"]["comm_id"] == "c1"
+            break
+    else:
+        raise AssertionError("no comm_close")
+
+
+def test_silent_cells_publish_nothing_and_keep_the_count(kernel):
+    _, kc = kernel
+    reply, msgs = run(kc, 'print("visible")')
+    count = reply["content"]["execution_count"]
+    reply, msgs = run(kc, 'print("hidden"); 42', silent=True)
+    assert msgs == []
+    assert reply["content"]["execution_count"] == count

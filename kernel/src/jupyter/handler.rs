@@ -194,7 +194,9 @@ fn install_hooks(session: &Session, publisher: &Publisher) {
     let p = publisher.clone();
     session.set_display(move |event| show(&p, event));
     let p = publisher.clone();
-    session.set_progress(super::progress::NotebookBar::new(move |event| show(&p, event)));
+    session.set_progress(super::progress::NotebookBar::new(move |event| {
+        show(&p, event)
+    }));
 }
 
 /// `io.read()` and `sw.input()`: an `input_request` to the front end of the running request,

@@ -3,6 +3,7 @@
 mod docs;
 mod errors;
 mod frames;
+mod introspect;
 mod models;
 mod oversight;
 mod session;
