@@ -257,3 +257,41 @@ fn a_killed_training_run_resumes_to_identical_weights() {
         "resumed weights differ from the uninterrupted run's"
     );
 }
+
+#[test]
+fn kernel_install_writes_a_kernelspec_and_uninstall_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().to_str().unwrap();
+    let out = run(&["kernel", "install", "--prefix", prefix]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec_dir = dir.path().join("share/jupyter/kernels/sandwich");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(spec_dir.join("kernel.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["display_name"], "Sandwich (Lua)");
+    assert_eq!(spec["language"], "lua");
+    assert_eq!(spec["interrupt_mode"], "message");
+    assert_eq!(spec["argv"][1], "kernel");
+    assert_eq!(spec["argv"][3], "{connection_file}");
+    for logo in ["logo-32x32.png", "logo-64x64.png"] {
+        let png = std::fs::read(spec_dir.join(logo)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{logo}");
+    }
+    let out = run(&["kernel", "uninstall", "--prefix", prefix]);
+    assert!(out.status.success());
+    assert!(!spec_dir.exists());
+    // Without a connection file or an action it says what it needs.
+    let out = run(&["kernel"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connection-file"));
+    // A bad connection file is a clear error, not a panic.
+    let bad = dir.path().join("conn.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let out = run(&["kernel", "--connection-file", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a Jupyter connection file"));
+}

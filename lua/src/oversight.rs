@@ -666,6 +666,15 @@ fn bootstrap_lua(
     let estimate = call(&all)?.ok_or_else(|| {
         Error::argument(function, "statistic", "a number on the full data", "nil")
     })?;
+    // A Lua statistic runs once per resample, one at a time: slow enough to show progress.
+    struct Finish(std::sync::Arc<dyn sandwich_core::Progress>);
+    impl Drop for Finish {
+        fn drop(&mut self) {
+            self.0.finish();
+        }
+    }
+    let progress = Finish(crate::model::progress(lua));
+    progress.0.start(function, o.n_boot);
     let mut draws = Vec::with_capacity(o.n_boot);
     for b in 0..o.n_boot {
         crate::convert::check_interrupt(lua, b)?;
@@ -674,6 +683,7 @@ fn bootstrap_lua(
         if let Some(v) = call(&idx)? {
             draws.push(v);
         }
+        progress.0.update(b + 1, "");
     }
     let skipped = o.n_boot - draws.len();
     draws.sort_by(f64::total_cmp);

@@ -233,3 +233,36 @@ def test_silent_cells_publish_nothing_and_keep_the_count(kernel):
     reply, msgs = run(kc, 'print("hidden"); 42', silent=True)
     assert msgs == []
     assert reply["content"]["execution_count"] == count
+
+
+def test_errors_name_the_cell_and_line(kernel):
+    _, kc = kernel
+    reply, msgs = run(kc, 'local x = 1\nerror("boom")')
+    errors = [m for m in msgs if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    count = reply["content"]["execution_count"]
+    assert f"In [{count}]:2" in "\n".join(errors[0]["content"]["traceback"])
+    assert "boom" in errors[0]["content"]["evalue"]
+
+
+def test_outputs_arrive_in_order_before_idle(kernel):
+    _, kc = kernel
+    msg_id = kc.execute('print("a"); io.write("b\\n"); io.stderr:write("c\\n"); sw.display.markdown("d")\n5')
+    kinds = []
+    while True:
+        m = kc.get_iopub_msg(timeout=TIMEOUT)
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        kinds.append((m["msg_type"], m["content"].get("name") or m["content"].get("execution_state")))
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            break
+    assert kinds == [("status", "busy"), ("execute_input", None), ("stream", "stdout"), ("stream", "stdout"),
+                     ("stream", "stderr"), ("display_data", None), ("execute_result", None), ("status", "idle")]
+    # Nothing for this request after its idle.
+    time.sleep(0.3)
+    while True:
+        try:
+            m = kc.get_iopub_msg(timeout=0.1)
+        except Exception:
+            break
+        assert m["parent_header"].get("msg_id") != msg_id, m["msg_type"]
