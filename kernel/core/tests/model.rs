@@ -123,7 +123,7 @@ fn every_parameter_of_every_architecture_gets_a_gradient() {
             )
             .unwrap(),
         };
-        let out = train::batch_loss(&m, &data, &[0, 1, 2], true).unwrap();
+        let out = train::batch_loss(&m, &data, &[0, 1, 2], true, 0.0).unwrap();
         let grads = out.loss.backward().unwrap();
         check_grads(label, &m, &grads);
     }

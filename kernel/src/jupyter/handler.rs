@@ -398,11 +398,18 @@ impl Kernel {
         }
     }
 
-    /// After a failed cell with `stop_on_error`, the execute requests already queued behind it
-    /// are answered `aborted` without running (what a notebook's "run all" expects).
+    /// After a failed cell with `stop_on_error`, the execute requests queued behind it — those
+    /// already received and those arriving within 100 ms, as a notebook's "run all" sends them
+    /// back to back — are answered `aborted` without running.
     fn abort_queued(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_millis(100);
         let mut keep = Vec::new();
-        while let Ok(inbound) = self.inbound.try_recv() {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let inbound = match self.inbound.recv_timeout(left) {
+                Ok(m) => m,
+                Err(_) => break,
+            };
             match inbound {
                 Inbound::Shell(m) if m.msg_type() == "execute_request" => {
                     let status = |state: &str| {
@@ -426,8 +433,12 @@ impl Kernel {
             }
         }
         for m in keep {
-            if let Inbound::Shell(m) = m {
-                self.handle(m);
+            match m {
+                Inbound::Shell(m) => {
+                    self.handle(m);
+                }
+                // Re-queue nothing: a shutdown during the window ends the kernel now.
+                Inbound::Shutdown => std::process::exit(0),
             }
         }
     }

@@ -62,6 +62,8 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
         ("sw.train.classify{model = clf, data = texts, probs = {'p0', 'p1'}}", vec!["probs", "summing to 1", "row 2"]),
         ("sw.train.classify{model = clf, data = texts, probs = {'p0'}}", vec!["2 columns"]),
         ("sw.train.classify{model = clf, data = texts, text = 'label'}", vec!["column 'label' of strings"]),
+        ("sw.train.sft{model = gpt, data = pairs_, aux_coef = 0.5}", vec!["aux_coef", "classification"]),
+        ("sw.train.classify{model = clf, data = texts, aux_coef = 1.5}", vec!["aux_coef", "[0, 1]"]),
     ];
     let mut failures = Vec::new();
     for (code, needles) in &cases {
@@ -113,4 +115,32 @@ fn lora_through_lua_trains_only_adapters() {
     // c_attn (32→96) and c_proj (attention 32→32, MLP 128→32) in 2 layers, rank 2:
     // per layer 2·(32+96) + 2·(32+32) + 2·(128+32) = 704.
     assert_eq!(out, "true true 1408");
+}
+
+/// The auxiliary confidence loss pulls a model towards its own confident predictions: from the
+/// same start, with labels that are pure noise (every soft label 0.5/0.5), plain training keeps
+/// the predictions near 0.5 while `aux_coef = 1` makes them confident.
+#[test]
+fn the_auxiliary_loss_makes_predictions_confident() {
+    let c = session();
+    let out = c.eval(
+        r#"
+        local texts, p0, p1 = {}, {}, {}
+        for i = 1, 32 do texts[i] = (i % 2 == 0) and ("good " .. i) or ("bad " .. i); p0[i] = 0.5; p1[i] = 0.5 end
+        local data = sw.frame{text = texts, p0 = p0, p1 = p1}
+        local function confidence(aux)
+          local m = sw.model.new{arch = "bert", tokenizer = TOK, hidden_size = 32, heads = 4, num_labels = 2, seed = 3}
+          sw.train.classify{model = m, data = data, probs = {"p0", "p1"}, epochs = 30, batch_size = 8, lr = 3e-3,
+                            aux_coef = aux, aux_warmup_frac = 0.1, seed = 1}
+          local pred = m:predict(texts)
+          local total = 0
+          for _, p in ipairs(pred:column("p0")) do total = total + math.abs(p - 0.5) end
+          return total / #texts
+        end
+        return string.format("%.3f %.3f", confidence(0), confidence(1))
+        "#,
+    );
+    let v: Vec<f64> = out.split(' ').map(|x| x.parse().unwrap()).collect();
+    assert!(v[0] < 0.1, "plain training stays unsure: {out}");
+    assert!(v[1] > 0.3, "the auxiliary loss makes it confident: {out}");
 }

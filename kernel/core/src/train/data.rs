@@ -4,7 +4,7 @@
 use candle_core::{DType, Tensor, D};
 use polars::prelude::*;
 
-use super::loss::{class_loss, lm_loss, soft_class_loss, IGNORE};
+use super::loss::{class_loss, lm_loss, logconf_target, soft_class_loss, IGNORE};
 use crate::model::{Head, Inputs, Model, Padding};
 use crate::{column_floats, column_strings, Error, Result};
 
@@ -247,12 +247,16 @@ pub struct BatchOutput {
     pub tokens: usize,
 }
 
-/// Mean loss of `examples[idx]` under `model`, with right padding.
+/// Mean loss of `examples[idx]` under `model`, with right padding. A positive `aux_coef` adds
+/// weak-to-strong's auxiliary confidence loss to a classification batch (see
+/// [`logconf_target`]): the labels, hard or soft, are mixed with the model's hardened
+/// predictions.
 pub fn batch_loss(
     model: &Model,
     data: &Dataset,
     idx: &[usize],
     train: bool,
+    aux_coef: f64,
 ) -> Result<BatchOutput> {
     let pad = model.tokenizer().map(|t| t.pad).unwrap_or(0);
     let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| data.examples[i].ids.clone()).collect();
@@ -294,7 +298,31 @@ pub fn batch_loss(
         Target::Class(_) | Target::Soft(_) => {
             let logits = model.head_logits(&hidden, &x)?;
             let n = logits.dim(1)?;
-            let (loss, truth) = if matches!(first, Target::Class(_)) {
+            let (loss, truth) = if aux_coef > 0.0 {
+                let mut weak = vec![0f32; idx.len() * n];
+                let mut truth = Vec::with_capacity(idx.len());
+                for (row, &i) in weak.chunks_mut(n).zip(idx) {
+                    match &data.examples[i].target {
+                        Target::Class(c) => {
+                            row[*c as usize] = 1.0;
+                            truth.push(*c);
+                        }
+                        Target::Soft(p) => {
+                            row.copy_from_slice(p);
+                            truth.push(argmax(p) as u32);
+                        }
+                        Target::Tokens(_) => unreachable!("one kind per dataset"),
+                    }
+                }
+                // The hardened predictions are a target: no gradient flows through them.
+                let probs: Vec<f32> =
+                    crate::nn::softmax_last_dim(&logits.to_dtype(DType::F32)?.detach())?
+                        .flatten_all()?
+                        .to_vec1()?;
+                let target = logconf_target(&probs, &weak, n, aux_coef);
+                let target = Tensor::from_vec(target, (idx.len(), n), model.device())?;
+                (soft_class_loss(&logits, &target)?, truth)
+            } else if matches!(first, Target::Class(_)) {
                 let labels: Vec<u32> = idx
                     .iter()
                     .map(|&i| match data.examples[i].target {

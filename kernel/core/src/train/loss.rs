@@ -64,3 +64,52 @@ pub fn soft_class_loss(logits: &Tensor, probs: &Tensor) -> Result<Tensor> {
         .neg()?
         / b)?)
 }
+
+/// The target of weak-to-strong training's auxiliary confidence loss (Burns et al. 2023,
+/// openai/weak-to-strong `logconf_loss_fn`): `(1 − coef)·weak + coef·hardened`, where
+/// `hardened` is the strong model's own predictions made hard. With two classes, as in the
+/// reference, a prediction is class 0 when its P(class 0) is at least the batch quantile
+/// (linear interpolation, as `torch.quantile`) at the weak labels' mean P(class 1), so the
+/// hardened labels keep the weak labels' class balance; with more classes, the argmax.
+/// `probs` are the strong model's softmax outputs (B × C, row-major), `weak` the soft labels.
+pub fn logconf_target(probs: &[f32], weak: &[f32], classes: usize, coef: f64) -> Vec<f32> {
+    let b = probs.len() / classes;
+    let mut hard = vec![0f32; probs.len()];
+    if classes == 2 {
+        let mean_weak1 = (0..b).map(|i| f64::from(weak[i * 2 + 1])).sum::<f64>() / b as f64;
+        let mut p0: Vec<f64> = (0..b).map(|i| f64::from(probs[i * 2])).collect();
+        p0.sort_by(f64::total_cmp);
+        let pos = mean_weak1 * (b - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        let threshold = p0[lo] + (p0[hi] - p0[lo]) * (pos - lo as f64);
+        for i in 0..b {
+            let zero = f64::from(probs[i * 2]) >= threshold;
+            hard[i * 2] = f32::from(u8::from(zero));
+            hard[i * 2 + 1] = f32::from(u8::from(!zero));
+        }
+    } else {
+        for (row, out) in probs.chunks(classes).zip(hard.chunks_mut(classes)) {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
+            out[best] = 1.0;
+        }
+    }
+    let c = coef as f32;
+    weak.iter()
+        .zip(&hard)
+        .map(|(w, h)| w * (1.0 - c) + h * c)
+        .collect()
+}
+
+/// The coefficient of the auxiliary loss at `step_frac` of training: `aux_coef`, ramped up
+/// linearly (as `step_frac · aux_coef`) until `warmup_frac`, as in the reference.
+pub fn logconf_coef(aux_coef: f64, warmup_frac: f64, step_frac: f64) -> f64 {
+    aux_coef
+        * if step_frac > warmup_frac {
+            1.0
+        } else {
+            step_frac
+        }
+}

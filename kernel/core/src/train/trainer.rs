@@ -16,7 +16,8 @@ use polars::prelude::DataFrame;
 use serde::Deserialize;
 
 use super::checkpoint::{self, Fingerprint, State};
-use super::data::{batch_loss, Dataset};
+use super::data::{batch_loss, Dataset, Target};
+use super::loss::logconf_coef;
 use super::metrics::{self, Row};
 use super::optim::{decays, AdamW, AdamWConfig};
 use super::schedule::{Schedule, ScheduleKind};
@@ -104,6 +105,17 @@ pub struct TrainConfig {
     /// Continue from the newest checkpoint in `checkpoint_dir`, if there is one.
     #[serde(default)]
     pub resume: bool,
+    /// Weak-to-strong's auxiliary confidence loss (classification only): the weight of the
+    /// model's own hardened predictions in the target (0: off; the paper uses 0.5).
+    #[serde(default)]
+    pub aux_coef: f64,
+    /// Fraction of training over which `aux_coef` ramps up from 0.
+    #[serde(default = "tenth")]
+    pub aux_warmup_frac: f64,
+}
+
+fn tenth() -> f64 {
+    0.1
 }
 
 impl Default for TrainConfig {
@@ -136,6 +148,22 @@ impl TrainConfig {
                 0,
             ));
         }
+        if !(self.aux_coef.is_finite() && (0.0..=1.0).contains(&self.aux_coef)) {
+            return Err(Error::invalid(
+                op,
+                "aux_coef",
+                "a number in [0, 1]",
+                self.aux_coef,
+            ));
+        }
+        if !(self.aux_warmup_frac.is_finite() && (0.0..=1.0).contains(&self.aux_warmup_frac)) {
+            return Err(Error::invalid(
+                op,
+                "aux_warmup_frac",
+                "a number in [0, 1]",
+                self.aux_warmup_frac,
+            ));
+        }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             return Err(Error::invalid(op, "lr", "a non-negative number", self.lr));
         }
@@ -166,7 +194,7 @@ pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<(f64
     let mut counted = 0;
     let idx: Vec<usize> = (0..data.examples.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
-        let out = batch_loss(model, data, chunk, false)?;
+        let out = batch_loss(model, data, chunk, false, 0.0)?;
         // Weight each batch's mean by what it averaged over, so the result is the mean over
         // all tokens (SFT) or all examples (classification).
         let w = if out.counted > 0 {
@@ -222,6 +250,19 @@ pub fn train(
             "eval",
             "eval data when eval_every is set",
             "none",
+        ));
+    }
+    if cfg.aux_coef > 0.0
+        && data
+            .examples
+            .first()
+            .is_some_and(|e| matches!(e.target, Target::Tokens(_)))
+    {
+        return Err(Error::invalid(
+            op,
+            "aux_coef",
+            "0 for language-model training (the auxiliary loss is for classification)",
+            cfg.aux_coef,
         ));
     }
     let n = data.examples.len();
@@ -313,7 +354,12 @@ pub fn train(
             let mut tokens = 0;
             for k in 0..cfg.grad_accum {
                 let idx = micro_batch(step * cfg.grad_accum + k, n, cfg, &mut order);
-                let out = batch_loss(model, data, &idx, true)?;
+                let coef = logconf_coef(
+                    cfg.aux_coef,
+                    cfg.aux_warmup_frac,
+                    step as f64 / total_steps as f64,
+                );
+                let out = batch_loss(model, data, &idx, true, coef)?;
                 let loss = (out.loss / cfg.grad_accum as f64)?;
                 loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
                 tokens += out.tokens;
