@@ -28,6 +28,7 @@ mod model;
 mod oversight;
 mod repr;
 mod session;
+mod tasks;
 mod train;
 mod verbs;
 
@@ -53,6 +54,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("introspect", introspect::register),
     ("display", display::register),
     ("chart", chart::register),
+    ("tasks", tasks::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

@@ -14,6 +14,7 @@
 
 mod data;
 mod error;
+pub mod experiment;
 mod interrupt;
 pub mod model;
 pub mod nn;
