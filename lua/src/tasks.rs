@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Value};
 use polars::prelude::*;
-use sandwich_core::experiment::{builtin_task, check_task, BUILTIN};
+use sandwich_core::experiment::{builtin_task, check_task, word_tokenizer, BUILTIN};
 use serde::Deserialize;
 
 use crate::args::{options, required_options, type_name};
@@ -112,6 +112,33 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 .map_err(|e| mlua::Error::runtime(format!("{F}: {e}")))?;
             check_task(F, &task).lua()?;
             Ok(LuaDataFrame(task))
+        })?,
+    )?;
+    t.set(
+        "tokenizer",
+        lua.create_function(|_, (data, dir): (Value, Value)| {
+            const F: &str = "sw.tasks.tokenizer";
+            let df = match &data {
+                Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
+                    ud.borrow::<LuaDataFrame>()?.0.clone()
+                }
+                other => {
+                    return Err(Error::argument(F, "task", "a DataFrame", type_name(other)).into())
+                }
+            };
+            let dir = match &dir {
+                Value::String(s) => s.to_str()?.to_string(),
+                other => {
+                    return Err(
+                        Error::argument(F, "dir", "a directory path", type_name(other)).into(),
+                    )
+                }
+            };
+            let mut columns = vec!["input"];
+            if df.column("choices").is_ok() {
+                columns.push("choices");
+            }
+            word_tokenizer(&df, &columns, std::path::Path::new(&dir)).lua()
         })?,
     )?;
     sw.set("tasks", t)?;

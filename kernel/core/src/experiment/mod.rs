@@ -4,6 +4,8 @@
 
 mod schema;
 mod tasks;
+mod vocab;
 
 pub use schema::{check_task, frame_hash};
 pub use tasks::{builtin_task, BUILTIN};
+pub use vocab::word_tokenizer;
