@@ -18,6 +18,7 @@ mod chart;
 mod convert;
 mod display;
 mod error;
+mod experiment;
 mod expr;
 mod frame;
 mod html;
@@ -55,6 +56,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("display", display::register),
     ("chart", chart::register),
     ("tasks", tasks::register),
+    ("experiment", experiment::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

@@ -2,6 +2,7 @@
 
 mod docs;
 mod errors;
+mod experiment;
 mod frames;
 mod introspect;
 mod models;
