@@ -298,7 +298,7 @@ function Experiment:pgr(opts)
       table.insert(out.lower, r.lower); table.insert(out.upper, r.upper)
     end
   end
-  return sw.frame(out)
+  return sw.frame(out):select("arm", "pgr", "lower", "upper")
 end
 
 local function escape(s)
