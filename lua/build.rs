@@ -1,5 +1,6 @@
 //! Embeds the Lua reference (`docs/*.md`, one page per function) so that the kernel can show a
-//! function's page on inspection without the source tree at hand.
+//! function's page on inspection without the source tree at hand, and records the git revision
+//! for experiment manifests.
 
 use std::path::Path;
 
@@ -23,4 +24,17 @@ fn main() {
     out.push_str("];\n");
     let target = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("docs.rs");
     std::fs::write(target, out).expect("OUT_DIR is writable");
+
+    // The commit the binary is built from, for experiment manifests (none outside a git clone).
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(rev) = rev {
+        println!("cargo:rustc-env=SANDWICH_GIT_REVISION={rev}");
+    }
+    println!("cargo:rerun-if-changed=../.git/HEAD");
 }

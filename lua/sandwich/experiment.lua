@@ -51,7 +51,12 @@ end
 local function validate(name, spec)
   if type(spec) ~= "table" then fail("spec", "a table", type(spec)) end
   check_keys(spec, SPEC_KEYS, "spec")
-  if type(spec.task) ~= "userdata" then fail("task", "a task DataFrame (sw.tasks.builtin or sw.tasks.from)", type(spec.task)) end
+  if type(spec.task) == "table" then
+    check_keys(spec.task, {builtin = true, n = true, seed = true}, "task")
+    if type(spec.task.builtin) ~= "string" then fail("task.builtin", "a built-in task name", type(spec.task.builtin)) end
+  elseif type(spec.task) ~= "userdata" then
+    fail("task", "a task DataFrame (sw.tasks.builtin or sw.tasks.from) or {builtin = name, n = , seed = }", type(spec.task))
+  end
   for _, side in ipairs{"strong", "weak"} do
     local s = spec[side]
     if type(s) ~= "table" then fail(side, "a table {model = {...}, train = {...}}", type(s)) end
@@ -89,14 +94,18 @@ end
 
 --- Declares an experiment: `sw.experiment "name" { ... }`. The spec is checked before any
 --- compute; an unknown key or arm is an error naming the field.
-function sw.experiment(name)
+local function declare(name)
   if type(name) ~= "string" then fail("name", "a string", type(name)) end
   return function(spec)
     validate(name, spec)
+    local given = spec.task
+    if type(given) == "table" then
+      given = sw.tasks.builtin(given.builtin, {n = given.n, seed = given.seed})
+    end
     -- The task's labels must match the schema (0..C-1); sw.tasks.from checks it.
-    local task = sw.tasks.from(spec.task, {
-      choices = has_column(spec.task, "choices") and "choices" or nil,
-      difficulty = has_column(spec.task, "difficulty") and "difficulty" or nil,
+    local task = sw.tasks.from(given, {
+      choices = has_column(given, "choices") and "choices" or nil,
+      difficulty = has_column(given, "difficulty") and "difficulty" or nil,
     })
     local self = setmetatable({name = name, spec = spec, task = task}, Experiment)
     self.classes = task:select(sw.col("label"):max()):column("label")[1] + 1
@@ -365,23 +374,114 @@ local function html_report(name, acc, pgr)
   }
 end
 
+-- The spec as plain data: DataFrames become their content hash, functions (hooks) are left out.
+local function plain(v)
+  if type(v) == "table" then
+    local out = {}
+    for k, x in pairs(v) do
+      if type(x) ~= "function" then out[k] = plain(x) end
+    end
+    return out
+  elseif type(v) == "userdata" then
+    return {dataframe_hash = sw.tasks.hash(v), rows = v:height()}
+  end
+  return v
+end
+
+--- What reproduces this experiment: the spec (as data), the task's content hash, the build
+--- (version, git revision) and the device.
+function Experiment:manifest()
+  local spec = plain(self.spec)
+  spec.hooks = nil
+  local about = sw.about()
+  return {
+    name = self.name,
+    spec = spec,
+    task_hash = sw.tasks.hash(self.task),
+    task_rows = self.task:height(),
+    sandwich = about.version,
+    git_revision = about.git_revision,
+    device = (self.spec.strong.model.device or "cpu"),
+    created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+  }
+end
+
+--- Writes `manifest.json`, `results.csv` and `report.html` into `dir` (created if missing).
+function Experiment:save(dir)
+  assert(self.results, "sw.experiment: run() first")
+  sw.json.write(dir .. "/manifest.json", self:manifest())
+  self.results:write_csv(dir .. "/results.csv")
+  self:write_report(dir .. "/report.html")
+  return dir
+end
+
+--- Test accuracy per arm: mean and standard deviation over seeds.
+function Experiment:accuracy()
+  assert(self.results, "sw.experiment: run() first")
+  return self.results:group_by("arm")
+    :agg{sw.col("value"):mean():alias("accuracy"), sw.col("value"):std():alias("sd")}
+    :sort("arm")
+end
+
 --- Tables and charts in a notebook (or printed on the command line); with a path, also a
 --- self-contained HTML file (tables and an inline SVG chart; no network needed to open it).
 function Experiment:report(path)
   assert(self.results, "sw.experiment: run() first")
-  local acc = self.results:group_by("arm"):agg{sw.col("value"):mean():alias("accuracy"), sw.col("value"):std():alias("sd")}
-    :sort("arm")
+  local acc = self:accuracy()
   local pgr = self:pgr()
   sw.display.markdown("## " .. self.name)
   sw.display(acc)
   sw.display(pgr)
   sw.display(sw.chart.bar(pgr, {x = "arm", y = "pgr", lower = "lower", upper = "upper", title = "gap recovered"}))
-  if path then
-    local f = assert(io.open(path, "w"))
-    f:write(html_report(self.name, acc, pgr))
-    f:close()
-  end
+  if path then self:write_report(path, acc, pgr) end
   return pgr
 end
+
+--- Writes the self-contained HTML report to `path` without showing anything.
+function Experiment:write_report(path, acc, pgr)
+  assert(self.results, "sw.experiment: run() first")
+  acc = acc or self:accuracy()
+  pgr = pgr or self:pgr()
+  local f = io.open(path, "w")
+  if not f then fail("path", "a writable file", "'" .. tostring(path) .. "'") end
+  f:write(html_report(self.name, acc, pgr))
+  f:close()
+end
+
+--- Reruns a saved experiment from its manifest and checks that every number comes out the same:
+--- returns the new results and whether they equal the saved `results.csv` exactly. A task that
+--- was a DataFrame must be passed again (`opts.task`); its content hash must match.
+local function rerun(dir, opts)
+  opts = opts or {}
+  local f = io.open(dir .. "/manifest.json")
+  if not f then fail("dir", "a folder with manifest.json (Experiment:save)", "'" .. tostring(dir) .. "'") end
+  local m = sw.json.decode(f:read("a"))
+  f:close()
+  local spec = m.spec
+  if type(spec.task) == "table" and spec.task.dataframe_hash then
+    if not opts.task then fail("opts.task", "the task DataFrame the experiment ran on", "nothing") end
+    local h = sw.tasks.hash(opts.task)
+    if h ~= spec.task.dataframe_hash then fail("opts.task", "the task with hash " .. spec.task.dataframe_hash, "hash " .. h) end
+    spec.task = opts.task
+  end
+  -- JSON turns integer-valued numbers into floats; seeds and sizes must be integers again.
+  local function ints(t)
+    for k, v in pairs(t) do
+      if type(v) == "number" and v == math.floor(v) and math.type(v) == "float" then t[k] = math.tointeger(v)
+      elseif type(v) == "table" then ints(v) end
+    end
+  end
+  ints(spec)
+  local exp = declare(m.name)(spec)
+  if sw.tasks.hash(exp.task) ~= m.task_hash then fail("task", "the task of the manifest", "different data") end
+  local results = exp:run()
+  local saved = sw.read_csv(dir .. "/results.csv")
+  local a, b = results:column("value"), saved:column("value")
+  local same = #a == #b
+  for i = 1, math.min(#a, #b) do same = same and a[i] == b[i] end
+  return results, same, exp
+end
+
+sw.experiment = setmetatable({rerun = rerun}, {__call = function(_, name) return declare(name) end})
 
 return Experiment

@@ -24,6 +24,7 @@ mod frame;
 mod html;
 mod introspect;
 mod io;
+mod json;
 mod lazy;
 mod model;
 mod oversight;
@@ -56,6 +57,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("display", display::register),
     ("chart", chart::register),
     ("tasks", tasks::register),
+    ("json", json::register),
     ("experiment", experiment::register),
 ];
 

@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Value};
 use polars::prelude::*;
-use sandwich_core::experiment::{builtin_task, check_task, word_tokenizer, BUILTIN};
+use sandwich_core::experiment::{builtin_task, check_task, frame_hash, word_tokenizer, BUILTIN};
 use serde::Deserialize;
 
 use crate::args::{options, required_options, type_name};
@@ -139,6 +139,18 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 columns.push("choices");
             }
             word_tokenizer(&df, &columns, std::path::Path::new(&dir)).lua()
+        })?,
+    )?;
+    t.set(
+        "hash",
+        lua.create_function(|_, data: Value| {
+            const F: &str = "sw.tasks.hash";
+            match &data {
+                Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
+                    frame_hash(&ud.borrow::<LuaDataFrame>()?.0).lua()
+                }
+                other => Err(Error::argument(F, "data", "a DataFrame", type_name(other)).into()),
+            }
         })?,
     )?;
     sw.set("tasks", t)?;

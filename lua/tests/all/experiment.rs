@@ -82,3 +82,30 @@ fn a_run_is_reproducible_and_reports_every_arm() {
         html.contains("<svg") && html.contains("crowd_dawid_skene") && !html.contains("<script")
     );
 }
+
+#[test]
+fn a_saved_experiment_reruns_to_the_same_numbers() {
+    let c = Captured::new();
+    c.eval(SPEC);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = c.eval(&format!(
+        r#"
+        local task = sw.tasks.builtin("facts", {{n = 160, seed = 4}})
+        local exp = sw.experiment "saved" (spec{{task = task, arms = {{"weak", "ceiling", "crowd_mace"}}}})
+        exp:run()
+        exp:save({run:?})
+        local ok, err = pcall(sw.experiment.rerun, {run:?})
+        local wrong = pcall(sw.experiment.rerun, {run:?}, {{task = sw.tasks.builtin("facts", {{n = 160, seed = 5}})}})
+        local _, same = sw.experiment.rerun({run:?}, {{task = task}})
+        return tostring(ok) .. " " .. tostring(wrong) .. " " .. tostring(same) .. " " .. tostring(err):match("opts.task")
+        "#
+    ));
+    assert_eq!(out, "false false true opts.task");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["spec"]["task"]["rows"], 160);
+    assert_eq!(manifest["device"], "cpu");
+    assert!(manifest["task_hash"].as_str().unwrap().len() == 16);
+    assert!(run.join("report.html").is_file() && run.join("results.csv").is_file());
+}
