@@ -189,6 +189,17 @@ function Experiment:run()
   local curves = {}
   local wanted = {}
   for _, arm in ipairs(spec.arms) do wanted[arm] = true end
+  -- How good the supervision itself was: the labels' accuracy on B against the truth, and the
+  -- overseers' agreement (Krippendorff's alpha, nominal) — one row each, split "train_b".
+  local function supervision(arm, seed, crowd, labels, b)
+    local j = labels:join(b:select(sw.col("id"):alias("task"), sw.col("label"):alias("truth")), {on = "task"})
+    local acc = j:filter(sw.col("label"):eq(sw.col("truth"))):height() / j:height()
+    local ok, alpha = pcall(sw.agreement.krippendorff_alpha, crowd, {level = "nominal"})
+    for metric, value in pairs{label_accuracy = acc, overseer_alpha = ok and alpha or 0 / 0} do
+      table.insert(rows.arm, arm); table.insert(rows.seed, seed); table.insert(rows.split, "train_b")
+      table.insert(rows.metric, metric); table.insert(rows.value, value)
+    end
+  end
   local function record(arm, seed, correct, metrics)
     local acc = correct:select(sw.col("correct"):mean()):column("correct")[1]
     table.insert(rows.arm, arm); table.insert(rows.seed, seed); table.insert(rows.split, "test")
@@ -230,12 +241,14 @@ function Experiment:run()
       if kind == "crowd" then
         crowd = crowd or self:novice_labels(b, seed)
         local labels = sw.aggregate[method](crowd).labels
+        supervision(arm, seed, crowd, labels, b)
         local m, metrics = self:train_on_labels(labels, b, seed)
         record(arm, seed, score(m, test), metrics)
       elseif kind == "assisted_novices" then
         crowd = crowd or self:novice_labels(b, seed)
         local assisted = self:assist(crowd, naive:predict(b, {column = "input"}), seed)
         local labels = sw.aggregate.majority_vote(assisted).labels
+        supervision(arm, seed, assisted, labels, b)
         local m, metrics = self:train_on_labels(labels, b, seed)
         record(arm, seed, score(m, test), metrics)
       end
@@ -418,7 +431,8 @@ end
 --- Test accuracy per arm: mean and standard deviation over seeds.
 function Experiment:accuracy()
   assert(self.results, "sw.experiment: run() first")
-  return self.results:group_by("arm")
+  return self.results:filter(sw.col("metric"):eq("accuracy"))
+    :group_by("arm")
     :agg{sw.col("value"):mean():alias("accuracy"), sw.col("value"):std():alias("sd")}
     :sort("arm")
 end
@@ -433,6 +447,15 @@ function Experiment:report(path)
   sw.display(acc)
   sw.display(pgr)
   sw.display(sw.chart.bar(pgr, {x = "arm", y = "pgr", lower = "lower", upper = "upper", title = "gap recovered"}))
+  local supervision = self.results:filter(sw.col("split"):eq("train_b"))
+  if supervision:height() > 0 then
+    sw.display(supervision:group_by({"arm", "metric"}):agg{sw.col("value"):mean():alias("mean")}:sort({"arm", "metric"}))
+  end
+  if self.curves then
+    local first = self.seeds[1]
+    sw.display(sw.chart.line(self.curves:filter(sw.col("seed"):eq(first)),
+      {x = "step", y = "loss", color = "arm", title = "training loss (seed " .. first .. ")"}))
+  end
   if path then self:write_report(path, acc, pgr) end
   return pgr
 end

@@ -76,7 +76,7 @@ fn a_run_is_reproducible_and_reports_every_arm() {
         return table.concat({{r1:height(), tostring(same), p:height(), #done, table.concat(r1:columns(), ",")}}, " ")
         "#
     ));
-    assert_eq!(out, "14 true 5 14 arm,seed,split,metric,value");
+    assert_eq!(out, "26 true 5 14 arm,seed,split,metric,value");
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(
         html.contains("<svg") && html.contains("crowd_dawid_skene") && !html.contains("<script")
