@@ -48,7 +48,7 @@ local function arm_kind(arm)
   return nil
 end
 
-local function validate(name, spec)
+local function validate(spec)
   if type(spec) ~= "table" then fail("spec", "a table", type(spec)) end
   check_keys(spec, SPEC_KEYS, "spec")
   if type(spec.task) == "table" then
@@ -97,7 +97,7 @@ end
 local function declare(name)
   if type(name) ~= "string" then fail("name", "a string", type(name)) end
   return function(spec)
-    validate(name, spec)
+    validate(spec)
     local given = spec.task
     if type(given) == "table" then
       given = sw.tasks.builtin(given.builtin, {n = given.n, seed = given.seed})
@@ -267,7 +267,7 @@ end
 function Experiment:assist(crowd, model_preds, seed)
   local a = self.spec.assistance or {}
   local trust, calibration = a.trust or 0.7, a.calibration or 1.0
-  local probs = model_preds:column("pred")
+  local answers = model_preds:column("pred")
   local conf = {}
   local rows = model_preds:height()
   for i = 1, rows do
@@ -280,7 +280,7 @@ function Experiment:assist(crowd, model_preds, seed)
   end
   local ids = model_preds:column("id")
   local by_id = {}
-  for i = 1, rows do by_id[ids[i]] = {label = probs[i], conf = conf[i]} end
+  for i = 1, rows do by_id[ids[i]] = {label = answers[i], conf = conf[i]} end
   local tasks, workers, labels = crowd:column("task"), crowd:column("worker"), crowd:column("label")
   -- A small LCG seeded from `seed`: the same assisted labels on every run.
   local state = seed * 2654435761 % 4294967296

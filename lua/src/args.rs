@@ -8,6 +8,16 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::expr::LuaExpr;
 
+/// A DataFrame argument (a cheap clone: polars shares the buffers).
+pub(crate) fn frame(function: &str, argument: &str, v: &Value) -> mlua::Result<DataFrame> {
+    match v {
+        Value::UserData(ud) if ud.is::<crate::frame::LuaDataFrame>() => {
+            Ok(ud.borrow::<crate::frame::LuaDataFrame>()?.0.clone())
+        }
+        other => Err(Error::argument(function, argument, "a DataFrame", type_name(other)).into()),
+    }
+}
+
 /// What a Lua value is, for error messages: userdata show their `sw` type name.
 pub(crate) fn type_name(value: &Value) -> String {
     match value {

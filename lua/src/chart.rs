@@ -8,9 +8,8 @@ use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map};
 
-use crate::args::{required_options, type_name};
+use crate::args::{frame, required_options};
 use crate::error::Error;
-use crate::frame::LuaDataFrame;
 
 /// A vega-lite spec.
 #[derive(Clone, Debug)]
@@ -102,12 +101,7 @@ fn build(
     data: Value,
     opts: Option<Value>,
 ) -> mlua::Result<LuaChart> {
-    let df = match &data {
-        Value::UserData(ud) if ud.is::<LuaDataFrame>() => ud.borrow::<LuaDataFrame>()?.0.clone(),
-        other => {
-            return Err(Error::argument(function, "data", "a DataFrame", type_name(other)).into())
-        }
-    };
+    let df = frame(function, "data", &data)?;
     let o: ChartOpts = required_options(lua, function, opts)?;
     if mark != "bar" && (o.lower.is_some() || o.upper.is_some()) {
         return Err(Error::argument(
@@ -171,24 +165,18 @@ fn build(
 pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     let chart = lua.create_table()?;
-    chart.set(
-        "line",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
-            build(lua, "sw.chart.line", "line", data, opts)
-        })?,
-    )?;
-    chart.set(
-        "bar",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
-            build(lua, "sw.chart.bar", "bar", data, opts)
-        })?,
-    )?;
-    chart.set(
-        "scatter",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
-            build(lua, "sw.chart.scatter", "scatter", data, opts)
-        })?,
-    )?;
+    for (name, mark, function) in [
+        ("line", "line", "sw.chart.line"),
+        ("bar", "bar", "sw.chart.bar"),
+        ("scatter", "scatter", "sw.chart.scatter"),
+    ] {
+        chart.set(
+            name,
+            lua.create_function(move |lua, (data, opts): (Value, Option<Value>)| {
+                build(lua, function, mark, data, opts)
+            })?,
+        )?;
+    }
     sw.set("chart", chart)?;
     Ok(())
 }

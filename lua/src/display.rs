@@ -69,17 +69,21 @@ pub(crate) fn emit(lua: &Lua, event: DisplayEvent) -> mlua::Result<()> {
 
 fn show(lua: &Lua, function: &str, bundle: MimeBundle, opts: Option<Value>) -> mlua::Result<()> {
     let o: ShowOpts = options(lua, function, opts)?;
-    if o.update && o.id.is_none() {
+    show_as(lua, function, bundle, o.id, o.update)
+}
+
+/// Shows a bundle, as a new output or (`update`) replacing the one named `id`.
+fn show_as(
+    lua: &Lua,
+    function: &str,
+    bundle: MimeBundle,
+    id: Option<String>,
+    update: bool,
+) -> mlua::Result<()> {
+    if update && id.is_none() {
         return Err(Error::argument(function, "update", "an `id` to update", "no id").into());
     }
-    emit(
-        lua,
-        DisplayEvent::Show {
-            bundle,
-            id: o.id,
-            update: o.update,
-        },
-    )
+    emit(lua, DisplayEvent::Show { bundle, id, update })
 }
 
 fn text_arg(function: &str, argument: &str, v: &Value) -> mlua::Result<String> {
@@ -114,7 +118,7 @@ pub(crate) fn vegalite_bundle(mut spec: serde_json::Value) -> MimeBundle {
     b
 }
 
-fn image_bundle(lua: &Lua, data: &Value, o: &ImageOpts) -> mlua::Result<MimeBundle> {
+fn image_bundle(data: &Value, o: &ImageOpts) -> mlua::Result<MimeBundle> {
     const F: &str = "sw.display.image";
     let arg = match data {
         Value::String(s) => s.as_bytes().to_vec(),
@@ -155,7 +159,6 @@ fn image_bundle(lua: &Lua, data: &Value, o: &ImageOpts) -> mlua::Result<MimeBund
             None
         }
     });
-    let _ = lua;
     let (mime, data) = match format.as_deref() {
         Some("png") => (
             "image/png",
@@ -254,18 +257,8 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.image";
             let o: ImageOpts = options(lua, F, opts)?;
-            let bundle = image_bundle(lua, &data, &o)?;
-            if o.update && o.id.is_none() {
-                return Err(Error::argument(F, "update", "an `id` to update", "no id").into());
-            }
-            emit(
-                lua,
-                DisplayEvent::Show {
-                    bundle,
-                    id: o.id,
-                    update: o.update,
-                },
-            )
+            let bundle = image_bundle(&data, &o)?;
+            show_as(lua, F, bundle, o.id, o.update)
         })?,
     )?;
     display.set(

@@ -10,19 +10,10 @@ use sandwich_core::oversight::{
 use sandwich_core::{column_as_strings, column_floats};
 use serde::Deserialize;
 
-use crate::args::{options, required_options, type_name};
+use crate::args::{frame, options, required_options, type_name};
 use crate::error::{CoreResultExt, Error};
 use crate::frame::LuaDataFrame;
 use crate::model::{copy, take};
-
-fn frame(function: &str, argument: &str, v: &Value) -> mlua::Result<DataFrame> {
-    match v {
-        Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
-            Ok(ud.borrow::<LuaDataFrame>()?.0.clone())
-        }
-        other => Err(Error::argument(function, argument, "a DataFrame", type_name(other)).into()),
-    }
-}
 
 /// An aggregation as a Lua table of DataFrames (crowd-kit's `labels_`, `probas_`, ...).
 fn result(lua: &Lua, a: &Aggregation) -> mlua::Result<Table> {

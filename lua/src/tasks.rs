@@ -5,7 +5,7 @@ use polars::prelude::*;
 use sandwich_core::experiment::{builtin_task, check_task, frame_hash, word_tokenizer, BUILTIN};
 use serde::Deserialize;
 
-use crate::args::{options, required_options, type_name};
+use crate::args::{frame, options, required_options, type_name};
 use crate::error::{CoreResultExt, Error};
 use crate::frame::LuaDataFrame;
 
@@ -79,14 +79,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "from",
         lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.tasks.from";
-            let df = match &data {
-                Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
-                    ud.borrow::<LuaDataFrame>()?.0.clone()
-                }
-                other => {
-                    return Err(Error::argument(F, "data", "a DataFrame", type_name(other)).into())
-                }
-            };
+            let df = frame(F, "data", &data)?;
             let o: FromOpts = match opts {
                 None | Some(Value::Nil) => {
                     required_options(lua, F, Some(Value::Table(lua.create_table()?)))?
@@ -118,14 +111,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "tokenizer",
         lua.create_function(|_, (data, dir): (Value, Value)| {
             const F: &str = "sw.tasks.tokenizer";
-            let df = match &data {
-                Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
-                    ud.borrow::<LuaDataFrame>()?.0.clone()
-                }
-                other => {
-                    return Err(Error::argument(F, "task", "a DataFrame", type_name(other)).into())
-                }
-            };
+            let df = frame(F, "task", &data)?;
             let dir = match &dir {
                 Value::String(s) => s.to_str()?.to_string(),
                 other => {
@@ -145,12 +131,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "hash",
         lua.create_function(|_, data: Value| {
             const F: &str = "sw.tasks.hash";
-            match &data {
-                Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
-                    frame_hash(&ud.borrow::<LuaDataFrame>()?.0).lua()
-                }
-                other => Err(Error::argument(F, "data", "a DataFrame", type_name(other)).into()),
-            }
+            frame_hash(&frame(F, "data", &data)?).lua()
         })?,
     )?;
     sw.set("tasks", t)?;

@@ -7,19 +7,10 @@ use sandwich_core::train::{
     self, classify_dataset, sft_dataset, Dataset, Hooks, Labels, TrainConfig,
 };
 
-use crate::args::{options, type_name};
+use crate::args::{frame, options, type_name};
 use crate::error::{CoreResultExt, Error};
 use crate::frame::LuaDataFrame;
 use crate::model::{copy, interrupt, model_arg, progress, take, LuaModel};
-
-fn frame(function: &str, argument: &str, v: &Value) -> mlua::Result<DataFrame> {
-    match v {
-        Value::UserData(ud) if ud.is::<LuaDataFrame>() => {
-            Ok(ud.borrow::<LuaDataFrame>()?.0.clone())
-        }
-        other => Err(Error::argument(function, argument, "a DataFrame", type_name(other)).into()),
-    }
-}
 
 fn string(function: &str, argument: &str, v: Value, default: &str) -> mlua::Result<String> {
     match v {

@@ -2,6 +2,8 @@
 loop, a training run), the stdin round trip, update_display_data, a message with a bad signature,
 shutdown and restart, a 5 MB display message, and a client that goes away mid-execution."""
 
+import hashlib
+import hmac
 import time
 
 import pytest
@@ -118,16 +120,13 @@ def test_a_bad_signature_is_ignored(kernel):
     session = kc.session
     msg = session.msg("execute_request", {"code": "hacked = true", "silent": False, "store_history": True,
                                           "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
-    key = session.key
-    session.key = b"not the key"
-    session.auth = None
+    # Sign with the wrong key, then restore the client's own signer.
+    auth = session.auth
+    session.auth = hmac.HMAC(b"not the key", digestmod=hashlib.sha256)
     try:
-        import hmac, hashlib
-        session.auth = hmac.HMAC(b"not the key", digestmod=hashlib.sha256)
         session.send(kc.shell_channel.socket, msg)
     finally:
-        session.key = key
-        session.auth = hmac.HMAC(key, digestmod=hashlib.sha256)
+        session.auth = auth
     time.sleep(0.5)
     reply, msgs = run(kc, "hacked == nil")
     assert msgs[-1]["content"]["data"]["text/plain"] == "true"

@@ -412,15 +412,7 @@ impl Kernel {
             };
             match inbound {
                 Inbound::Shell(m) if m.msg_type() == "execute_request" => {
-                    let status = |state: &str| {
-                        Message::child(
-                            &m.header,
-                            vec![Bytes::from_static(b"status")],
-                            &self.id,
-                            "status",
-                            json!({"execution_state": state}),
-                        )
-                    };
+                    let status = |state: &str| Message::status(&m.header, &self.id, state);
                     let _ = self.iopub.send(status("busy"));
                     let _ = self.shell.send(m.reply(
                         &self.id,

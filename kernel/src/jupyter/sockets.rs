@@ -98,7 +98,7 @@ pub fn start(
                 };
                 let _ = ready_tx.send(Ok(()));
                 tokio::spawn(heartbeat(hb));
-                tokio::spawn(publish(iopub_socket, iopub_rx, signer.clone()));
+                tokio::spawn(forward(iopub_socket, iopub_rx, signer.clone(), "iopub"));
                 tokio::spawn(serve_stdin(
                     stdin_socket,
                     stdin_rx,
@@ -141,29 +141,28 @@ async fn heartbeat(mut hb: RepSocket) {
     }
 }
 
-async fn publish(mut socket: PubSocket, mut rx: UnboundedReceiver<Message>, signer: Signer) {
+/// Sends every message of `rx` on a socket's send half, in order.
+async fn forward(
+    mut send: impl SocketSend,
+    mut rx: UnboundedReceiver<Message>,
+    signer: Signer,
+    name: &'static str,
+) {
     while let Some(m) = rx.recv().await {
-        if let Err(e) = socket.send(m.to_zmq(&signer)).await {
-            eprintln!("kernel: iopub send failed: {e}");
+        if let Err(e) = send.send(m.to_zmq(&signer)).await {
+            eprintln!("kernel: {name} send failed: {e}");
         }
     }
 }
 
 async fn serve_shell(
     socket: RouterSocket,
-    mut replies: UnboundedReceiver<Message>,
+    replies: UnboundedReceiver<Message>,
     inbound: std_mpsc::Sender<Inbound>,
     signer: Signer,
 ) {
-    let (mut send, mut recv) = socket.split();
-    let sender = signer.clone();
-    tokio::spawn(async move {
-        while let Some(m) = replies.recv().await {
-            if let Err(e) = send.send(m.to_zmq(&sender)).await {
-                eprintln!("kernel: shell send failed: {e}");
-            }
-        }
-    });
+    let (send, mut recv) = socket.split();
+    tokio::spawn(forward(send, replies, signer.clone(), "shell"));
     loop {
         match recv.recv().await {
             Ok(m) => match Message::parse(frames(m), &signer) {
@@ -185,19 +184,12 @@ async fn serve_shell(
 
 async fn serve_stdin(
     socket: RouterSocket,
-    mut requests: UnboundedReceiver<Message>,
+    requests: UnboundedReceiver<Message>,
     replies: std_mpsc::Sender<Message>,
     signer: Signer,
 ) {
-    let (mut send, mut recv) = socket.split();
-    let sender = signer.clone();
-    tokio::spawn(async move {
-        while let Some(m) = requests.recv().await {
-            if let Err(e) = send.send(m.to_zmq(&sender)).await {
-                eprintln!("kernel: stdin send failed: {e}");
-            }
-        }
-    });
+    let (send, mut recv) = socket.split();
+    tokio::spawn(forward(send, requests, signer.clone(), "stdin"));
     while let Ok(m) = recv.recv().await {
         match Message::parse(frames(m), &signer) {
             Ok(msg) if msg.msg_type() == "input_reply" => {
@@ -227,15 +219,7 @@ async fn serve_control(
                 continue;
             }
         };
-        let status = |state: &str| {
-            Message::child(
-                &msg.header,
-                vec![Bytes::from_static(b"kernel.status")],
-                &session,
-                "status",
-                json!({ "execution_state": state }),
-            )
-        };
+        let status = |state: &str| Message::status(&msg.header, &session, state);
         let _ = iopub.send(status("busy"));
         let (reply, shutdown) = match msg.msg_type() {
             "interrupt_request" => {

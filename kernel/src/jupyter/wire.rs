@@ -153,6 +153,17 @@ impl Message {
         }
     }
 
+    /// An iopub `status` (`busy`, `idle`) on behalf of the request `parent`.
+    pub fn status(parent: &Value, session: &str, state: &str) -> Self {
+        Self::child(
+            parent,
+            vec![Bytes::from_static(b"status")],
+            session,
+            "status",
+            json!({ "execution_state": state }),
+        )
+    }
+
     /// The reply to this request, to the same peer.
     pub fn reply(&self, session: &str, msg_type: &str, content: Value) -> Self {
         Self::child(
