@@ -5,21 +5,25 @@
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("docs");
     println!("cargo:rerun-if-changed=docs");
-    let mut pages: Vec<(String, String)> = std::fs::read_dir(&dir)
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
         .expect("lua/docs exists")
         .filter_map(|e| {
             let path = e.ok()?.path();
             let name = path.file_stem()?.to_str()?.to_string();
-            (path.extension()? == "md" && name != "README")
-                .then(|| (name, path.display().to_string()))
+            (path.extension()? == "md" && name != "README").then_some(name)
         })
         .collect();
     pages.sort();
     let mut out = String::from("/// (function name, its doc page), sorted by name.\npub(crate) static DOCS: &[(&str, &str)] = &[\n");
-    for (name, path) in pages {
-        out.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
+    // Paths relative to the crate, resolved when the crate compiles: a target directory shared
+    // by two checkouts must not point one checkout's binary at the other's pages.
+    for name in pages {
+        out.push_str(&format!(
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/docs/{name}.md\"))),\n"
+        ));
     }
     out.push_str("];\n");
     let target = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("docs.rs");
@@ -28,7 +32,7 @@ fn main() {
     // The commit the binary is built from, for experiment manifests (none outside a git clone).
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(&manifest_dir)
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -36,5 +40,11 @@ fn main() {
     if let Some(rev) = rev {
         println!("cargo:rustc-env=SANDWICH_GIT_REVISION={rev}");
     }
+    // A commit moves the branch HEAD names, not HEAD itself: watch both.
     println!("cargo:rerun-if-changed=../.git/HEAD");
+    if let Ok(head) = std::fs::read_to_string(Path::new(&manifest_dir).join("../.git/HEAD")) {
+        if let Some(branch) = head.trim().strip_prefix("ref: ") {
+            println!("cargo:rerun-if-changed=../.git/{branch}");
+        }
+    }
 }

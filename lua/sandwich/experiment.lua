@@ -16,7 +16,7 @@ local SPEC_KEYS = {
   seeds = true, split = true, aux = true, assistance = true, n_boot = true, hooks = true,
 }
 local MODEL_KEYS = {model = true, train = true}
-local HOOKS = {on_arm_done = true}
+local HOOKS = {on_arm_done = true, on_step = true}
 
 local function fail(field, expected, got)
   error(("sw.experiment: bad field '%s': expected %s, got %s"):format(field, expected, got), 0)
@@ -61,7 +61,13 @@ local function validate(spec)
     local s = spec[side]
     if type(s) ~= "table" then fail(side, "a table {model = {...}, train = {...}}", type(s)) end
     check_keys(s, MODEL_KEYS, side)
-    if type(s.model) ~= "table" then fail(side .. ".model", "a table of sw.model.new options", type(s.model)) end
+    if type(s.model) ~= "table" then
+      fail(side .. ".model", "a table of sw.model.new options, or {path = checkpoint directory, ...sw.model.load options}", type(s.model))
+    end
+    if s.model.path ~= nil and type(s.model.path) ~= "string" then
+      fail(side .. ".model.path", "a checkpoint directory", type(s.model.path))
+    end
+    if s.train ~= nil and type(s.train) ~= "table" then fail(side .. ".train", "a table of sw.train.classify options", type(s.train)) end
   end
   if type(spec.arms) ~= "table" or #spec.arms == 0 then fail("arms", "a non-empty list of arm names", type(spec.arms)) end
   local needs_novices = false
@@ -84,7 +90,13 @@ local function validate(spec)
   if spec.seeds ~= nil and (type(spec.seeds) ~= "table" or #spec.seeds == 0) then
     fail("seeds", "a non-empty list of integers", type(spec.seeds))
   end
-  if spec.hooks ~= nil then check_keys(spec.hooks, HOOKS, "hooks") end
+  if spec.hooks ~= nil then
+    if type(spec.hooks) ~= "table" then fail("hooks", "a table {on_step = , on_arm_done = }", type(spec.hooks)) end
+    check_keys(spec.hooks, HOOKS, "hooks")
+    for k, f in pairs(spec.hooks) do
+      if type(f) ~= "function" then fail("hooks." .. k, "a function", type(f)) end
+    end
+  end
 end
 
 local function has_column(df, name)
@@ -127,8 +139,17 @@ function Experiment:split(seed)
   return shuffled:slice(0, n_a), shuffled:slice(n_a, n - n_test - n_a), shuffled:slice(n - n_test, n_test)
 end
 
+-- A fresh model for one arm: built from scratch (`sw.model.new` options) or loaded from a
+-- checkpoint directory (`path`, e.g. a pretrained encoder) with a new classification head.
 function Experiment:new_model(side, seed)
   local o = copy(self.spec[side].model)
+  if o.path then
+    local path = o.path
+    o.path = nil
+    o.num_labels = self.classes
+    o.seed = seed
+    return sw.model.load(path, o)
+  end
   o.tokenizer = o.tokenizer or self.tokenizer
   o.num_labels = self.classes
   o.seed = seed
@@ -140,6 +161,11 @@ function Experiment:train(m, side, data, seed, extra)
   local o = copy(self.spec[side].train)
   o.model, o.data, o.text, o.seed = m, data, "input", seed
   for k, v in pairs(extra or {}) do o[k] = v end
+  local hook = self.spec.hooks and self.spec.hooks.on_step
+  if hook then
+    local arm = self.current_arm
+    o.on_step = function(report) hook(arm, seed, report) end
+  end
   if not o.probs then o.label = o.label or "label" end
   return sw.train.classify(o)
 end
@@ -213,23 +239,27 @@ function Experiment:run()
   for _, seed in ipairs(self.seeds) do
     local a, b, test = self:split(seed)
     -- The weak supervisor (always trained: the other arms need its labels or its score).
+    self.current_arm = "weak"
     local weak = self:new_model("weak", seed)
     local weak_metrics = self:train(weak, "weak", a, seed)
     record("weak", seed, score(weak, test), weak_metrics)
     local soft = weak:predict(b, {column = "input"})
     do -- the ceiling, always: PGR needs it
+      self.current_arm = "ceiling"
       local m = self:new_model("strong", seed)
       local metrics = self:train(m, "strong", b, seed)
       record("ceiling", seed, score(m, test), metrics)
     end
     local naive
     if wanted.naive_w2s or wanted.assisted_novices then
+      self.current_arm = "naive_w2s"
       naive = self:new_model("strong", seed)
       local metrics = self:train(naive, "strong", soft, seed, {probs = probs_columns(self.classes)})
       if wanted.naive_w2s then record("naive_w2s", seed, score(naive, test), metrics) end
     end
     if wanted.aux_w2s then
       local aux = spec.aux or {}
+      self.current_arm = "aux_w2s"
       local m = self:new_model("strong", seed)
       local metrics = self:train(m, "strong", soft, seed, {probs = probs_columns(self.classes),
         aux_coef = aux.aux_coef or 0.5, aux_warmup_frac = aux.warmup_frac or 0.1})
@@ -238,6 +268,7 @@ function Experiment:run()
     local crowd
     for _, arm in ipairs(spec.arms) do
       local kind, method = arm_kind(arm)
+      self.current_arm = arm
       if kind == "crowd" then
         crowd = crowd or self:novice_labels(b, seed)
         local labels = sw.aggregate[method](crowd).labels
@@ -296,8 +327,8 @@ function Experiment:assist(crowd, model_preds, seed)
   return sw.frame{task = tasks, worker = workers, label = out}
 end
 
---- PGR of each arm against the weak supervisor and the ceiling, with a bootstrap interval over
---- test items pooled across seeds: arm, pgr, lower, upper.
+--- PGR of each arm against the weak supervisor and the ceiling on the test items of every seed,
+--- with a two-stage bootstrap interval (seeds, then items within them): arm, pgr, lower, upper.
 function Experiment:pgr(opts)
   opts = opts or {}
   assert(self.items, "sw.experiment: run() first")
@@ -309,8 +340,9 @@ function Experiment:pgr(opts)
   for _, arm in ipairs(self.spec.arms) do
     if arm ~= "weak" and arm ~= "ceiling" then
       local data = base:join(of(arm), {on = {"id", "seed"}})
+      -- Two-stage bootstrap: seeds with replacement, then test items within each drawn seed.
       local ok, r = pcall(sw.metrics.pgr, {data = data, weak = "weak", strong = arm, ceiling = "ceiling",
-        n_boot = opts.n_boot or self.spec.n_boot or 1000, seed = opts.seed or 0})
+        group = "seed", n_boot = opts.n_boot or self.spec.n_boot or 1000, seed = opts.seed or 0})
       if not ok then
         -- No gap between the weak supervisor and the ceiling on these items: PGR is undefined.
         if not tostring(r):find("undefined on the full data", 1, true) then error(r, 0) end
@@ -376,15 +408,66 @@ local function svg_bars(pgr)
   return table.concat(out)
 end
 
-local function html_report(name, acc, pgr)
-  return table.concat{
+local PALETTE = {"#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"}
+
+-- Training loss per step, one line per arm, as inline SVG with a legend.
+local function svg_lines(curves)
+  local arms = {}
+  local seen = {}
+  for _, a in ipairs(curves:column("arm")) do
+    if not seen[a] then seen[a] = true; arms[#arms + 1] = a end
+  end
+  local steps, losses, arm_of = curves:column("step"), curves:column("loss"), curves:column("arm")
+  local xmax, ymin, ymax = 1, math.huge, -math.huge
+  for i = 1, #steps do
+    xmax = math.max(xmax, steps[i])
+    if losses[i] == losses[i] then ymin = math.min(ymin, losses[i]); ymax = math.max(ymax, losses[i]) end
+  end
+  if ymin == math.huge then return "" end
+  if ymax == ymin then ymax = ymin + 1 end
+  local W, H, left, right, top, bottom = 640, 280, 50, 150, 10, 30
+  local function x(v) return left + (W - left - right) * v / xmax end
+  local function y(v) return top + (H - top - bottom) * (ymax - v) / (ymax - ymin) end
+  local out = {('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">'):format(W, H)}
+  out[#out + 1] = ('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>'):format(left, H - bottom, W - right, H - bottom)
+  out[#out + 1] = ('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>'):format(left, top, left, H - bottom)
+  for _, t in ipairs{ymin, (ymin + ymax) / 2, ymax} do
+    out[#out + 1] = ('<text x="%d" y="%.1f" text-anchor="end">%.3f</text>'):format(left - 4, y(t) + 4, t)
+  end
+  out[#out + 1] = ('<text x="%d" y="%d" text-anchor="end">step %d</text>'):format(W - right, H - 8, xmax)
+  for k, arm in ipairs(arms) do
+    local color = PALETTE[(k - 1) % #PALETTE + 1]
+    local pts = {}
+    for i = 1, #steps do
+      if arm_of[i] == arm and losses[i] == losses[i] then pts[#pts + 1] = ("%.1f,%.1f"):format(x(steps[i]), y(losses[i])) end
+    end
+    out[#out + 1] = ('<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>'):format(color, table.concat(pts, " "))
+    out[#out + 1] = ('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>'):format(
+      W - right + 10, top + 16 * (k - 1), color, W - right + 24, top + 16 * (k - 1) + 9, escape(arm))
+  end
+  out[#out + 1] = "</svg>"
+  return table.concat(out)
+end
+
+local function html_report(name, acc, pgr, supervision, curves, seed)
+  local parts = {
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>", escape(name), "</title>",
     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}",
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
     "<h1>", escape(name), "</h1><h2>Test accuracy by arm (mean and sd over seeds)</h2>", html_table(acc),
-    "<h2>Performance gap recovered (95% bootstrap interval over items and seeds)</h2>", html_table(pgr),
-    svg_bars(pgr), "</body></html>\n",
+    "<h2>Performance gap recovered (95% bootstrap interval: seeds, then items within them)</h2>", html_table(pgr),
+    svg_bars(pgr),
   }
+  if supervision and supervision:height() > 0 then
+    parts[#parts + 1] = "<h2>Quality of the supervision on B (mean over seeds)</h2>"
+    parts[#parts + 1] = html_table(supervision)
+  end
+  if curves and curves:height() > 0 then
+    parts[#parts + 1] = "<h2>Training loss per step (seed " .. escape(seed) .. ")</h2>"
+    parts[#parts + 1] = svg_lines(curves)
+  end
+  parts[#parts + 1] = "</body></html>\n"
+  return table.concat(parts)
 end
 
 -- The spec as plain data: DataFrames become their content hash, functions (hooks) are left out.
@@ -447,28 +530,39 @@ function Experiment:report(path)
   sw.display(acc)
   sw.display(pgr)
   sw.display(sw.chart.bar(pgr, {x = "arm", y = "pgr", lower = "lower", upper = "upper", title = "gap recovered"}))
-  local supervision = self.results:filter(sw.col("split"):eq("train_b"))
-  if supervision:height() > 0 then
-    sw.display(supervision:group_by({"arm", "metric"}):agg{sw.col("value"):mean():alias("mean")}:sort({"arm", "metric"}))
-  end
-  if self.curves then
-    local first = self.seeds[1]
-    sw.display(sw.chart.line(self.curves:filter(sw.col("seed"):eq(first)),
-      {x = "step", y = "loss", color = "arm", title = "training loss (seed " .. first .. ")"}))
+  local supervision = self:supervision()
+  if supervision:height() > 0 then sw.display(supervision) end
+  local curves = self:first_curves()
+  if curves then
+    sw.display(sw.chart.line(curves, {x = "step", y = "loss", color = "arm", title = "training loss (seed " .. self.seeds[1] .. ")"}))
   end
   if path then self:write_report(path, acc, pgr) end
   return pgr
 end
 
---- Writes the self-contained HTML report to `path` without showing anything.
+--- Writes the self-contained HTML report to `path` without showing anything; returns the path.
 function Experiment:write_report(path, acc, pgr)
   assert(self.results, "sw.experiment: run() first")
   acc = acc or self:accuracy()
   pgr = pgr or self:pgr()
   local f = io.open(path, "w")
   if not f then fail("path", "a writable file", "'" .. tostring(path) .. "'") end
-  f:write(html_report(self.name, acc, pgr))
+  f:write(html_report(self.name, acc, pgr, self:supervision(), self:first_curves(), self.seeds[1]))
   f:close()
+  return path
+end
+
+--- The quality of the crowd and assisted arms' supervision on B: arm, metric, mean over seeds.
+function Experiment:supervision()
+  assert(self.results, "sw.experiment: run() first")
+  return self.results:filter(sw.col("split"):eq("train_b"))
+    :group_by({"arm", "metric"}):agg{sw.col("value"):mean():alias("mean")}:sort({"arm", "metric"})
+end
+
+-- The training curves of the first seed (nil when there are none).
+function Experiment:first_curves()
+  if not self.curves then return nil end
+  return self.curves:filter(sw.col("seed"):eq(self.seeds[1]))
 end
 
 --- Reruns a saved experiment from its manifest and checks that every number comes out the same:

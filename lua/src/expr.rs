@@ -174,6 +174,8 @@ impl UserData for LuaExpr {
             )*};
         }
         compare!("eq" => eq, "ne" => neq, "gt" => gt, "ge" => gt_eq, "lt" => lt, "le" => lt_eq);
+        // Lua's `and`/`or` cannot be overloaded: the logical combinations are methods too.
+        compare!("and_" => and, "or_" => or);
 
         macro_rules! unary {
             ($($name:literal => $f:expr),*) => {$(

@@ -233,6 +233,28 @@ struct BootOpts {
     n_boot: usize,
     level: f64,
     seed: u64,
+    /// A column whose values group the rows (runs, seeds): resampled first, then rows within.
+    group: Option<String>,
+}
+
+impl BootOpts {
+    /// Each row's group as a dense index, when a `group` column is named.
+    fn groups(&self, function: &'static str, df: &DataFrame) -> mlua::Result<Option<Vec<usize>>> {
+        let Some(col) = &self.group else {
+            return Ok(None);
+        };
+        let values = column_as_strings(function, df, col).lua()?;
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        Ok(Some(
+            values
+                .iter()
+                .map(|v| {
+                    let next = index.len();
+                    *index.entry(v.as_str()).or_insert(next)
+                })
+                .collect(),
+        ))
+    }
 }
 
 impl Default for BootOpts {
@@ -241,6 +263,7 @@ impl Default for BootOpts {
             n_boot: 1000,
             level: 0.95,
             seed: 0,
+            group: None,
         }
     }
 }
@@ -509,8 +532,15 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
                         .map(|n| column_floats(F, &df, n))
                         .collect::<Result<_, _>>()
                         .lua()?;
+                    let groups = o.groups(F, &df)?;
                     let i = oversight::pgr_bootstrap(
-                        &cols[0], &cols[1], &cols[2], o.n_boot, o.level, o.seed,
+                        &cols[0],
+                        &cols[1],
+                        &cols[2],
+                        o.n_boot,
+                        o.level,
+                        o.seed,
+                        groups.as_deref(),
                     )
                     .lua()?;
                     Ok(Value::Table(interval(lua, "pgr", &i)?))
@@ -539,9 +569,15 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
             match (column, statistic) {
                 (Value::String(c), Value::Nil) => {
                     let x = column_floats(F, &df, &c.to_str()?).lua()?;
-                    let i = oversight::bootstrap(x.len(), o.n_boot, o.level, o.seed, |idx| {
-                        Some(idx.iter().map(|&j| x[j]).sum::<f64>() / idx.len() as f64)
-                    })
+                    let groups = o.groups(F, &df)?;
+                    let i = oversight::bootstrap(
+                        x.len(),
+                        o.n_boot,
+                        o.level,
+                        o.seed,
+                        groups.as_deref(),
+                        |idx| Some(idx.iter().map(|&j| x[j]).sum::<f64>() / idx.len() as f64),
+                    )
                     .lua()?;
                     interval(lua, "estimate", &i)
                 }
@@ -666,12 +702,11 @@ fn bootstrap_lua(
     }
     let progress = Finish(crate::model::progress(lua));
     progress.0.start(function, o.n_boot);
+    let resampler = oversight::Resampler::new(n, o.groups(function, df)?.as_deref()).lua()?;
     let mut draws = Vec::with_capacity(o.n_boot);
     for b in 0..o.n_boot {
         crate::convert::check_interrupt(lua, b)?;
-        let mut rng = sandwich_core::Rng::derived(o.seed, b as u64);
-        let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
-        if let Some(v) = call(&idx)? {
+        if let Some(v) = call(&resampler.draw(o.seed, b))? {
             draws.push(v);
         }
         progress.0.update(b + 1, "");

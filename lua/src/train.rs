@@ -1,10 +1,12 @@
 //! `sw.train.sft` and `sw.train.classify`.
 
-use mlua::{AnyUserData, Lua, Table, Value};
+use std::cell::RefCell;
+
+use mlua::{AnyUserData, Function, Lua, Table, Value};
 use polars::prelude::DataFrame;
 use sandwich_core::model::Model;
 use sandwich_core::train::{
-    self, classify_dataset, sft_dataset, Dataset, Hooks, Labels, TrainConfig,
+    self, classify_dataset, sft_dataset, Dataset, Hooks, Labels, StepReport, TrainConfig,
 };
 
 use crate::args::{frame, options, type_name};
@@ -36,7 +38,9 @@ fn integer(function: &str, argument: &str, v: Value, default: usize) -> mlua::Re
     }
 }
 
-/// Runs a job with the session's progress sink and interrupt flag.
+/// Runs a job with the session's progress sink and interrupt flag, calling `on_step` (a Lua
+/// function of a table {step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy})
+/// after every optimizer step.
 fn run(
     lua: &Lua,
     function: &'static str,
@@ -44,16 +48,61 @@ fn run(
     data: &Dataset,
     eval: Option<&Dataset>,
     cfg: &TrainConfig,
+    on_step: Option<Function>,
 ) -> mlua::Result<LuaDataFrame> {
     let p = progress(lua);
     let i = interrupt(lua);
+    // The Lua error itself (with its traceback) is kept and re-raised, not its text.
+    let failed: RefCell<Option<mlua::Error>> = RefCell::new(None);
+    let call = |r: &StepReport| -> sandwich_core::Result<()> {
+        let Some(f) = &on_step else { return Ok(()) };
+        let report = (|| {
+            let t = lua.create_table()?;
+            t.set("step", r.step)?;
+            t.set("total", r.total)?;
+            t.set("epoch", r.epoch)?;
+            t.set("loss", r.loss)?;
+            t.set("lr", r.lr)?;
+            t.set("grad_norm", r.grad_norm)?;
+            t.set("eval_loss", r.eval_loss)?;
+            t.set("eval_accuracy", r.eval_accuracy)?;
+            f.call::<()>(t)
+        })();
+        report.map_err(|e| {
+            let message = e.to_string();
+            *failed.borrow_mut() = Some(e);
+            sandwich_core::Error::Hook {
+                op: function,
+                hook: "on_step",
+                message,
+            }
+        })
+    };
     let hooks = Hooks {
         progress: p.as_ref(),
         interrupt: i.as_ref(),
+        on_step: Some(&call),
     };
-    train::train(function, model, data, eval, cfg, hooks)
-        .lua()
-        .map(LuaDataFrame)
+    let out = train::train(function, model, data, eval, cfg, hooks);
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    out.lua().map(LuaDataFrame)
+}
+
+/// The optional `on_step` function of a trainer's options.
+fn on_step(function: &str, a: &Table) -> mlua::Result<Option<Function>> {
+    match take(a, "on_step")? {
+        Value::Nil => Ok(None),
+        Value::Function(f) => Ok(Some(f)),
+        other => Err(Error::argument(
+            function,
+            "on_step",
+            "a function called after every step",
+            type_name(&other),
+        )
+        .into()),
+    }
 }
 
 /// What both trainers take: the remaining option table (a copy, so taking keys out leaves the
@@ -103,6 +152,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 take(&a, "max_length")?,
                 model.0.arch().max_positions().min(512),
             )?;
+            let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             let ds =
                 sft_dataset(&model.0, &data, &prompt, &completion, max_length, packing).lua()?;
@@ -110,7 +160,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 .map(|e| sft_dataset(&model.0, &e, &prompt, &completion, max_length, false))
                 .transpose()
                 .lua()?;
-            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg)
+            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg, step_hook)
         })?,
     )?;
     t.set(
@@ -150,13 +200,14 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 take(&a, "max_length")?,
                 model.0.arch().max_positions().min(512),
             )?;
+            let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             let ds = classify_dataset(&model.0, &data, &text, &labels, max_length).lua()?;
             let ev = eval
                 .map(|e| classify_dataset(&model.0, &e, &text, &labels, max_length))
                 .transpose()
                 .lua()?;
-            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg)
+            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg, step_hook)
         })?,
     )?;
     sw.set("train", t)?;

@@ -89,6 +89,7 @@ fn main() {
         Hooks {
             progress: &Silent,
             interrupt: None,
+            on_step: None,
         },
     )
     .unwrap();

@@ -36,6 +36,13 @@ pub enum Error {
     /// The user asked the running job to stop (Ctrl-C, a kernel interrupt).
     #[error("interrupted")]
     Interrupted,
+    /// A caller's hook (a per-step callback) failed; the job stopped there.
+    #[error("{op}: the {hook} hook failed: {message}")]
+    Hook {
+        op: &'static str,
+        hook: &'static str,
+        message: String,
+    },
 }
 
 /// `Result` with the core's [`Error`].

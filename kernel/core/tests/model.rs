@@ -48,6 +48,7 @@ fn hooks() -> Hooks<'static> {
     Hooks {
         progress: &Silent,
         interrupt: None,
+        on_step: None,
     }
 }
 
@@ -503,6 +504,7 @@ fn an_interrupted_run_resumes_bit_identically() {
         let h = Hooks {
             progress: &stop,
             interrupt: Some(&stop.interrupt),
+            on_step: None,
         };
         let err = train::train("t", &first, &data, None, &cfg, h).unwrap_err();
         assert!(matches!(err, Error::Interrupted));

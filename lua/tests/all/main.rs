@@ -7,5 +7,6 @@ mod frames;
 mod introspect;
 mod models;
 mod oversight;
+mod science;
 mod session;
 mod util;

@@ -98,11 +98,18 @@ pub struct Interval {
 
 /// Bootstrap over `n` items: `stat(indices)` on the full set and on `n_boot` resamples with
 /// replacement (seeded per resample, computed in parallel); the interval holds `level` of them.
+///
+/// With `groups` (one group index per item, e.g. the seed a test item was scored under) the
+/// resampling is two-stage, as for items nested in runs: draw as many groups as there are, with
+/// replacement, then within each drawn group as many of its items as it has, with replacement.
+/// The interval then carries the run-to-run variation as well as the item-to-item one. One group
+/// is the plain item bootstrap (the same draws).
 pub fn bootstrap(
     n: usize,
     n_boot: usize,
     level: f64,
     seed: u64,
+    groups: Option<&[usize]>,
     stat: impl Fn(&[usize]) -> Option<f64> + Sync,
 ) -> Result<Interval> {
     const OP: &str = "metrics.bootstrap";
@@ -117,6 +124,7 @@ pub fn bootstrap(
             format!("{n_boot}, {level}"),
         ));
     }
+    let resampler = Resampler::new(n, groups)?;
     let all: Vec<usize> = (0..n).collect();
     let estimate = stat(&all).ok_or_else(|| {
         Error::invalid(
@@ -126,11 +134,7 @@ pub fn bootstrap(
             "undefined on the full data",
         )
     })?;
-    let draws = parallel_map(n_boot, |b| {
-        let mut rng = Rng::derived(seed, b as u64);
-        let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
-        stat(&idx)
-    });
+    let draws = parallel_map(n_boot, |b| stat(&resampler.draw(seed, b)));
     let mut v: Vec<f64> = draws
         .iter()
         .flatten()
@@ -147,12 +151,63 @@ pub fn bootstrap(
     })
 }
 
+/// How a bootstrap draws its resamples: items with replacement, or (with groups) groups with
+/// replacement and then items with replacement within each drawn group.
+pub struct Resampler {
+    /// The items of each group, groups in order of first appearance.
+    members: Vec<Vec<usize>>,
+}
+
+impl Resampler {
+    pub fn new(n: usize, groups: Option<&[usize]>) -> Result<Self> {
+        let members = match groups {
+            Some(g) if g.len() != n => {
+                return Err(Error::invalid(
+                    "metrics.bootstrap",
+                    "group",
+                    format!("one group per item ({n})"),
+                    g.len(),
+                ))
+            }
+            Some(g) => {
+                let mut slot = std::collections::HashMap::new();
+                let mut members: Vec<Vec<usize>> = Vec::new();
+                for (i, g) in g.iter().enumerate() {
+                    let k = *slot.entry(*g).or_insert_with(|| {
+                        members.push(Vec::new());
+                        members.len() - 1
+                    });
+                    members[k].push(i);
+                }
+                members
+            }
+            None => vec![(0..n).collect()],
+        };
+        Ok(Self { members })
+    }
+
+    /// Resample `b` of the stream `seed`: the same indices for the same (seed, b).
+    pub fn draw(&self, seed: u64, b: usize) -> Vec<usize> {
+        let mut rng = Rng::derived(seed, b as u64);
+        let mut idx = Vec::new();
+        if let [only] = self.members.as_slice() {
+            idx.extend((0..only.len()).map(|_| only[rng.below(only.len())]));
+        } else {
+            for _ in 0..self.members.len() {
+                let group = &self.members[rng.below(self.members.len())];
+                idx.extend((0..group.len()).map(|_| group[rng.below(group.len())]));
+            }
+        }
+        idx
+    }
+}
+
 fn mean_at(x: &[f64], idx: &[usize]) -> f64 {
     idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64
 }
 
 /// PGR with a bootstrap interval from per-item scores (e.g. 0/1 correctness) of the weak model,
-/// the protocol under test and the ceiling, on the same items.
+/// the protocol under test and the ceiling, on the same items; `groups` as for [`bootstrap`].
 pub fn pgr_bootstrap(
     weak: &[f64],
     x: &[f64],
@@ -160,6 +215,7 @@ pub fn pgr_bootstrap(
     n_boot: usize,
     level: f64,
     seed: u64,
+    groups: Option<&[usize]>,
 ) -> Result<Interval> {
     if weak.len() != x.len() || x.len() != ceiling.len() {
         return Err(Error::invalid(
@@ -174,7 +230,7 @@ pub fn pgr_bootstrap(
         0.0,
         1.0,
     )?; // validates finiteness
-    bootstrap(weak.len(), n_boot, level, seed, |idx| {
+    bootstrap(weak.len(), n_boot, level, seed, groups, |idx| {
         let (w, s, c) = (mean_at(weak, idx), mean_at(x, idx), mean_at(ceiling, idx));
         (c != w).then(|| (s - w) / (c - w))
     })

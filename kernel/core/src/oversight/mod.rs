@@ -21,7 +21,9 @@ pub use agreement::{
 };
 pub use crowd::{factorize, Crowd, Keys};
 pub use mace::{mace, mace_from, Mace, MaceMethod, MaceOptions, MaceParams};
-pub use metrics::{accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval};
+pub use metrics::{
+    accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval, Resampler,
+};
 pub use pairwise::{
     bt_ratings, bt_scores, noisy_bt, scores_frame, win_rates, worker_codes, Comparisons, NoisyBt,
 };

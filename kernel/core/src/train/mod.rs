@@ -15,4 +15,4 @@ pub use data::{
 pub use metrics::{frame as metrics_frame, Row};
 pub use optim::{clip_grad_norm, decays, AdamW, AdamWConfig};
 pub use schedule::{Schedule, ScheduleKind};
-pub use trainer::{evaluate, train, Hooks, TrainConfig};
+pub use trainer::{evaluate, train, Hooks, StepHook, StepReport, TrainConfig};

@@ -184,6 +184,26 @@ impl TrainConfig {
 pub struct Hooks<'a> {
     pub progress: &'a dyn Progress,
     pub interrupt: Option<&'a Interrupt>,
+    /// Called after every optimizer step; an error stops training (as an interrupt does, with a
+    /// checkpoint when checkpointing is on).
+    pub on_step: Option<&'a StepHook<'a>>,
+}
+
+/// A per-step callback: sees each step's report; an error stops training.
+pub type StepHook<'a> = dyn Fn(&StepReport) -> Result<()> + 'a;
+
+/// What a step hook sees.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    /// Optimizer steps done (1-based) out of `total`.
+    pub step: usize,
+    pub total: usize,
+    pub epoch: f64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub eval_loss: Option<f64>,
+    pub eval_accuracy: Option<f64>,
 }
 
 /// Mean loss and accuracy of `model` on `data`, in batches of `batch_size`, without training.
@@ -415,6 +435,25 @@ pub fn train(
                 eval_accuracy,
             });
             hooks.progress.update(done, &format!("loss {loss_sum:.4}"));
+            if let Some(f) = hooks.on_step {
+                let row = rows.last().expect("pushed above");
+                let report = StepReport {
+                    step: done,
+                    total: total_steps,
+                    epoch: row.epoch,
+                    loss: row.loss,
+                    lr: row.lr,
+                    grad_norm: row.grad_norm,
+                    eval_loss: row.eval_loss,
+                    eval_accuracy: row.eval_accuracy,
+                };
+                if let Err(e) = f(&report) {
+                    if cfg.checkpoint_every.is_some() {
+                        save(&opt, &rows, done)?;
+                    }
+                    return Err(e);
+                }
+            }
             if let Some(every) = cfg.checkpoint_every {
                 if done % every == 0 || done == total_steps {
                     save(&opt, &rows, done)?;
