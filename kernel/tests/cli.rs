@@ -295,3 +295,39 @@ fn kernel_install_writes_a_kernelspec_and_uninstall_removes_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Jupyter connection file"));
 }
+
+/// The README's first command: the quickstart runs every arm on two seeds, prints the accuracy
+/// and PGR tables and the report's path, and leaves a manifest, the results and a
+/// self-contained HTML report. (A few minutes: it is the main job, run as a user runs it.)
+#[test]
+fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let started = Instant::now();
+    let out = sandwich()
+        .current_dir(repo_root())
+        .args(["run", "workbooks/quickstart.lua", out_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    eprintln!("quickstart: {:.0} s", started.elapsed().as_secs_f64());
+    for arm in [
+        "naive_w2s",
+        "aux_w2s",
+        "crowd_majority_vote",
+        "crowd_dawid_skene",
+        "assisted_novices",
+    ] {
+        assert!(stdout.contains(arm), "{arm} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("pgr") && stdout.contains("report.html"));
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    // Self-contained: inline SVG, nothing fetched (the SVG namespace URI is a name, not a fetch).
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    assert!(!html.contains("src=") && !html.contains("href="));
+    let results = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+    // 7 arms × 2 seeds of test accuracy, plus 2 supervision rows × 3 crowd-like arms × 2 seeds.
+    assert_eq!(results.lines().count(), 1 + 14 + 12, "{results}");
+    assert!(out_dir.join("manifest.json").is_file());
+}

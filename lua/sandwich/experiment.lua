@@ -71,8 +71,23 @@ local function validate(spec)
   end
   if type(spec.arms) ~= "table" or #spec.arms == 0 then fail("arms", "a non-empty list of arm names", type(spec.arms)) end
   local needs_novices = false
+  local names = {}
   for i, arm in ipairs(spec.arms) do
-    local kind, method = arm_kind(arm)
+    if type(arm) == "table" then
+      -- A custom arm: {name = "...", supervise = function(ctx) return labels end}.
+      check_keys(arm, {name = true, supervise = true}, "arms[" .. i .. "]")
+      if type(arm.name) ~= "string" or arm_kind(arm.name) then
+        fail("arms[" .. i .. "].name", "a string that is not a built-in arm's name", tostring(arm.name))
+      end
+      if type(arm.supervise) ~= "function" then
+        fail("arms[" .. i .. "].supervise", "a function(ctx) returning B's labels (id, label) or probabilities (id, p0, p1, ...)", type(arm.supervise))
+      end
+      arm = arm.name
+    end
+    if names[arm] then fail("arms[" .. i .. "]", "each arm once", "'" .. arm .. "' again") end
+    names[arm] = true
+    local kind, method
+    if type(spec.arms[i]) == "table" then kind = "custom" else kind, method = arm_kind(arm) end
     if not kind then
       fail("arms[" .. i .. "]", "weak, ceiling, naive_w2s, aux_w2s, crowd_<method> or assisted_novices", "'" .. tostring(arm) .. "'")
     end
@@ -119,7 +134,14 @@ local function declare(name)
       choices = has_column(given, "choices") and "choices" or nil,
       difficulty = has_column(given, "difficulty") and "difficulty" or nil,
     })
-    local self = setmetatable({name = name, spec = spec, task = task}, Experiment)
+    local self = setmetatable({name = name, spec = spec, task = task, arm_names = {}, custom = {}}, Experiment)
+    for _, arm in ipairs(spec.arms) do
+      if type(arm) == "table" then
+        self.custom[arm.name] = arm.supervise
+        arm = arm.name
+      end
+      table.insert(self.arm_names, arm)
+    end
     self.classes = task:select(sw.col("label"):max()):column("label")[1] + 1
     self.seeds = spec.seeds or {1}
     return self
@@ -191,6 +213,29 @@ function Experiment:novice_labels(data, seed)
   return sw.overseers.simulate{gold = gold, overseers = nov.overseers, k = nov.k, seed = seed}
 end
 
+-- Trains the strong model on what a custom arm returned for B: `id, label` (hard labels) or
+-- `id, p0, ..., p<K-1>` (probabilities).
+function Experiment:train_on_supervision(arm, given, b, seed)
+  local where = "arms." .. arm .. ".supervise"
+  if type(given) ~= "userdata" or not pcall(given.columns, given) then
+    fail(where, "to return a DataFrame (id, label) or (id, p0, ...)", type(given))
+  end
+  if not has_column(given, "id") then fail(where, "a result with an id column", table.concat(given:columns(), ", ")) end
+  local probs = probs_columns(self.classes)
+  local data = b:select("id", "input")
+  if has_column(given, "label") then
+    data = data:join(given:select("id", "label"), {on = "id"})
+    local m = self:new_model("strong", seed)
+    return m, self:train(m, "strong", data, seed)
+  end
+  for _, p in ipairs(probs) do
+    if not has_column(given, p) then fail(where, "a label column or probability columns " .. table.concat(probs, ", "), table.concat(given:columns(), ", ")) end
+  end
+  data = data:join(given:select("id", table.unpack(probs)), {on = "id"})
+  local m = self:new_model("strong", seed)
+  return m, self:train(m, "strong", data, seed, {probs = probs})
+end
+
 -- Trains the strong model on hard labels (`task, label`) for the items of B.
 function Experiment:train_on_labels(labels, b, seed)
   local data = b:select("id", "input"):join(labels:select(sw.col("task"):alias("id"), "label"), {on = "id"})
@@ -214,7 +259,7 @@ function Experiment:run()
   local items = {}
   local curves = {}
   local wanted = {}
-  for _, arm in ipairs(spec.arms) do wanted[arm] = true end
+  for _, arm in ipairs(self.arm_names) do wanted[arm] = true end
   -- How good the supervision itself was: the labels' accuracy on B against the truth, and the
   -- overseers' agreement (Krippendorff's alpha, nominal) — one row each, split "train_b".
   local function supervision(arm, seed, crowd, labels, b)
@@ -266,10 +311,28 @@ function Experiment:run()
       record("aux_w2s", seed, score(m, test), metrics)
     end
     local crowd
-    for _, arm in ipairs(spec.arms) do
+    for _, arm in ipairs(self.arm_names) do
       local kind, method = arm_kind(arm)
       self.current_arm = arm
-      if kind == "crowd" then
+      if self.custom[arm] then
+        local ctx = {
+          seed = seed, a = a, b = b, test = test, classes = self.classes, experiment = self,
+          weak = weak, weak_predictions = soft,
+          novices = function()
+            crowd = crowd or self:novice_labels(b, seed)
+            return crowd
+          end,
+        }
+        local given = self.custom[arm](ctx)
+        local m, metrics = self:train_on_supervision(arm, given, b, seed)
+        if has_column(given, "label") then
+          local j = given:join(b:select("id", sw.col("label"):alias("truth")), {on = "id"})
+          local acc = j:filter(sw.col("label"):eq(sw.col("truth"))):height() / j:height()
+          table.insert(rows.arm, arm); table.insert(rows.seed, seed); table.insert(rows.split, "train_b")
+          table.insert(rows.metric, "label_accuracy"); table.insert(rows.value, acc)
+        end
+        record(arm, seed, score(m, test), metrics)
+      elseif kind == "crowd" then
         crowd = crowd or self:novice_labels(b, seed)
         local labels = sw.aggregate[method](crowd).labels
         supervision(arm, seed, crowd, labels, b)
@@ -337,7 +400,7 @@ function Experiment:pgr(opts)
   end
   local base = of("weak"):join(of("ceiling"), {on = {"id", "seed"}})
   local out = {arm = {}, pgr = {}, lower = {}, upper = {}}
-  for _, arm in ipairs(self.spec.arms) do
+  for _, arm in ipairs(self.arm_names) do
     if arm ~= "weak" and arm ~= "ceiling" then
       local data = base:join(of(arm), {on = {"id", "seed"}})
       -- Two-stage bootstrap: seeds with replacement, then test items within each drawn seed.
@@ -589,6 +652,16 @@ local function rerun(dir, opts)
     end
   end
   ints(spec)
+  -- A custom arm is Lua code, which a manifest cannot hold: it is passed again by name.
+  for i, arm in ipairs(spec.arms) do
+    if type(arm) == "table" then
+      local f = opts.supervise and opts.supervise[arm.name]
+      if type(f) ~= "function" then
+        fail("opts.supervise." .. tostring(arm.name), "the supervise function of custom arm " .. i, type(f))
+      end
+      arm.supervise = f
+    end
+  end
   local exp = declare(m.name)(spec)
   if sw.tasks.hash(exp.task) ~= m.task_hash then fail("task", "the task of the manifest", "different data") end
   local results = exp:run()

