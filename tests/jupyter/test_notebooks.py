@@ -1,6 +1,7 @@
 """Every notebook in workbooks/ runs headless with nbclient against its installed kernel and
 finishes without errors; the Sandwich notebook shows a table, a chart and a progress bar."""
 
+import functools
 import pathlib
 
 import nbformat
@@ -11,6 +12,7 @@ WORKBOOKS = pathlib.Path(__file__).resolve().parents[2] / "workbooks"
 NOTEBOOKS = sorted(WORKBOOKS.glob("*.ipynb"))
 
 
+@functools.lru_cache(maxsize=None)  # each notebook runs once; the tests below read its outputs
 def execute(path):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name=nb.metadata["kernelspec"]["name"],
@@ -32,3 +34,15 @@ def test_the_sandwich_notebook_shows_a_table_a_chart_and_a_progress_bar():
     assert any("text/html" in d and "<table" in d["text/html"] for d in data)
     assert any("application/vnd.vegalite.v5+json" in d for d in data)
     assert any("<progress" in d.get("text/html", "") for d in data)
+
+
+def test_the_experiment_notebook_reports_tables_and_vegalite_charts():
+    nb = execute(WORKBOOKS / "experiment.ipynb")
+    data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
+    titles = [str(c.get("title", "")) for c in charts]
+    assert any("gap recovered" in t for t in titles), titles
+    assert any("training loss" in t for t in titles), titles
+    tables = [d["text/html"] for d in data if "<table" in d.get("text/html", "")]
+    assert any("crowd_dawid_skene" in t and "pgr" in t for t in tables)
+    assert any(".html" in d.get("text/plain", "") for d in data)
