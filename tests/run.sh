@@ -36,11 +36,27 @@ cargo build --release --workspace --benches
 # The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
 # suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
 venv="$HOME/.cache/sandwich-venv"
-if ! "$venv/bin/python" -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat, ipykernel, pytest" 2>/dev/null; then
-  echo "== python venv with jupyter_client, jupyter_kernel_test, nbclient, ipykernel, pytest (once, into $venv)"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest
+py_packages="jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest maturin polars pyarrow pandas mypy"
+if ! "$venv/bin/python" -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat, ipykernel, pytest, polars, pyarrow, pandas, mypy" 2>/dev/null \
+   || [ ! -x "$venv/bin/maturin" ]; then
+  echo "== python venv with $py_packages (once, into $venv)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet $py_packages
 fi
+
+# The Python package: maturin builds the wheel with the same target directory and profile (only
+# the extension module itself compiles), pip installs it, pytest runs python/tests.
+echo "== Python wheel (python/) and its tests"
+wheels="$(mktemp -d)"
+"$venv/bin/maturin" build --release --quiet --manifest-path python/Cargo.toml --out "$wheels" \
+  --interpreter "$venv/bin/python"
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
+rm -rf "$wheels"
+"$venv/bin/python" -m pytest -q python/tests
+# The stubs say what the extension module has, no more and no less.
+"$venv/bin/python" -m mypy.stubtest sandwich._native --allowlist python/stubtest-allowlist.txt
+
+# After the wheel: the Python notebooks in workbooks/ import sandwich under ipykernel.
 echo "== Jupyter kernel tests (tests/jupyter)"
 "${CARGO_TARGET_DIR:-target}/release/sandwich" kernel install --prefix "$venv"
 "$venv/bin/python" -m pytest -q tests/jupyter

@@ -12,7 +12,7 @@ use crate::verbs::{add_verbs, lazy_arg, Frame};
 
 /// A polars DataFrame held by Lua.
 #[derive(Clone)]
-pub(crate) struct LuaDataFrame(pub DataFrame);
+pub struct LuaDataFrame(pub DataFrame);
 
 impl Frame for LuaDataFrame {
     const EAGER: bool = true;

@@ -184,6 +184,11 @@ pub(crate) fn is_complete(lua: &Lua, code: &str) -> Completeness {
     }
 }
 
+/// Every embedded reference page: (function name, page), sorted by name.
+pub fn docs() -> &'static [(&'static str, &'static str)] {
+    DOCS
+}
+
 /// The documented type name of a `sw` value (`DataFrame`, `Model`, ...), for method pages.
 fn type_label(value: &Value) -> Option<&'static str> {
     let Value::UserData(ud) = value else {

@@ -38,6 +38,8 @@ use mlua::{Lua, Table};
 
 pub use display::DisplayEvent;
 pub use error::{Error, Result};
+pub use frame::LuaDataFrame;
+pub use introspect::docs;
 pub use introspect::{Completeness, Completion};
 pub use session::{MimeBundle, Session, Stream};
 

@@ -229,6 +229,23 @@ impl Session {
         render(&self.lua, values)
     }
 
+    /// Runs `code` as `eval` does and returns the Lua values of its last expression rather than
+    /// their rendering: front ends that convert values themselves (the Python module) use it.
+    pub fn eval_values(&self, code: &str, name: &str) -> Result<MultiValue> {
+        let function = self.compile(code, &chunk_name(name))?;
+        self.call(function, MultiValue::new())
+    }
+
+    /// Calls a Lua function with the session's error handling: tracebacks, interrupts.
+    pub fn call_function(&self, function: Function, args: MultiValue) -> Result<MultiValue> {
+        self.call(function, args)
+    }
+
+    /// How `eval` shows `values` (a DataFrame as an HTML table, a chart as vega-lite, ...).
+    pub fn render(&self, values: MultiValue) -> Result<Option<MimeBundle>> {
+        render(&self.lua, values)
+    }
+
     /// Runs a script file with `arg` set as the standalone `lua` sets it (`arg[0]` the script,
     /// `arg[1..]` its arguments, also passed as `...`).
     pub fn run_file(&self, path: &Path, args: &[String]) -> Result<()> {

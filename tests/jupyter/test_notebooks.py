@@ -46,3 +46,11 @@ def test_the_experiment_notebook_reports_tables_and_vegalite_charts():
     tables = [d["text/html"] for d in data if "<table" in d.get("text/html", "")]
     assert any("crowd_dawid_skene" in t and "pgr" in t for t in tables)
     assert any(".html" in d.get("text/plain", "") for d in data)
+
+
+def test_the_python_notebook_shows_experiment_results_as_polars_frames():
+    nb = execute(WORKBOOKS / "python_experiment.ipynb")
+    data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    html = [d["text/html"] for d in data if "text/html" in d]
+    assert any("crowd_dawid_skene" in h and "pgr" in h for h in html), html
+    assert any("arm" in h and "value" in h for h in html)

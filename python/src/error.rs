@@ -1,0 +1,105 @@
+//! The exception hierarchy: `SandwichError` and, under it, `ConfigError` (a bad argument or
+//! option), `DataError` (a missing column, an unreadable file, a frame that cannot cross the
+//! boundary) and `ModelError` (loading, training, generation). An interrupt is `Interrupted`, a
+//! `KeyboardInterrupt`, so that Ctrl-C behaves as Python users expect. No Rust panic reaches
+//! Python: pyo3 turns one into `PanicException`, and the core returns errors rather than panics.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
+use pyo3::prelude::*;
+
+create_exception!(
+    sandwich,
+    SandwichError,
+    PyException,
+    "Any error of the Sandwich workbench."
+);
+create_exception!(
+    sandwich,
+    ConfigError,
+    SandwichError,
+    "A bad argument, option or experiment spec."
+);
+create_exception!(
+    sandwich,
+    DataError,
+    SandwichError,
+    "Data that cannot be read, found or converted."
+);
+create_exception!(
+    sandwich,
+    ModelError,
+    SandwichError,
+    "A model that cannot be loaded, trained or run."
+);
+create_exception!(
+    sandwich,
+    Interrupted,
+    PyKeyboardInterrupt,
+    "The running job was interrupted (Ctrl-C)."
+);
+
+pub fn data_error(message: String) -> PyErr {
+    DataError::new_err(message)
+}
+
+/// The exception class for an error of the Lua session, from what failed: the function or
+/// operation an error names comes first in its message (`sw.train.classify: bad argument ...`).
+pub fn to_py(e: sandwich_lua::Error) -> PyErr {
+    if matches!(e, sandwich_lua::Error::Interrupted) {
+        return Interrupted::new_err("interrupted");
+    }
+    let message = match &e {
+        sandwich_lua::Error::Script {
+            message, traceback, ..
+        } if !traceback.is_empty() => {
+            format!("{message}\n{traceback}")
+        }
+        other => other.to_string(),
+    };
+    let head = message.lines().next().unwrap_or("").to_string();
+    if head.contains("interrupted") && head.len() < 40 {
+        return Interrupted::new_err(message);
+    }
+    let subject = head.split(':').next().unwrap_or("");
+    let model = ["model", "Model", "train", "generate", "lora"]
+        .iter()
+        .any(|k| subject.contains(k));
+    let config = [
+        "bad argument",
+        "bad field",
+        "invalid argument",
+        "unknown field",
+    ]
+    .iter()
+    .any(|k| head.contains(k));
+    let data = [
+        "read_",
+        "write_",
+        "cannot access",
+        "column",
+        "DataFrame",
+        "scan_",
+    ]
+    .iter()
+    .any(|k| head.contains(k));
+    if model {
+        ModelError::new_err(message)
+    } else if config {
+        ConfigError::new_err(message)
+    } else if data {
+        DataError::new_err(message)
+    } else {
+        SandwichError::new_err(message)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("SandwichError", py.get_type::<SandwichError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("DataError", py.get_type::<DataError>())?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("Interrupted", py.get_type::<Interrupted>())?;
+    Ok(())
+}

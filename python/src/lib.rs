@@ -1,0 +1,33 @@
+//! `sandwich._native`: the workbench's core and Lua session as a Python extension module.
+//! The Python package (`python/python/sandwich/`) is a thin layer over it: one implementation,
+//! the Lua names mirrored, DataFrames through the Arrow PyCapsule interface without copying.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod error;
+mod frame;
+mod object;
+mod session;
+
+pub use frame::{from_batches, to_batches};
+
+/// The Lua reference pages: (function name, page), the docstrings of the Python functions.
+#[pyfunction]
+fn docs() -> Vec<(String, String)> {
+    sandwich_lua::docs()
+        .iter()
+        .map(|(n, p)| (n.to_string(), p.to_string()))
+        .collect()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<session::PySession>()?;
+    m.add_class::<frame::PyDataFrame>()?;
+    m.add_class::<object::LuaObject>()?;
+    m.add_function(wrap_pyfunction!(docs, m)?)?;
+    error::register(m)?;
+    Ok(())
+}
