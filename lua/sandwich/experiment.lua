@@ -64,8 +64,11 @@ local function validate(spec)
     if type(s.model) ~= "table" then
       fail(side .. ".model", "a table of sw.model.new options, or {path = checkpoint directory, ...sw.model.load options}", type(s.model))
     end
-    if s.model.path ~= nil and type(s.model.path) ~= "string" then
-      fail(side .. ".model.path", "a checkpoint directory", type(s.model.path))
+    if s.model.path ~= nil then
+      if type(s.model.path) ~= "string" then fail(side .. ".model.path", "a checkpoint directory", type(s.model.path)) end
+      local config = io.open(s.model.path .. "/config.json")
+      if not config then fail(side .. ".model.path", "a checkpoint directory with config.json", "'" .. s.model.path .. "'") end
+      config:close()
     end
     if s.train ~= nil and type(s.train) ~= "table" then fail(side .. ".train", "a table of sw.train.classify options", type(s.train)) end
   end

@@ -54,6 +54,10 @@ fn bad_specs_fail_before_any_compute() {
             "sw.experiment 'x' (spec{strong = {model = {path = 3}}})",
             "strong.model.path",
         ),
+        (
+            "sw.experiment 'x' (spec{strong = {model = {path = 'no/such/dir'}}})",
+            "no/such/dir",
+        ),
     ];
     for (code, needle) in cases {
         let err = c.error(code);
