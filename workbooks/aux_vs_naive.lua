@@ -5,7 +5,7 @@
 --   sandwich run workbooks/aux_vs_naive.lua [scratch|minilm] [SEEDS] [OUT_CSV] [MODEL_DIR]
 
 local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
-local experiment = dofile(here .. "sentiment_experiment.lua")
+local workbook = dofile(here .. "sentiment_experiment.lua")
 local which = arg and arg[1] or "scratch"
 local n_seeds = tonumber(arg and arg[2]) or 5
 local seeds = {}
@@ -23,7 +23,7 @@ elseif which ~= "scratch" then
   error("aux_vs_naive.lua: the first argument must be 'scratch' or 'minilm', got '" .. which .. "'", 0)
 end
 
-local exp = experiment{name = "aux_w2s vs naive_w2s (" .. which .. ")", strong = strong,
+local exp = workbook.experiment{name = "aux_w2s vs naive_w2s (" .. which .. ")", strong = strong,
                        arms = {"weak", "ceiling", "naive_w2s", "aux_w2s"}, seeds = seeds}
 exp:run()
 print(exp:accuracy())

@@ -10,7 +10,7 @@
 -- model directory (asked of python3). Nothing is downloaded at run time.
 
 local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
-local experiment = dofile(here .. "sentiment_experiment.lua")
+local workbook = dofile(here .. "sentiment_experiment.lua")
 local out = arg and arg[1] or "minilm-results"
 
 local function package_model_dir()
@@ -24,18 +24,11 @@ local function package_model_dir()
 end
 
 local model_dir = arg and arg[2] or os.getenv("SANDWICH_MINILM_DIR") or package_model_dir()
-local exp = experiment{
+local exp = workbook.experiment{
   name = "sentiment with a pretrained strong model (all-MiniLM-L6-v2)",
   strong = {
     model = {path = model_dir},
     train = {epochs = 1, batch_size = 32, lr = 5e-5, warmup_steps = 10, max_length = 32},
   },
 }
-local started = os.time()
-exp:run()
-print()
-print(exp:accuracy())
-print(exp:pgr())
-os.execute(("mkdir -p %q"):format(out))
-exp:save(out)
-print(("%d s; report: %s/report.html (manifest.json and results.csv beside it)"):format(os.time() - started, out))
+workbook.run_and_save(exp, out)

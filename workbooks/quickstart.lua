@@ -11,15 +11,8 @@
 -- finds.
 
 local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
-local experiment = dofile(here .. "sentiment_experiment.lua")
+local workbook = dofile(here .. "sentiment_experiment.lua")
 local out = arg and arg[1] or "quickstart-results"
 
-local exp = experiment{name = "quickstart: sentiment, weak-to-strong and a novice crowd"}
-local started = os.time()
-exp:run()
-print()
-print(exp:accuracy())
-print(exp:pgr())
-os.execute(("mkdir -p %q"):format(out))
-exp:save(out)
-print(("%d s; report: %s/report.html (manifest.json and results.csv beside it)"):format(os.time() - started, out))
+local exp = workbook.experiment{name = "quickstart: sentiment, weak-to-strong and a novice crowd"}
+workbook.run_and_save(exp, out)

@@ -1,8 +1,9 @@
 -- The experiment of the quickstart, as a function of the strong model, so that other workbooks
 -- (minilm.lua, aux_vs_naive.lua) run exactly the same thing with another strong side:
 --
---   local experiment = dofile(dir .. "sentiment_experiment.lua")
---   local exp = experiment{name = "...", strong = {...}, arms = {...}, seeds = {...}}
+--   local workbook = dofile(dir .. "sentiment_experiment.lua")
+--   local exp = workbook.experiment{name = "...", strong = {...}, arms = {...}, seeds = {...}}
+--   workbook.run_and_save(exp, out_dir)   -- runs, prints the tables, writes the report
 --
 -- Task: the built-in `sentiment` (5000 items; the label is the sign of the summed polarity of
 -- the review's sentiment words, each flipped by a preceding "not"; half the words are rare).
@@ -29,7 +30,7 @@ local FROM_SCRATCH = {
 local ALL_ARMS = {"weak", "ceiling", "naive_w2s", "aux_w2s", "crowd_majority_vote",
                   "crowd_dawid_skene", "assisted_novices"}
 
-return function(o)
+local function experiment(o)
   return sw.experiment(o.name) {
     task = {builtin = "sentiment", n = 5000, seed = 1},
     strong = o.strong or FROM_SCRATCH,
@@ -45,3 +46,18 @@ return function(o)
     },
   }
 end
+
+-- Runs the experiment, prints the accuracy and PGR tables, and saves manifest.json,
+-- results.csv and report.html into `out` (created if missing).
+local function run_and_save(exp, out)
+  local started = os.time()
+  exp:run()
+  print()
+  print(exp:accuracy())
+  print(exp:pgr())
+  os.execute(("mkdir -p %q"):format(out))
+  exp:save(out)
+  print(("%d s; report: %s/report.html (manifest.json and results.csv beside it)"):format(os.time() - started, out))
+end
+
+return {experiment = experiment, run_and_save = run_and_save}
