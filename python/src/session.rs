@@ -45,7 +45,12 @@ impl PyProgress {
             }
             if let Ok(m) = py.import("sandwich._progress") {
                 if let Err(e) = f(&m) {
-                    e.print(py);
+                    // Ctrl-C pressed while the bar's Python code ran arrives as its error.
+                    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                        self.interrupt.request();
+                    } else {
+                        e.print(py);
+                    }
                 }
             }
         });
@@ -76,7 +81,9 @@ impl PySession {
     fn new() -> PyResult<Self> {
         let session = Arc::new(Session::new().map_err(session_err)?);
         session.lua().set_app_data(Owner(Arc::downgrade(&session)));
-        session.set_output(|stream, text| {
+        let interrupt = session.interrupt_handle();
+        let on_write = interrupt.clone();
+        session.set_output(move |stream, text| {
             Python::attach(|py| {
                 let name = if stream == Stream::Stderr {
                     "stderr"
@@ -84,11 +91,15 @@ impl PySession {
                     "stdout"
                 };
                 if let Ok(out) = py.import("sys").and_then(|s| s.getattr(name)) {
-                    let _ = out.call_method1("write", (text,));
+                    // Ctrl-C during the write surfaces here: keep it as an interrupt request.
+                    if let Err(e) = out.call_method1("write", (text,)) {
+                        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                            on_write.request();
+                        }
+                    }
                 }
             });
         });
-        let interrupt = session.interrupt_handle();
         session.set_progress(PyProgress {
             interrupt: interrupt.clone(),
         });
