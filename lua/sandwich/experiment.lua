@@ -265,11 +265,16 @@ function Experiment:run()
   for _, arm in ipairs(self.arm_names) do wanted[arm] = true end
   -- How good the supervision itself was: the labels' accuracy on B against the truth, and the
   -- overseers' agreement (Krippendorff's alpha, nominal) — one row each, split "train_b".
-  local function supervision(arm, seed, crowd, labels, b)
-    local j = labels:join(b:select(sw.col("id"):alias("task"), sw.col("label"):alias("truth")), {on = "task"})
-    local acc = j:filter(sw.col("label"):eq(sw.col("truth"))):height() / j:height()
-    local ok, alpha = pcall(sw.agreement.krippendorff_alpha, crowd, {level = "nominal"})
-    for metric, value in pairs{label_accuracy = acc, overseer_alpha = ok and alpha or 0 / 0} do
+  -- `labels` are `key, label` (key = "task" for aggregated crowds, "id" for custom arms); a
+  -- crowd adds its overseers' alpha.
+  local function supervision(arm, seed, labels, b, key, crowd)
+    local j = labels:join(b:select(sw.col("id"):alias(key), sw.col("label"):alias("truth")), {on = key})
+    local values = {label_accuracy = j:filter(sw.col("label"):eq(sw.col("truth"))):height() / j:height()}
+    if crowd then
+      local ok, alpha = pcall(sw.agreement.krippendorff_alpha, crowd, {level = "nominal"})
+      values.overseer_alpha = ok and alpha or 0 / 0
+    end
+    for metric, value in pairs(values) do
       table.insert(rows.arm, arm); table.insert(rows.seed, seed); table.insert(rows.split, "train_b")
       table.insert(rows.metric, metric); table.insert(rows.value, value)
     end
@@ -328,24 +333,19 @@ function Experiment:run()
         }
         local given = self.custom[arm](ctx)
         local m, metrics = self:train_on_supervision(arm, given, b, seed)
-        if has_column(given, "label") then
-          local j = given:join(b:select("id", sw.col("label"):alias("truth")), {on = "id"})
-          local acc = j:filter(sw.col("label"):eq(sw.col("truth"))):height() / j:height()
-          table.insert(rows.arm, arm); table.insert(rows.seed, seed); table.insert(rows.split, "train_b")
-          table.insert(rows.metric, "label_accuracy"); table.insert(rows.value, acc)
-        end
+        if has_column(given, "label") then supervision(arm, seed, given:select("id", "label"), b, "id") end
         record(arm, seed, score(m, test), metrics)
       elseif kind == "crowd" then
         crowd = crowd or self:novice_labels(b, seed)
         local labels = sw.aggregate[method](crowd).labels
-        supervision(arm, seed, crowd, labels, b)
+        supervision(arm, seed, labels, b, "task", crowd)
         local m, metrics = self:train_on_labels(labels, b, seed)
         record(arm, seed, score(m, test), metrics)
       elseif kind == "assisted_novices" then
         crowd = crowd or self:novice_labels(b, seed)
         local assisted = self:assist(crowd, naive:predict(b, {column = "input"}), seed)
         local labels = sw.aggregate.majority_vote(assisted).labels
-        supervision(arm, seed, assisted, labels, b)
+        supervision(arm, seed, labels, b, "task", assisted)
         local m, metrics = self:train_on_labels(labels, b, seed)
         record(arm, seed, score(m, test), metrics)
       end

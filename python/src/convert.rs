@@ -197,7 +197,3 @@ pub fn first(
         None => Ok(py.None()),
     }
 }
-
-pub fn session_err(e: sandwich_lua::Error) -> PyErr {
-    to_py(e)
-}

@@ -11,7 +11,20 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use sandwich_lua::Session;
 
-use crate::convert::{call_args, first, lua_err, session_err};
+use crate::convert::{call_args, first, lua_err};
+use crate::error::to_py;
+
+/// A small Lua helper, compiled once per session and kept in the registry (attribute access
+/// and calls are frequent; compiling a chunk each time would be wasted work).
+fn helper(lua: &Lua, name: &str, code: &str) -> PyResult<mlua::Function> {
+    let key = format!("sandwich.python.{name}");
+    if let Ok(f) = lua.named_registry_value::<mlua::Function>(&key) {
+        return Ok(f);
+    }
+    let f = lua.load(code).into_function().map_err(lua_err)?;
+    lua.set_named_registry_value(&key, &f).map_err(lua_err)?;
+    Ok(f)
+}
 
 #[pyclass(name = "LuaObject", module = "sandwich", frozen)]
 pub struct LuaObject {
@@ -45,17 +58,17 @@ impl LuaObject {
         let f = match self.value(lua)? {
             Value::Function(f) => f,
             // A callable table (`sw.experiment`) or userdata: call it through Lua.
-            other => lua
-                .load("local f = ...; return function(...) return f(...) end")
-                .into_function()
-                .and_then(|wrap| wrap.call::<mlua::Function>(other))
-                .map_err(lua_err)?,
+            other => helper(
+                lua,
+                "call",
+                "local f = ...; return function(...) return f(...) end",
+            )?
+            .call::<mlua::Function>(other)
+            .map_err(lua_err)?,
         };
         let a = call_args(lua, args, kwargs)?;
         let session = self.session.clone();
-        let out = py
-            .detach(|| session.call_function(f, a))
-            .map_err(session_err)?;
+        let out = py.detach(|| session.call_function(f, a)).map_err(to_py)?;
         first(py, &self.session, out, None)
     }
 
@@ -63,10 +76,11 @@ impl LuaObject {
         let lua = self.session.lua();
         let me = self.value(lua)?;
         let bind = |method: Value| -> PyResult<Value> {
-            let bind: mlua::Function = lua
-                .load("local f, o = ...; return function(...) return f(o, ...) end")
-                .into_function()
-                .map_err(lua_err)?;
+            let bind = helper(
+                lua,
+                "bind",
+                "local f, o = ...; return function(...) return f(o, ...) end",
+            )?;
             bind.call((method, me.clone())).map_err(lua_err)
         };
         let field: Value = match &me {
@@ -83,10 +97,7 @@ impl LuaObject {
             }
             Value::UserData(ud) => {
                 // Methods are found through the userdata's `__index`.
-                let index: mlua::Function = lua
-                    .load("local o, k = ...; return o[k]")
-                    .into_function()
-                    .map_err(lua_err)?;
+                let index = helper(lua, "index", "local o, k = ...; return o[k]")?;
                 let f: Value = index.call((ud.clone(), name)).unwrap_or(Value::Nil);
                 if let Value::Function(_) = f {
                     bind(f)?
@@ -155,7 +166,7 @@ impl LuaObject {
         let mut values = mlua::MultiValue::new();
         values.push_back(self.value(lua)?);
         let d = PyDict::new(py);
-        if let Some(b) = self.session.render(values).map_err(session_err)? {
+        if let Some(b) = self.session.render(values).map_err(to_py)? {
             for (mime, data) in b.iter() {
                 if mime.ends_with("json") {
                     let json = py.import("json")?.call_method1("loads", (data,))?;

@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use sandwich_core::{Interrupt, Progress};
 use sandwich_lua::{Session, Stream};
 
-use crate::convert::{first, lua_err, session_err, to_lua, to_python};
+use crate::convert::{first, lua_err, to_lua, to_python};
+use crate::error::to_py;
 
 /// The session a Lua state belongs to, for callbacks into Python that convert values.
 struct Owner(Weak<Session>);
@@ -79,7 +80,7 @@ impl PySession {
     /// A fresh Lua session with the `sw` module loaded.
     #[new]
     fn new() -> PyResult<Self> {
-        let session = Arc::new(Session::new().map_err(session_err)?);
+        let session = Arc::new(Session::new().map_err(to_py)?);
         session.lua().set_app_data(Owner(Arc::downgrade(&session)));
         let interrupt = session.interrupt_handle();
         let on_write = interrupt.clone();
@@ -137,7 +138,7 @@ impl PySession {
         let session = self.inner.clone();
         let values = py
             .detach(|| session.eval_values(code, "python"))
-            .map_err(session_err)?;
+            .map_err(to_py)?;
         first(py, &self.inner, values, None)
     }
 
@@ -145,14 +146,13 @@ impl PySession {
     #[pyo3(signature = (path, args = Vec::new()))]
     fn run_file(&self, py: Python<'_>, path: PathBuf, args: Vec<String>) -> PyResult<()> {
         let session = self.inner.clone();
-        py.detach(|| session.run_file(&path, &args))
-            .map_err(session_err)
+        py.detach(|| session.run_file(&path, &args)).map_err(to_py)
     }
 
     /// A global's value (see `eval` for the conversion).
     fn get(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
         let v: mlua::Value = self.inner.lua().globals().get(name).map_err(lua_err)?;
-        to_python(py, &self.inner, v, Some(name.to_string()).filter(|_| false))
+        to_python(py, &self.inner, v, None)
     }
 
     /// Sets a global: None, bools, numbers, strings, lists, dicts, DataFrames (anything with
