@@ -397,6 +397,7 @@ end
 --- with a two-stage bootstrap interval (seeds, then items within them): arm, pgr, lower, upper.
 function Experiment:pgr(opts)
   opts = opts or {}
+  check_keys(opts, {n_boot = true, seed = true}, "pgr")
   assert(self.items, "sw.experiment: run() first")
   local function of(arm)
     return self.items:filter(sw.col("arm"):eq(arm)):select("id", "seed", sw.col("correct"):alias(arm))
@@ -636,6 +637,7 @@ end
 --- was a DataFrame must be passed again (`opts.task`); its content hash must match.
 local function rerun(dir, opts)
   opts = opts or {}
+  check_keys(opts, {task = true, supervise = true}, "rerun")
   local f = io.open(dir .. "/manifest.json")
   if not f then fail("dir", "a folder with manifest.json (Experiment:save)", "'" .. tostring(dir) .. "'") end
   local m = sw.json.decode(f:read("a"))

@@ -100,6 +100,11 @@ pub fn to_lua(lua: &Lua, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
             lua.create_string(s.to_cow()?.as_ref()).map_err(lua_err)?,
         ));
     }
+    // A path (pathlib.Path, ...) as its string: Lua functions take paths as strings.
+    if obj.hasattr("__fspath__")? {
+        let path = py_fspath(obj)?;
+        return to_lua(lua, &path);
+    }
     if let Ok(f) = obj.cast::<PyDataFrame>() {
         return lua_frame(lua, f.get().df.clone());
     }
@@ -151,6 +156,10 @@ pub fn to_lua(lua: &Lua, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     )))
 }
 
+fn py_fspath<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    obj.py().import("os")?.call_method1("fspath", (obj,))
+}
+
 fn lua_frame(lua: &Lua, df: polars::prelude::DataFrame) -> PyResult<Value> {
     Ok(Value::UserData(
         lua.create_userdata(LuaDataFrame(df)).map_err(lua_err)?,
@@ -185,15 +194,16 @@ pub fn call_args(
     Ok(out)
 }
 
-/// The first returned value (Lua functions here return one), converted.
-pub fn first(
-    py: Python<'_>,
-    session: &Arc<Session>,
-    values: MultiValue,
-    path: Option<String>,
-) -> PyResult<Py<PyAny>> {
-    match values.into_iter().next() {
-        Some(v) => to_python(py, session, v, path),
-        None => Ok(py.None()),
-    }
+/// What a Lua call returned: None, the value, or a tuple of several (`sw.experiment.rerun`
+/// returns results, identical, experiment).
+pub fn returned(py: Python<'_>, session: &Arc<Session>, values: MultiValue) -> PyResult<Py<PyAny>> {
+    let mut items = values
+        .into_iter()
+        .map(|v| to_python(py, session, v, None))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(match items.len() {
+        0 => py.None(),
+        1 => items.remove(0),
+        _ => PyTuple::new(py, items)?.into_any().unbind(),
+    })
 }

@@ -2,7 +2,8 @@
 //! option), `DataError` (a missing column, an unreadable file, a frame that cannot cross the
 //! boundary) and `ModelError` (loading, training, generation). An interrupt is `Interrupted`, a
 //! `KeyboardInterrupt`, so that Ctrl-C behaves as Python users expect. No Rust panic reaches
-//! Python: pyo3 turns one into `PanicException`, and the core returns errors rather than panics.
+//! Python as one: the core returns errors, and `guard` turns a panic (a bug) into a
+//! `SandwichError` at the calls into it.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
@@ -38,6 +39,21 @@ create_exception!(
     PyKeyboardInterrupt,
     "The running job was interrupted (Ctrl-C)."
 );
+
+/// Runs a call into the core; a Rust panic in it (a bug) becomes a `SandwichError` that says
+/// so, instead of pyo3's `PanicException` (a `BaseException` that `except Exception` misses).
+pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        Err(SandwichError::new_err(format!(
+            "sandwich: internal error (a bug; please report it): {what}"
+        )))
+    })
+}
 
 pub fn data_error(message: String) -> PyErr {
     DataError::new_err(message)

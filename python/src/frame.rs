@@ -13,7 +13,7 @@ use pyo3::types::PyCapsule;
 use pyo3_arrow::ffi::{to_stream_pycapsule, ArrayIterator};
 use pyo3_arrow::input::AnyRecordBatch;
 
-use crate::error::data_error;
+use crate::error::{data_error, guard};
 
 // The two crates' C structs are the same ABI struct (the Arrow C data interface); check sizes
 // at compile time so that a layout change in either fails the build, not at run time.
@@ -143,7 +143,7 @@ pub fn extract_frame(obj: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
         .into_table()
         .map_err(|e| data_error(format!("reading an Arrow stream: {e}")))?;
     let (batches, schema) = table.into_inner();
-    from_batches(&batches, &schema)
+    guard(|| from_batches(&batches, &schema))
 }
 
 /// A DataFrame handed to Python: polars' columns behind the Arrow PyCapsule interface.
@@ -162,7 +162,7 @@ impl PyDataFrame {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let (batches, schema) = to_batches(&self.df)?;
+        let (batches, schema) = guard(|| to_batches(&self.df))?;
         let fields = schema.fields().clone();
         let arrays = batches.into_iter().map(|b| {
             let a: ArrayRef = Arc::new(arrow_array::StructArray::from(b));

@@ -21,6 +21,13 @@ fn docs() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Panics inside `error::guard`, so that a test can check that no panic reaches Python as a
+/// `PanicException` (there is no other way to make the core panic: that would be a bug).
+#[pyfunction]
+fn _panic_for_tests(message: &str) -> PyResult<()> {
+    error::guard(|| panic!("{message}"))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -28,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<frame::PyDataFrame>()?;
     m.add_class::<object::LuaObject>()?;
     m.add_function(wrap_pyfunction!(docs, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     error::register(m)?;
     Ok(())
 }

@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use sandwich_lua::Session;
 
-use crate::convert::{call_args, first, lua_err};
-use crate::error::to_py;
+use crate::convert::{call_args, lua_err, returned};
+use crate::error::{guard, to_py};
 
 /// A small Lua helper, compiled once per session and kept in the registry (attribute access
 /// and calls are frequent; compiling a chunk each time would be wasted work).
@@ -68,8 +68,8 @@ impl LuaObject {
         };
         let a = call_args(lua, args, kwargs)?;
         let session = self.session.clone();
-        let out = py.detach(|| session.call_function(f, a)).map_err(to_py)?;
-        first(py, &self.session, out, None)
+        let out = guard(|| py.detach(|| session.call_function(f, a)).map_err(to_py))?;
+        returned(py, &self.session, out)
     }
 
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
@@ -166,7 +166,7 @@ impl LuaObject {
         let mut values = mlua::MultiValue::new();
         values.push_back(self.value(lua)?);
         let d = PyDict::new(py);
-        if let Some(b) = self.session.render(values).map_err(to_py)? {
+        if let Some(b) = guard(|| self.session.render(values).map_err(to_py))? {
             for (mime, data) in b.iter() {
                 if mime.ends_with("json") {
                     let json = py.import("json")?.call_method1("loads", (data,))?;

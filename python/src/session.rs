@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use sandwich_core::{Interrupt, Progress};
 use sandwich_lua::{Session, Stream};
 
-use crate::convert::{first, lua_err, to_lua, to_python};
-use crate::error::to_py;
+use crate::convert::{lua_err, returned, to_lua, to_python};
+use crate::error::{guard, to_py};
 
 /// The session a Lua state belongs to, for callbacks into Python that convert values.
 struct Owner(Weak<Session>);
@@ -131,22 +131,23 @@ impl PySession {
         Ok(Self { inner: session })
     }
 
-    /// Runs Lua code and returns the value of its last expression as a Python value (a
+    /// Runs Lua code and returns the value of its last expression (a tuple for several) as a Python value (a
     /// `DataFrame`, a number, a dict, ...) or, for a value Python has no equivalent of (a chart,
     /// a model), a `LuaObject` that shows in notebooks through its MIME bundle.
     fn eval(&self, py: Python<'_>, code: &str) -> PyResult<Py<PyAny>> {
         let session = self.inner.clone();
-        let values = py
-            .detach(|| session.eval_values(code, "python"))
-            .map_err(to_py)?;
-        first(py, &self.inner, values, None)
+        let values = guard(|| {
+            py.detach(|| session.eval_values(code, "python"))
+                .map_err(to_py)
+        })?;
+        returned(py, &self.inner, values)
     }
 
     /// Runs a Lua script (`arg` and `...` are `args`, as `sandwich run` sets them).
     #[pyo3(signature = (path, args = Vec::new()))]
     fn run_file(&self, py: Python<'_>, path: PathBuf, args: Vec<String>) -> PyResult<()> {
         let session = self.inner.clone();
-        py.detach(|| session.run_file(&path, &args)).map_err(to_py)
+        guard(|| py.detach(|| session.run_file(&path, &args)).map_err(to_py))
     }
 
     /// A global's value (see `eval` for the conversion).

@@ -58,6 +58,12 @@ fn bad_specs_fail_before_any_compute() {
             "sw.experiment 'x' (spec{strong = {model = {path = 'no/such/dir'}}})",
             "no/such/dir",
         ),
+        // Unknown option keys of the methods and of rerun are errors too, before any work.
+        ("(sw.experiment 'x' (spec())):pgr{nboot = 10}", "pgr.nboot"),
+        (
+            "sw.experiment.rerun('no/such/dir', {tasks = 1})",
+            "rerun.tasks",
+        ),
     ];
     for (code, needle) in cases {
         let err = c.error(code);

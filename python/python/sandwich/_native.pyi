@@ -5,7 +5,7 @@ from typing import Any, Sequence, final
 
 __all__ = [
     "ConfigError", "DataError", "DataFrame", "Interrupted", "LuaObject", "ModelError",
-    "SandwichError", "Session", "__version__", "docs",
+    "SandwichError", "Session", "__version__", "docs", "_panic_for_tests",
 ]
 __version__: str
 
@@ -51,3 +51,5 @@ class Session:
     def interrupt(self) -> None: ...
 
 def docs() -> list[tuple[str, str]]: ...
+def _panic_for_tests(message: str) -> None:
+    """Panics inside the panic guard: the test that no panic reaches Python as one."""
