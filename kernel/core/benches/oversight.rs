@@ -111,9 +111,9 @@ fn main() {
     println!("ours: encode {encode_s:.3} s, majority vote {mv_s:.3} s, Dawid-Skene {ds_s:.3} s ({} iterations)", ds.iterations);
     println!("ours: encode pairs {cmp_encode_s:.3} s, Bradley-Terry 2 iterations {bt2_s:.3} s, to convergence (n_iter 100) {bt_conv_s:.3} s");
 
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/bench/oversight_crowdkit.py"
+    let script = format!(
+        "{}/../../tests/bench/oversight_crowdkit.py",
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")
     );
     let out = Command::new("python3").arg(script).arg(dir.path()).output();
     let Ok(out) = out.map_err(|e| println!("crowd-kit peer not run: {e}")) else {

@@ -108,9 +108,9 @@ fn main() {
     let ours_rss = peak_rss_mib();
     println!("shape: GPT-2 124M, batch {batch} x seq {seq}, {dtype} on {device}, {steps} timed steps after 1 warm-up (total {total:.1} s)");
     println!("ours:    {ours:>9.1} tokens/s   peak RSS {ours_rss:>7.0} MiB");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/bench/train_gpt2_torch.py"
+    let script = format!(
+        "{}/../../tests/bench/train_gpt2_torch.py",
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")
     );
     let peer = Command::new("python3")
         .args([

@@ -13,7 +13,8 @@ use sandwich_core::{Error, Interrupt, Progress, Silent};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../..")
 }
 
 fn tokenizer(config: &Value) -> Tokenizer {

@@ -17,7 +17,7 @@ use sandwich_core::train::loss::{class_loss, lm_loss};
 const TOL: f64 = 1e-4;
 
 fn dir(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("../../tests/parity/fixtures/models")
         .join(case)
 }

@@ -15,7 +15,8 @@ use sandwich_core::{column_floats, read_csv, CsvReadOptions};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/parity/fixtures/oversight")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../tests/parity/fixtures/oversight")
 }
 
 fn csv(name: &str) -> DataFrame {

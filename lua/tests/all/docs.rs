@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::util::Captured;
 
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("docs")
 }
 
 struct Page {

@@ -3,13 +3,19 @@
 
 use crate::util::Captured;
 
-// Absolute: the docs test changes the process's working directory while these run.
-const TOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../workbooks/tokenizer");
+/// Absolute: the docs test changes the process's working directory while these run. Looked up
+/// at run time (cargo sets the variable for tests), so the test binary is not tied to the
+/// checkout it was built in (a target directory shared by several checkouts).
+fn tok() -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    format!("{dir}/../workbooks/tokenizer")
+}
 
 fn session() -> Captured {
     let c = Captured::new();
+    let tok = tok();
     c.eval(&format!(
-        r#"TOK = "{TOK}"
+        r#"TOK = "{tok}"
         gpt = sw.model.new{{arch = "gpt2", tokenizer = TOK, hidden_size = 32, heads = 4, seed = 1}}
         clf = sw.model.new{{arch = "bert", tokenizer = TOK, hidden_size = 32, heads = 4, num_labels = 2}}
         bare = sw.model.new{{arch = "llama", vocab_size = 64, hidden_size = 16, heads = 2}}

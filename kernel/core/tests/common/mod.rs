@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 pub fn fixture(name: &str) -> HashMap<String, Tensor> {
     let path = format!(
         "{}/../../tests/parity/fixtures/{name}.safetensors",
-        env!("CARGO_MANIFEST_DIR")
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")
     );
     candle_core::safetensors::load(&path, &Device::Cpu)
         .unwrap_or_else(|e| panic!("{path}: {e} (regenerate with tests/parity/make_*_fixtures.py)"))
