@@ -10,7 +10,7 @@ use mlua::{Lua, MultiValue, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use sandwich_lua::{LuaDataFrame, Session};
+use sandwich_lua::{LuaDataFrame, MimeBundle, Session};
 
 use crate::error::to_py;
 use crate::frame::{extract_frame, PyDataFrame};
@@ -206,4 +206,19 @@ pub fn returned(py: Python<'_>, session: &Arc<Session>, values: MultiValue) -> P
         1 => items.remove(0),
         _ => PyTuple::new(py, items)?.into_any().unbind(),
     })
+}
+
+/// A MIME bundle as the dict IPython displays: JSON types (vega-lite, application/json) parsed,
+/// text types as strings.
+pub fn bundle_dict<'py>(py: Python<'py>, bundle: &MimeBundle) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (mime, data) in bundle.iter() {
+        if mime.ends_with("json") {
+            let json = py.import("json")?.call_method1("loads", (data,))?;
+            d.set_item(mime, json)?;
+        } else {
+            d.set_item(mime, data)?;
+        }
+    }
+    Ok(d)
 }

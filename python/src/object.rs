@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use sandwich_lua::Session;
 
-use crate::convert::{call_args, lua_err, returned};
+use crate::convert::{bundle_dict, call_args, lua_err, returned};
 use crate::error::{guard, to_py};
 
 /// A small Lua helper, compiled once per session and kept in the registry (attribute access
@@ -165,17 +165,10 @@ impl LuaObject {
         let lua = self.session.lua();
         let mut values = mlua::MultiValue::new();
         values.push_back(self.value(lua)?);
-        let d = PyDict::new(py);
-        if let Some(b) = guard(|| self.session.render(values).map_err(to_py))? {
-            for (mime, data) in b.iter() {
-                if mime.ends_with("json") {
-                    let json = py.import("json")?.call_method1("loads", (data,))?;
-                    d.set_item(mime, json)?;
-                } else {
-                    d.set_item(mime, data)?;
-                }
-            }
-        }
+        let d = match guard(|| self.session.render(values).map_err(to_py))? {
+            Some(b) => bundle_dict(py, &b)?,
+            None => PyDict::new(py),
+        };
         Ok(d.into_any().unbind())
     }
 }

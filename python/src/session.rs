@@ -1,7 +1,7 @@
 //! `sandwich.Session`: one Lua state with `sw`, the same session `sandwich run` and the Jupyter
 //! kernel use. Long calls run with the GIL released; Lua's `print` goes to Python's `sys.stdout`
 //! (so notebooks capture it); training progress goes to `sandwich._progress` (tqdm when it is
-//! installed); Ctrl-C stops a Lua loop or a training run and raises `sandwich.Interrupted`.
+//! installed); `sw.display` goes to IPython's display (`sandwich._display`); Ctrl-C stops a Lua loop or a training run and raises `sandwich.Interrupted`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -9,9 +9,9 @@ use std::sync::{Arc, Weak};
 use mlua::{HookTriggers, Lua, VmState};
 use pyo3::prelude::*;
 use sandwich_core::{Interrupt, Progress};
-use sandwich_lua::{Session, Stream};
+use sandwich_lua::{DisplayEvent, Session, Stream};
 
-use crate::convert::{lua_err, returned, to_lua, to_python};
+use crate::convert::{bundle_dict, lua_err, returned, to_lua, to_python};
 use crate::error::{guard, to_py};
 
 /// The session a Lua state belongs to, for callbacks into Python that convert values.
@@ -31,6 +31,24 @@ fn ctrl_c_pressed() -> bool {
     Python::attach(|py| py.check_signals().is_err())
 }
 
+/// Calls `sandwich.<module>.<function>` from a callback of the core: a failure is printed, never
+/// fatal, and Ctrl-C pressed while that Python code ran (it arrives as its error) is kept as an
+/// interrupt request.
+fn call_python(
+    interrupt: &Interrupt,
+    f: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>,
+) {
+    Python::attach(|py| {
+        if let Err(e) = f(py) {
+            if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                interrupt.request();
+            } else {
+                e.print(py);
+            }
+        }
+    });
+}
+
 /// Training progress to `sandwich._progress` (a tqdm bar or a plain text bar).
 struct PyProgress {
     interrupt: Interrupt,
@@ -40,20 +58,11 @@ impl PyProgress {
     /// Calls `sandwich._progress.<method>`; a failing bar is reported, never fatal. Python's
     /// pending signals are looked at on the way (training runs with the GIL released).
     fn call(&self, f: impl for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>>) {
-        Python::attach(|py| {
+        call_python(&self.interrupt, |py| {
             if py.check_signals().is_err() {
                 self.interrupt.request();
             }
-            if let Ok(m) = py.import("sandwich._progress") {
-                if let Err(e) = f(&m) {
-                    // Ctrl-C pressed while the bar's Python code ran arrives as its error.
-                    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
-                        self.interrupt.request();
-                    } else {
-                        e.print(py);
-                    }
-                }
-            }
+            f(&py.import("sandwich._progress")?)
         });
     }
 }
@@ -85,21 +94,30 @@ impl PySession {
         let interrupt = session.interrupt_handle();
         let on_write = interrupt.clone();
         session.set_output(move |stream, text| {
-            Python::attach(|py| {
-                let name = if stream == Stream::Stderr {
-                    "stderr"
-                } else {
-                    "stdout"
-                };
-                if let Ok(out) = py.import("sys").and_then(|s| s.getattr(name)) {
-                    // Ctrl-C during the write surfaces here: keep it as an interrupt request.
-                    if let Err(e) = out.call_method1("write", (text,)) {
-                        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
-                            on_write.request();
-                        }
-                    }
-                }
+            let name = if stream == Stream::Stderr {
+                "stderr"
+            } else {
+                "stdout"
+            };
+            call_python(&on_write, |py| {
+                py.import("sys")?
+                    .getattr(name)?
+                    .call_method1("write", (text,))
             });
+        });
+        // `sw.display` (an experiment's report, charts) through IPython's display machinery
+        // when it runs, else as text on stdout: `sandwich/_display.py`.
+        let on_display = interrupt.clone();
+        session.set_display(move |event| {
+            call_python(&on_display, |py| {
+                let m = py.import("sandwich._display")?;
+                match event {
+                    DisplayEvent::Show { bundle, id, update } => {
+                        m.call_method1("show", (bundle_dict(py, &bundle)?, id, update))
+                    }
+                    DisplayEvent::Clear { wait } => m.call_method1("clear", (wait,)),
+                }
+            })
         });
         session.set_progress(PyProgress {
             interrupt: interrupt.clone(),

@@ -77,3 +77,10 @@ def test_objects_have_methods_and_python_callables_are_hooks():
 
 def test_run_takes_a_file_or_code():
     assert sandwich.run("return 6 * 7") == 42
+
+
+def test_lua_displays_are_text_on_stdout_outside_ipython(capsys):
+    s = sandwich.Session()
+    s.eval("sw.display.markdown('# a heading'); sw.display(sw.frame{a = {1, 2}})")
+    out = capsys.readouterr().out
+    assert "# a heading" in out and "shape: (2, 1)" in out

@@ -54,3 +54,7 @@ def test_the_python_notebook_shows_experiment_results_as_polars_frames():
     html = [d["text/html"] for d in data if "text/html" in d]
     assert any("crowd_dawid_skene" in h and "pgr" in h for h in html), html
     assert any("arm" in h and "value" in h for h in html)
+    # exp.report() displays through IPython: the PGR bars and training curves as vega-lite.
+    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
+    titles = {c.get("title") for c in charts}
+    assert "gap recovered" in titles and any(t and t.startswith("training loss") for t in titles), titles

@@ -114,7 +114,7 @@ fn main() {
     );
     let peer = Command::new("python3")
         .args([
-            script,
+            script.as_str(),
             "--batch",
             &batch.to_string(),
             "--seq",
