@@ -1,6 +1,6 @@
 //! Turning Lua arguments into Rust values, with errors that name the function and argument.
 
-use mlua::{AnyUserData, Lua, LuaSerdeExt, Value, Variadic};
+use mlua::{AnyUserData, Lua, Value, Variadic};
 use polars::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -58,20 +58,55 @@ pub(crate) fn options<T: DeserializeOwned + Default>(
     }
 }
 
+/// Where in an options table deserialization failed, written as Lua code would reach it:
+/// `options.overseers[1].accuracy` (Lua's sequences count from 1, serde's from 0).
+fn lua_path(root: &str, path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = root.to_string();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{}]", index + 1)),
+            Segment::Map { key } => {
+                out.push('.');
+                out.push_str(key);
+            }
+            Segment::Enum { variant } => {
+                out.push('.');
+                out.push_str(variant);
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
 /// Like [`options`], for option tables that must be given (they have required keys).
 pub(crate) fn required_options<T: DeserializeOwned>(
-    lua: &Lua,
+    _lua: &Lua,
     function: &str,
     value: Option<Value>,
 ) -> mlua::Result<T> {
     match value {
-        Some(v @ Value::Table(_)) => lua.from_value(v).map_err(|e| {
-            let detail = match e {
-                mlua::Error::DeserializeError(msg) => msg,
-                other => other.to_string(),
-            };
-            Error::argument(function, "options", "a valid option table", detail).into()
-        }),
+        Some(v @ Value::Table(_)) => {
+            // The path names the option whose value is wrong (`options.n_iter`), not only
+            // the table: serde's own message says what was expected there.
+            let de = mlua::serde::Deserializer::new(v);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let argument = lua_path("options", e.path());
+                let detail = match e.into_inner() {
+                    mlua::Error::DeserializeError(msg) => msg,
+                    other => other.to_string(),
+                };
+                let expected = if detail.starts_with("unknown field") {
+                    "a known option key"
+                } else if argument == "options" {
+                    "a valid option table"
+                } else {
+                    "a valid value"
+                };
+                Error::argument(function, &argument, expected, detail).into()
+            })
+        }
         Some(other) => {
             Err(Error::argument(function, "options", "a table", type_name(&other)).into())
         }

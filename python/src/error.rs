@@ -66,11 +66,14 @@ pub fn to_py(e: sandwich_lua::Error) -> PyErr {
         return Interrupted::new_err("interrupted");
     }
     let message = match &e {
+        // A traceback with frames (an error in Lua code) helps; a bare header (an error raised
+        // by a function called straight from Python) is noise.
         sandwich_lua::Error::Script {
             message, traceback, ..
-        } if !traceback.is_empty() => {
+        } if traceback.lines().skip(1).any(|l| !l.trim().is_empty()) => {
             format!("{message}\n{traceback}")
         }
+        sandwich_lua::Error::Script { message, .. } => message.clone(),
         other => other.to_string(),
     };
     let head = message.lines().next().unwrap_or("").to_string();

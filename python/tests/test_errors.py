@@ -30,3 +30,12 @@ def test_every_error_is_a_sandwich_error_and_lua_errors_keep_their_message():
 def test_unconvertible_values_are_type_errors():
     with pytest.raises(TypeError, match="cannot pass"):
         sandwich.Session().set("x", object())
+
+
+def test_a_function_called_from_python_fails_without_a_bare_lua_traceback():
+    with pytest.raises(sandwich.ConfigError) as e:
+        sandwich.aggregate.dawid_skene(sandwich.frame({"task": ["a"], "worker": ["w"], "label": ["x"]}), n_iter=-1)
+    assert "n_iter" in str(e.value) and "traceback" not in str(e.value)
+    # An error inside Lua code keeps the frames that locate it.
+    with pytest.raises(sandwich.SandwichError, match=r"(?s)deep.*in local 'f'"):
+        sandwich.run("local function f() error('deep') end\nf()")
