@@ -80,6 +80,24 @@ fn lua_path(root: &str, path: &serde_path_to_error::Path) -> String {
     out
 }
 
+/// The error for an option table that does not deserialize: it names the option (its Lua path)
+/// and says what was wrong there.
+pub(crate) fn option_error(
+    function: &str,
+    path: &serde_path_to_error::Path,
+    detail: String,
+) -> Error {
+    let argument = lua_path("options", path);
+    let expected = if detail.starts_with("unknown field") {
+        "a known option key"
+    } else if argument == "options" {
+        "a valid option table"
+    } else {
+        "a valid value"
+    };
+    Error::argument(function, &argument, expected, detail)
+}
+
 /// Like [`options`], for option tables that must be given (they have required keys).
 pub(crate) fn required_options<T: DeserializeOwned>(
     _lua: &Lua,
@@ -92,19 +110,12 @@ pub(crate) fn required_options<T: DeserializeOwned>(
             // the table: serde's own message says what was expected there.
             let de = mlua::serde::Deserializer::new(v);
             serde_path_to_error::deserialize(de).map_err(|e| {
-                let argument = lua_path("options", e.path());
+                let path = e.path().clone();
                 let detail = match e.into_inner() {
                     mlua::Error::DeserializeError(msg) => msg,
                     other => other.to_string(),
                 };
-                let expected = if detail.starts_with("unknown field") {
-                    "a known option key"
-                } else if argument == "options" {
-                    "a valid option table"
-                } else {
-                    "a valid value"
-                };
-                Error::argument(function, &argument, expected, detail).into()
+                option_error(function, &path, detail).into()
             })
         }
         Some(other) => {

@@ -488,8 +488,12 @@ impl UserData for LuaModel {
                     Some(o) => (o.column, o.inner),
                     None => (prompt_col(), json!({})),
                 };
-                let g: GenerateOptions = serde_json::from_value(inner).map_err(|e| {
-                    Error::argument(F, "options", "a valid option table", e.to_string())
+                let g: GenerateOptions = serde_path_to_error::deserialize(inner).map_err(|e| {
+                    let path = e.path().clone();
+                    // serde_json appends " at line 0 column 0" for a Value: not a place here.
+                    let detail = e.inner().to_string();
+                    let detail = detail.trim_end_matches(" at line 0 column 0").to_string();
+                    args::option_error(F, &path, detail)
                 })?;
                 let (prompts, df) = texts(F, "prompts", &input, &column)?;
                 let p = progress(lua);

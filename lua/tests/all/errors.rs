@@ -53,6 +53,19 @@ fn bad_inputs_fail_with_clear_errors() {
                 "separator",
             ],
         ),
+        // A wrong value names the option by its Lua path, sequences counted from 1.
+        (
+            format!("sw.read_csv({}, {{columns = {{'a', 2}}}})", f.csv),
+            vec!["sw.read_csv", "'options.columns[2]'", "expected a string"],
+        ),
+        (
+            "sw.overseers.simulate{gold = df, overseers = {{id = 'a', accuracy = 'high'}}}".into(),
+            vec!["'options.overseers[1].accuracy'", "string \"high\""],
+        ),
+        (
+            "sw.aggregate.dawid_skene(df, {n_iter = -1})".into(),
+            vec!["'options.n_iter'", "integer `-1`"],
+        ),
         (
             format!("sw.read_csv({}, {{separator = ';;'}})", f.csv),
             vec!["read_csv", "separator", "single ASCII character"],
