@@ -192,13 +192,16 @@ def docstring(text: str) -> str:
 
 def parse(page: Path, key: str) -> Function:
     text = page.read_text()
-    sig = re.search(r"`([^`]*)`", text.splitlines()[2]).group(1)
+    line = re.search(r"`([^`]*)`", text.splitlines()[2])
+    if not line:
+        raise SystemExit(f"{page.name}: the third line is not a `signature`")
+    sig = line.group(1)
     m = re.match(r"(?:sw\.|[a-z]+:)([A-Za-z_.]+)\s*", sig)
     if not m:
         raise SystemExit(f"{page.name}: cannot read the signature line `{sig}`")
     name, rest = m.group(1), sig[m.end():]
     args = "()"
-    if rest[:1] in "({" and rest:
+    if rest and rest[0] in "({":
         end = matching(rest)
         args, rest = rest[: end + 1], rest[end + 1:].strip()
     if rest and not rest.startswith("->"):
