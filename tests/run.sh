@@ -50,9 +50,10 @@ cargo build --release --workspace --benches
 # The Python package, installed as a user installs it (`pip install ./python`: maturin's PEP 517
 # backend builds the wheel with the same target directory and profile, so only the extension
 # module itself compiles), then its tests. Without build isolation: the venv's maturin builds
-# it, so a warm machine needs no network here.
+# it (its backend runs `maturin` from PATH), so a warm machine needs no network here.
 echo "== Python package (python/) and its tests"
-"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps --no-build-isolation ./python
+PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps \
+  --no-build-isolation ./python
 # The typed API (generated from the Lua pages; python/tests checks it is up to date) type-checks.
 "$venv/bin/python" -m mypy --strict --no-incremental -p sandwich
 "$venv/bin/python" -m pytest -q python/tests
