@@ -100,6 +100,8 @@ pub(crate) fn option_error(
 
 /// Like [`options`], for option tables that must be given (they have required keys).
 pub(crate) fn required_options<T: DeserializeOwned>(
+    // Unused since deserialization goes through `serde_path_to_error`; kept because every
+    // argument helper takes the state and ~50 callers (and their own helpers) pass it.
     _lua: &Lua,
     function: &str,
     value: Option<Value>,

@@ -2,8 +2,8 @@
 //! option), `DataError` (a missing column, an unreadable file, a frame that cannot cross the
 //! boundary) and `ModelError` (loading, training, generation). An interrupt is `Interrupted`, a
 //! `KeyboardInterrupt`, so that Ctrl-C behaves as Python users expect. No Rust panic reaches
-//! Python as one: the core returns errors, and `guard` turns a panic (a bug) into a
-//! `SandwichError` at the calls into it.
+//! Python as one: the Lua session's calls turn a panic (a bug) into `Error::Panic`, mapped to
+//! `SandwichError` here, and `guard` does the same for the calls that bypass them.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
@@ -40,8 +40,10 @@ create_exception!(
     "The running job was interrupted (Ctrl-C)."
 );
 
-/// Runs a call into the core; a Rust panic in it (a bug) becomes a `SandwichError` that says
-/// so, instead of pyo3's `PanicException` (a `BaseException` that `except Exception` misses).
+/// Runs a call into the core that does not go through the Lua session's own call (which already
+/// turns a panic into `Error::Panic`): rendering, frame conversion. A Rust panic in it (a bug)
+/// becomes a `SandwichError` that says so, instead of pyo3's `PanicException` (a
+/// `BaseException` that `except Exception` misses).
 pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
@@ -62,8 +64,11 @@ pub fn data_error(message: String) -> PyErr {
 /// The exception class for an error of the Lua session, from what failed: the function or
 /// operation an error names comes first in its message (`sw.train.classify: bad argument ...`).
 pub fn to_py(e: sandwich_lua::Error) -> PyErr {
-    if matches!(e, sandwich_lua::Error::Interrupted) {
-        return Interrupted::new_err("interrupted");
+    match &e {
+        sandwich_lua::Error::Interrupted => return Interrupted::new_err("interrupted"),
+        // A panic the session caught is a bug, whatever words its message happens to hold.
+        sandwich_lua::Error::Panic(_) => return SandwichError::new_err(e.to_string()),
+        _ => {}
     }
     let message = match &e {
         // A traceback with frames (an error in Lua code) helps; a bare header (an error raised

@@ -68,7 +68,7 @@ impl LuaObject {
         };
         let a = call_args(lua, args, kwargs)?;
         let session = self.session.clone();
-        let out = guard(|| py.detach(|| session.call_function(f, a)).map_err(to_py))?;
+        let out = py.detach(|| session.call_function(f, a)).map_err(to_py)?;
         returned(py, &self.session, out)
     }
 

@@ -1,7 +1,8 @@
 //! `sandwich.Session`: one Lua state with `sw`, the same session `sandwich run` and the Jupyter
 //! kernel use. Long calls run with the GIL released; Lua's `print` goes to Python's `sys.stdout`
 //! (so notebooks capture it); training progress goes to `sandwich._progress` (tqdm when it is
-//! installed); `sw.display` goes to IPython's display (`sandwich._display`); Ctrl-C stops a Lua loop or a training run and raises `sandwich.Interrupted`.
+//! installed); `sw.display` goes to IPython's display (`sandwich._display`); Ctrl-C stops a Lua
+//! loop or a training run and raises `sandwich.Interrupted`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -12,7 +13,7 @@ use sandwich_core::{Interrupt, Progress};
 use sandwich_lua::{DisplayEvent, Session, Stream};
 
 use crate::convert::{bundle_dict, lua_err, returned, to_lua, to_python};
-use crate::error::{guard, to_py};
+use crate::error::to_py;
 
 /// The session a Lua state belongs to, for callbacks into Python that convert values.
 struct Owner(Weak<Session>);
@@ -154,10 +155,9 @@ impl PySession {
     /// a model), a `LuaObject` that shows in notebooks through its MIME bundle.
     fn eval(&self, py: Python<'_>, code: &str) -> PyResult<Py<PyAny>> {
         let session = self.inner.clone();
-        let values = guard(|| {
-            py.detach(|| session.eval_values(code, "python"))
-                .map_err(to_py)
-        })?;
+        let values = py
+            .detach(|| session.eval_values(code, "python"))
+            .map_err(to_py)?;
         returned(py, &self.inner, values)
     }
 
@@ -165,7 +165,7 @@ impl PySession {
     #[pyo3(signature = (path, args = Vec::new()))]
     fn run_file(&self, py: Python<'_>, path: PathBuf, args: Vec<String>) -> PyResult<()> {
         let session = self.inner.clone();
-        guard(|| py.detach(|| session.run_file(&path, &args)).map_err(to_py))
+        py.detach(|| session.run_file(&path, &args)).map_err(to_py)
     }
 
     /// A global's value (see `eval` for the conversion).
