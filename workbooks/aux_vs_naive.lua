@@ -23,8 +23,9 @@ local exp = workbook.experiment{name = "aux_w2s vs naive_w2s (" .. which .. ")",
 exp:run()
 print(exp:accuracy())
 print(exp:pgr())
--- Per seed: does aux beat naive?
-local acc = exp.results:filter(sw.col("metric"):eq("accuracy"))
+-- The paired difference over seeds, with its interval; and per seed.
+print(exp:compare("aux_w2s", "naive_w2s"))
+local acc = exp:results():filter(sw.col("metric"):eq("accuracy"))
 local wins = 0
 for _, s in ipairs(seeds) do
   local function at(arm)
@@ -35,4 +36,4 @@ for _, s in ipairs(seeds) do
   print(("seed %d: aux − naive = %+.3f"):format(s, d))
 end
 print(("aux_w2s beat naive_w2s on %d of %d seeds"):format(wins, #seeds))
-if arg and arg[3] then exp.results:write_csv(arg[3]) end
+if arg and arg[3] then exp:results():write_csv(arg[3]) end

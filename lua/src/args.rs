@@ -28,21 +28,9 @@ pub(crate) fn type_name(value: &Value) -> String {
 }
 
 fn userdata_name(ud: &AnyUserData) -> String {
-    use crate::frame::LuaDataFrame;
-    use crate::lazy::{LuaGroupBy, LuaLazyFrame};
-    if ud.is::<LuaDataFrame>() {
-        "DataFrame".into()
-    } else if ud.is::<LuaLazyFrame>() {
-        "LazyFrame".into()
-    } else if ud.is::<LuaExpr>() {
-        "Expr".into()
-    } else if ud.is::<LuaGroupBy>() {
-        "GroupBy".into()
-    } else if ud.is::<crate::model::LuaModel>() {
-        "Model".into()
-    } else {
-        "userdata".into()
-    }
+    crate::introspect::userdata_type(ud)
+        .map_or("userdata", |t| t.0)
+        .into()
 }
 
 /// Deserializes an option table; `nil` gives the defaults. Unknown keys are errors that list

@@ -1,36 +1,50 @@
 //! Introspection for front ends: `sw._methods(value)` (method names of a `sw` userdata), name
 //! completion, inspection (a function's doc page) and whether a cell is complete.
 
-use mlua::{Lua, Table, Value};
+use mlua::{AnyUserData, Lua, Table, Value};
 
 use crate::expr::{LuaExpr, LuaStrNamespace, LuaWhen, EXPR_METHODS, STR_METHODS, WHEN_METHODS};
 use crate::frame::LuaDataFrame;
 use crate::lazy::{LuaGroupBy, LuaLazyFrame};
+
+/// Every `sw` userdata type: its documented name and its method names. The one list behind
+/// `sw._methods`, inspection and the type names in error messages.
+pub(crate) fn userdata_type(ud: &AnyUserData) -> Option<(&'static str, Vec<&'static str>)> {
+    Some(if ud.is::<LuaDataFrame>() {
+        (
+            "DataFrame",
+            [crate::verbs::VERBS, crate::frame::METHODS].concat(),
+        )
+    } else if ud.is::<LuaLazyFrame>() {
+        (
+            "LazyFrame",
+            [crate::verbs::VERBS, crate::lazy::METHODS].concat(),
+        )
+    } else if ud.is::<LuaExpr>() {
+        ("Expr", EXPR_METHODS.to_vec())
+    } else if ud.is::<LuaStrNamespace>() {
+        ("Expr.str", STR_METHODS.to_vec())
+    } else if ud.is::<LuaWhen>() {
+        ("When", WHEN_METHODS.to_vec())
+    } else if ud.is::<crate::model::LuaModel>() {
+        ("Model", crate::model::METHODS.to_vec())
+    } else if ud.is::<LuaGroupBy>() {
+        ("GroupBy", vec!["agg"])
+    } else if ud.is::<crate::chart::LuaChart>() {
+        ("Chart", crate::chart::METHODS.to_vec())
+    } else if ud.is::<crate::experiment::LuaExperiment>() {
+        ("Experiment", crate::experiment::METHODS.to_vec())
+    } else {
+        return None;
+    })
+}
 
 /// Method names of a value's type, sorted; empty for values that are not `sw` userdata.
 pub(crate) fn methods(value: &Value) -> Vec<&'static str> {
     let Value::UserData(ud) = value else {
         return vec![];
     };
-    let mut names: Vec<&'static str> = if ud.is::<LuaDataFrame>() {
-        [crate::verbs::VERBS, crate::frame::METHODS].concat()
-    } else if ud.is::<LuaLazyFrame>() {
-        [crate::verbs::VERBS, crate::lazy::METHODS].concat()
-    } else if ud.is::<LuaExpr>() {
-        EXPR_METHODS.to_vec()
-    } else if ud.is::<LuaStrNamespace>() {
-        STR_METHODS.to_vec()
-    } else if ud.is::<LuaWhen>() {
-        WHEN_METHODS.to_vec()
-    } else if ud.is::<crate::model::LuaModel>() {
-        crate::model::METHODS.to_vec()
-    } else if ud.is::<LuaGroupBy>() {
-        vec!["agg"]
-    } else if ud.is::<crate::chart::LuaChart>() {
-        crate::chart::METHODS.to_vec()
-    } else {
-        vec![]
-    };
+    let mut names = userdata_type(ud).map(|t| t.1).unwrap_or_default();
     names.sort_unstable();
     names
 }
@@ -194,23 +208,7 @@ fn type_label(value: &Value) -> Option<&'static str> {
     let Value::UserData(ud) = value else {
         return None;
     };
-    Some(if ud.is::<LuaDataFrame>() {
-        "DataFrame"
-    } else if ud.is::<LuaLazyFrame>() {
-        "LazyFrame"
-    } else if ud.is::<LuaExpr>() {
-        "Expr"
-    } else if ud.is::<LuaWhen>() {
-        "When"
-    } else if ud.is::<crate::model::LuaModel>() {
-        "Model"
-    } else if ud.is::<LuaGroupBy>() {
-        "GroupBy"
-    } else if ud.is::<crate::chart::LuaChart>() {
-        "Chart"
-    } else {
-        return None;
-    })
+    userdata_type(ud).map(|t| t.0)
 }
 
 /// The doc page of a function, by its documented name (`sw.read_csv`, `DataFrame.head`).

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 use polars::prelude::*;
 use sandwich_core::model::{
-    generations_frame, logprobs_frame, parse_device, parse_dtype, Arch, GenerateOptions, Head,
-    LoraConfig, Model, Placement, Tokenizer,
+    generations_frame, logprobs_frame, Arch, GenerateOptions, Head, LoadOptions, LoraConfig, Model,
+    NewOptions,
 };
 use sandwich_core::{Interrupt, Progress, Silent};
 use serde::Deserialize;
@@ -45,161 +45,6 @@ pub(crate) fn progress(lua: &Lua) -> Arc<dyn Progress> {
 
 pub(crate) fn interrupt(lua: &Lua) -> Option<Interrupt> {
     lua.app_data_ref::<Interrupt>().map(|i| i.clone())
-}
-
-fn placement(dtype: &str, device: &str, seed: u64) -> mlua::Result<Placement> {
-    Ok(Placement {
-        device: parse_device(device).lua()?,
-        dtype: parse_dtype(dtype).lua()?,
-        seed,
-    })
-}
-
-fn default_dtype() -> String {
-    "f32".into()
-}
-fn default_device() -> String {
-    "cpu".into()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoadOpts {
-    head: Option<String>,
-    num_labels: Option<usize>,
-    #[serde(default = "default_dtype")]
-    dtype: String,
-    #[serde(default = "default_device")]
-    device: String,
-    #[serde(default)]
-    seed: u64,
-}
-
-impl Default for LoadOpts {
-    fn default() -> Self {
-        Self {
-            head: None,
-            num_labels: None,
-            dtype: default_dtype(),
-            device: default_device(),
-            seed: 0,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewOpts {
-    arch: String,
-    vocab_size: Option<usize>,
-    #[serde(default = "d64")]
-    hidden_size: usize,
-    #[serde(default = "d2")]
-    layers: usize,
-    #[serde(default = "d4")]
-    heads: usize,
-    kv_heads: Option<usize>,
-    intermediate_size: Option<usize>,
-    #[serde(default = "d512")]
-    max_positions: usize,
-    head: Option<String>,
-    num_labels: Option<usize>,
-    tokenizer: Option<String>,
-    #[serde(default)]
-    seed: u64,
-    #[serde(default = "default_dtype")]
-    dtype: String,
-    #[serde(default = "default_device")]
-    device: String,
-    #[serde(default = "theta")]
-    rope_theta: f64,
-    #[serde(default)]
-    tie_embeddings: bool,
-}
-
-fn d64() -> usize {
-    64
-}
-fn d2() -> usize {
-    2
-}
-fn d4() -> usize {
-    4
-}
-fn d512() -> usize {
-    512
-}
-fn theta() -> f64 {
-    10_000.0
-}
-
-/// An HF `config.json` for the options of `sw.model.new`.
-fn hf_config(o: &NewOpts, vocab: usize, tok: Option<&Tokenizer>) -> mlua::Result<Json> {
-    const F: &str = "sw.model.new";
-    let inter = o.intermediate_size.unwrap_or(4 * o.hidden_size);
-    let mut c = match o.arch.as_str() {
-        "gpt2" => json!({
-            "model_type": "gpt2", "vocab_size": vocab, "n_positions": o.max_positions,
-            "n_embd": o.hidden_size, "n_layer": o.layers, "n_head": o.heads, "n_inner": inter,
-        }),
-        "llama" | "qwen2" => json!({
-            "model_type": o.arch, "vocab_size": vocab, "hidden_size": o.hidden_size,
-            "intermediate_size": inter, "num_hidden_layers": o.layers,
-            "num_attention_heads": o.heads, "num_key_value_heads": o.kv_heads.unwrap_or(o.heads),
-            "max_position_embeddings": o.max_positions, "rope_theta": o.rope_theta,
-            "tie_word_embeddings": o.tie_embeddings, "rms_norm_eps": 1e-6, "hidden_act": "silu",
-        }),
-        "bert" => json!({
-            "model_type": "bert", "vocab_size": vocab, "hidden_size": o.hidden_size,
-            "num_hidden_layers": o.layers, "num_attention_heads": o.heads,
-            "intermediate_size": inter, "max_position_embeddings": o.max_positions,
-        }),
-        other => {
-            return Err(Error::argument(
-                F,
-                "arch",
-                "'gpt2', 'llama', 'qwen2' or 'bert'",
-                format!("'{other}'"),
-            )
-            .into())
-        }
-    };
-    if o.arch != "llama" && o.arch != "qwen2" {
-        for (key, given) in [
-            ("kv_heads", o.kv_heads.is_some()),
-            ("tie_embeddings", o.tie_embeddings),
-        ] {
-            if given {
-                return Err(Error::argument(
-                    F,
-                    key,
-                    "no such option for this arch (Llama/Qwen2 only)",
-                    o.arch.clone(),
-                )
-                .into());
-            }
-        }
-    }
-    if let Some(t) = tok {
-        if let Some(eos) = t.eos {
-            c["eos_token_id"] = json!(eos);
-            c["bos_token_id"] = json!(eos);
-        }
-        c["pad_token_id"] = json!(t.pad);
-    }
-    Ok(c)
-}
-
-fn head_of(
-    head: Option<&str>,
-    num_labels: Option<usize>,
-    fallback: Option<Head>,
-) -> mlua::Result<Option<Head>> {
-    match head {
-        Some(h) => Ok(Some(Head::parse(h, num_labels).lua()?)),
-        None if num_labels.is_some() => Ok(Some(Head::parse("classify", num_labels).lua()?)),
-        None => Ok(fallback),
-    }
 }
 
 /// The strings of `column` when `value` is a DataFrame, or of a Lua list of strings.
@@ -546,51 +391,11 @@ impl UserData for LuaModel {
                     .into());
                 }
                 let (texts_, df) = texts(F, "texts", &input, &o.column)?;
-                let rows = this.0.predict(&texts_, o.batch_size).lua()?;
-                let mut cols = vec![];
+                let mut out = this.0.predict_frame(&texts_, o.batch_size).lua()?;
                 if df.is_none() {
-                    cols.push(Column::new(o.column.as_str().into(), texts_));
+                    out.insert_column(0, Column::new(o.column.as_str().into(), texts_))
+                        .ctx(F)?;
                 }
-                match this.0.head() {
-                    Head::Scalar => cols.push(Column::new(
-                        "score".into(),
-                        rows.iter().map(|r| r[0] as f64).collect::<Vec<_>>(),
-                    )),
-                    _ => {
-                        let n = rows.first().map_or(0, Vec::len);
-                        let probs: Vec<Vec<f64>> = rows
-                            .iter()
-                            .map(|r| {
-                                let max =
-                                    r.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-                                let e: Vec<f64> =
-                                    r.iter().map(|&v| (v as f64 - max).exp()).collect();
-                                let z: f64 = e.iter().sum();
-                                e.into_iter().map(|v| v / z).collect()
-                            })
-                            .collect();
-                        let pred: Vec<i64> = probs
-                            .iter()
-                            .map(|p| {
-                                p.iter()
-                                    .enumerate()
-                                    .fold(
-                                        (0, f64::NEG_INFINITY),
-                                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                                    )
-                                    .0 as i64
-                            })
-                            .collect();
-                        cols.push(Column::new("pred".into(), pred));
-                        for k in 0..n {
-                            cols.push(Column::new(
-                                format!("p{k}").into(),
-                                probs.iter().map(|p| p[k]).collect::<Vec<_>>(),
-                            ));
-                        }
-                    }
-                }
-                let out = DataFrame::new_infer_height(cols).ctx(F)?;
                 beside(F, df, out).map(LuaDataFrame)
             },
         );
@@ -627,47 +432,16 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (path, opts): (Value, Option<Value>)| {
             const F: &str = "sw.model.load";
             let p = args::path(F, &path)?;
-            let o: LoadOpts = options(lua, F, opts)?;
-            let head = head_of(o.head.as_deref(), o.num_labels, None)?;
-            let place = placement(&o.dtype, &o.device, o.seed)?;
-            Model::load(Path::new(&p), head, &place).lua().map(LuaModel)
+            let o: LoadOptions = options(lua, F, opts)?;
+            Model::load_with(Path::new(&p), &o).lua().map(LuaModel)
         })?,
     )?;
     model.set(
         "new",
         lua.create_function(|lua, opts: Value| {
             const F: &str = "sw.model.new";
-            let o: NewOpts = args::required_options(lua, F, Some(opts))?;
-            let tok = match &o.tokenizer {
-                Some(dir) => Some(Tokenizer::load(Path::new(dir), &json!({})).lua()?),
-                None => None,
-            };
-            let vocab = match (o.vocab_size, &tok) {
-                (Some(v), _) => v,
-                (None, Some(t)) => t.vocab_size(),
-                (None, None) => {
-                    return Err(Error::argument(
-                        F,
-                        "vocab_size",
-                        "a vocabulary size (or a tokenizer to take it from)",
-                        "neither",
-                    )
-                    .into())
-                }
-            };
-            let config = hf_config(&o, vocab, tok.as_ref())?;
-            // The config takes its special ids from the tokenizer, so the two agree as loaded.
-            let fallback = if o.arch == "bert" {
-                Head::None
-            } else {
-                Head::Lm
-            };
-            let head =
-                head_of(o.head.as_deref(), o.num_labels, Some(fallback))?.expect("has a fallback");
-            let place = placement(&o.dtype, &o.device, o.seed)?;
-            Model::from_config(config, head, &place, tok)
-                .lua()
-                .map(LuaModel)
+            let o: NewOptions = args::required_options(lua, F, Some(opts))?;
+            Model::new_from(&o).lua().map(LuaModel)
         })?,
     )?;
     sw.set("model", model)?;

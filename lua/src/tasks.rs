@@ -2,7 +2,10 @@
 
 use mlua::{Lua, Value};
 use polars::prelude::*;
-use sandwich_core::experiment::{builtin_task, check_task, frame_hash, word_tokenizer, BUILTIN};
+use sandwich_core::experiment::{
+    builtin_task, check_task, frame_hash, load_ratings, load_task, word_tokenizer, BUILTIN,
+    DEFAULT_ITEMS,
+};
 use serde::Deserialize;
 
 use crate::args::{frame, options, required_options, type_name};
@@ -18,7 +21,10 @@ struct BuiltinOpts {
 
 impl Default for BuiltinOpts {
     fn default() -> Self {
-        Self { n: 4000, seed: 0 }
+        Self {
+            n: DEFAULT_ITEMS,
+            seed: 0,
+        }
     }
 }
 
@@ -46,9 +52,58 @@ fn label() -> String {
     "label".into()
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LoadOpts {
+    dir: Option<String>,
+    n: Option<usize>,
+    #[serde(default)]
+    seed: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RatingsOpts {
+    dir: Option<String>,
+}
+
+fn name_arg(function: &str, v: &Value) -> mlua::Result<String> {
+    match v {
+        Value::String(s) => Ok(s.to_str()?.to_string()),
+        other => Err(Error::argument(function, "name", "a task name", type_name(other)).into()),
+    }
+}
+
 pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     let t = lua.create_table()?;
+    t.set(
+        "load",
+        lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {
+            const F: &str = "sw.tasks.load";
+            let name = name_arg(F, &name)?;
+            let o: LoadOpts = options(lua, F, opts)?;
+            load_task(
+                &name,
+                o.dir.as_deref().map(std::path::Path::new),
+                o.n,
+                o.seed,
+            )
+            .lua()
+            .map(LuaDataFrame)
+        })?,
+    )?;
+    t.set(
+        "ratings",
+        lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {
+            const F: &str = "sw.tasks.ratings";
+            let name = name_arg(F, &name)?;
+            let o: RatingsOpts = options(lua, F, opts)?;
+            load_ratings(&name, o.dir.as_deref().map(std::path::Path::new))
+                .lua()
+                .map(LuaDataFrame)
+        })?,
+    )?;
     t.set(
         "builtin",
         lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {

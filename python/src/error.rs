@@ -57,6 +57,26 @@ pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     })
 }
 
+/// The exception class for an error of the core, from its kind (never from its words): a bad
+/// argument or spec is a `ConfigError`, unreadable or missing data a `DataError`, a tensor
+/// operation a `ModelError`, an interrupt `Interrupted`. The message keeps the cause chain.
+pub fn core_to_py(e: sandwich_core::Error) -> PyErr {
+    use sandwich_core::Error as E;
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(&format!("\ncaused by: {s}"));
+        source = s.source();
+    }
+    match e {
+        E::InvalidArgument { .. } => ConfigError::new_err(message),
+        E::Io { .. } | E::Polars { .. } => DataError::new_err(message),
+        E::Tensor(_) => ModelError::new_err(message),
+        E::Interrupted => Interrupted::new_err(message),
+        E::Hook { .. } => SandwichError::new_err(message),
+    }
+}
+
 pub fn data_error(message: String) -> PyErr {
     DataError::new_err(message)
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod convert;
 mod error;
+mod experiment;
 mod frame;
 mod object;
 mod session;
@@ -34,6 +35,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::PySession>()?;
     m.add_class::<frame::PyDataFrame>()?;
     m.add_class::<object::LuaObject>()?;
+    m.add_class::<experiment::PyExperiment>()?;
+    m.add_function(wrap_pyfunction!(experiment::experiment, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::rerun, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::spec_fields, m)?)?;
     m.add_function(wrap_pyfunction!(docs, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     error::register(m)?;

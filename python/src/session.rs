@@ -51,8 +51,8 @@ fn call_python(
 }
 
 /// Training progress to `sandwich._progress` (a tqdm bar or a plain text bar).
-struct PyProgress {
-    interrupt: Interrupt,
+pub(crate) struct PyProgress {
+    pub(crate) interrupt: Interrupt,
 }
 
 impl PyProgress {

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import polars
+
 import sandwich
 from sandwich import _runtime
 
@@ -86,30 +88,73 @@ def _spec(task):
         "strong": {"model": model, "train": train},
         "weak": {"model": model, "train": train},
         "arms": ["weak", "ceiling", "naive_w2s"],
-        "seeds": [1],
-        "n_boot": 20,
+        "seeds": [1, 2],
     }
 
 
 def test_an_experiment_from_a_dict_runs_saves_and_reruns_identically(tmp_path):
     task = sandwich.tasks.builtin("sentiment", n=160, seed=1)
     done = []
-    spec = _spec(task) | {"hooks": {"on_arm_done": lambda arm, seed, acc: done.append(arm)}}
+    seen = {}
+
+    def soft(ctx):
+        # A custom arm in Python: B without its labels, the weak model's predictions.
+        seen["b"], seen["weak"] = ctx["b"].columns, ctx["weak_predictions"].columns
+        return polars.DataFrame(ctx["weak_predictions"]).select("id", "p0", "p1")
+
+    spec = _spec(task) | {
+        "hooks": {"on_arm_done": lambda arm, seed, acc: done.append(arm)},
+        "arms": ["weak", "ceiling", "naive_w2s", {"name": "soft", "supervise": soft}],
+    }
     exp = sandwich.experiment("py", spec)
+    # The core runs it: no Lua object in between.
+    assert not isinstance(exp, sandwich.LuaObject)
     results = exp.run()
-    assert done == ["weak", "ceiling", "naive_w2s"]
+    assert done == ["weak", "ceiling", "naive_w2s", "soft"] * 2
+    assert seen == {"b": ["id", "input"], "weak": ["id", "input", "pred", "p0", "p1"]}
     assert set(results.columns) >= {"arm", "seed", "metric", "value"}
-    assert exp.pgr(n_boot=10).shape == (1, 4)
+    pgr = polars.DataFrame(exp.pgr())
+    assert pgr.columns == ["arm", "pgr", "lower", "upper", "seeds", "inverted_seeds", "note"]
+    assert pgr["arm"].to_list() == ["naive_w2s", "soft"]
+    assert polars.DataFrame(exp.compare("soft", "naive_w2s")).height == 2
+    assert exp.manifest()["format"] == 2
     exp.save(tmp_path / "run")
-    new, identical, again = sandwich.experiment.rerun(tmp_path / "run", task=task)
+    new, identical, again = sandwich.experiment.rerun(tmp_path / "run", task=task, supervise={"soft": soft})
     assert identical is True and new.shape == results.shape
-    assert again.pgr().columns == ["arm", "pgr", "lower", "upper"]
-    # The Protocol names only methods the Lua Experiment has.
-    lua_methods = set(sandwich.session().eval(
-        "return function(e) local t = {} for k in pairs(getmetatable(e).__index) do t[#t + 1] = k end return t end"
-    )(exp))
-    protocol = {n for n in dir(sandwich.Experiment) if not n.startswith("_")}
-    assert protocol <= lua_methods, protocol - lua_methods
+    assert again.pgr().shape[0] == 2
+
+
+def test_a_bad_spec_is_a_config_error_naming_the_field():
+    task = sandwich.tasks.builtin("sentiment", n=100, seed=1)
+    for change, field in [
+        ({"aux": {"warmup": 0.2}}, "spec.aux"),
+        ({"split": {"test": 1.5}}, "split.test"),
+        ({"n_boot": 10}, "n_boot"),
+        ({"hooks": {"on_finish": print}}, "spec.hooks.on_finish"),
+        ({"arms": ["weak", {"name": "x"}]}, "spec.arms[2]"),
+    ]:
+        with pytest.raises(sandwich.ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            sandwich.experiment("bad", _spec(task) | change)
+
+
+def test_the_typed_spec_has_exactly_the_cores_keys():
+    from sandwich._native import _spec_fields
+    from sandwich._spec import CORE_TABLES
+
+    core = dict(_spec_fields())
+    owned = {"head", "num_labels", "seed", "tokenizer"}  # set by the experiment per arm
+    for table, typed in CORE_TABLES.items():
+        keys = set(typed.__annotations__)
+        want = set(core[table])
+        if table in ("new", "load"):
+            want -= owned
+        if table == "load":
+            want |= {"path"}
+        if table == "task":
+            want -= {"dataframe_hash", "rows"}  # what a manifest records for a DataFrame task
+        if table == "spec":
+            want |= {"hooks"}  # functions: taken out before the core sees the spec
+        assert keys == want, (table, keys ^ want)
 
 
 def test_an_experiment_from_a_lua_file(tmp_path):
@@ -125,6 +170,7 @@ def test_an_experiment_from_a_lua_file(tmp_path):
     """)
     exp = sandwich.experiment("from_file", spec)
     assert exp.run().shape[0] >= 2
+    assert isinstance(exp, sandwich.LuaObject)
     assert sandwich.session().get("last_arm") == "ceiling"
     with pytest.raises(sandwich.ConfigError, match="spec.arm"):
         bad = tmp_path / "bad.lua"
@@ -147,6 +193,8 @@ def test_mypy_checks_user_code_against_the_types(tmp_path):
         "fit = sandwich.aggregate.dawid_skene(crowd, n_iter=5)\n"
         "alpha: float = sandwich.agreement.krippendorff_alpha(crowd, level='nominal')\n"
         "m = sandwich.model.load('ckpt')\n"
+        "spec: sandwich.ExperimentSpec = {'task': {'builtin': 'sentiment'}, 'arms': ['weak'],\n"
+        "  'strong': {'model': {'hidden_size': 8}}, 'weak': {'model': {'path': 'ckpt'}}}\n"
         "preds: sandwich.DataFrame = m.predict(['a text'], batch_size=4)\n"
     )
     bad = tmp_path / "bad.py"
@@ -155,6 +203,7 @@ def test_mypy_checks_user_code_against_the_types(tmp_path):
         "crowd = sandwich.read_csv('crowd.csv')\n"
         "sandwich.aggregate.dawid_skene(crowd, n_iter='5')\n"
         "x: str = sandwich.agreement.percent(crowd)\n"
+        "spec: sandwich.ExperimentSpec = {'task': {'builtin': 'x'}, 'arms': [], 'strong': {}, 'weak': {}, 'aux': {'warmup': 1}}\n"
     )
     mypy = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / "c")]
     ok = subprocess.run(mypy + [str(good)], capture_output=True, text=True)
@@ -162,6 +211,7 @@ def test_mypy_checks_user_code_against_the_types(tmp_path):
     ko = subprocess.run(mypy + [str(bad)], capture_output=True, text=True)
     assert ko.returncode == 1
     assert 'Argument "n_iter"' in ko.stdout and "bad.py:4" in ko.stdout, ko.stdout
+    assert "bad.py:5" in ko.stdout and "warmup" in ko.stdout, ko.stdout
 
 
 def test_the_default_session_resolves_each_function_once():

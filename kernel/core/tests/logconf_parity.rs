@@ -41,7 +41,7 @@ fn logconf_loss_and_gradient_match_the_reference() {
         .unwrap()
         .to_vec1()
         .unwrap();
-        let target = logconf_target(&probs, &labels, 2, coef);
+        let target = logconf_target(&probs, &labels, 2, coef, None);
         let target = Tensor::from_vec(target, (b, 2), &Device::Cpu).unwrap();
         let loss = soft_class_loss(x.as_tensor(), &target).unwrap();
         let value = loss.to_scalar::<f32>().unwrap() as f64;

@@ -125,7 +125,7 @@ fn every_parameter_of_every_architecture_gets_a_gradient() {
             )
             .unwrap(),
         };
-        let out = train::batch_loss(&m, &data, &[0, 1, 2], true, 0.0).unwrap();
+        let out = train::batch_loss(&m, &data, &[0, 1, 2], true, train::AuxLoss::OFF).unwrap();
         let grads = out.loss.backward().unwrap();
         check_grads(label, &m, &grads);
     }
@@ -438,6 +438,58 @@ fn gradient_accumulation_matches_the_big_batch() {
             .fold(0f32, f32::max);
         assert!(err < 1e-5, "{name}: {err}");
     }
+}
+
+/// openai/weak-to-strong stacks the logits of all micro-batches before `logconf_loss_fn`, so
+/// the auxiliary loss hardens at the quantile of the whole optimizer batch: a batch of 8 in
+/// four micro-batches of 2 must train exactly like one batch of 8 (per-micro-batch hardening
+/// would put a threshold inside every pair).
+#[test]
+fn the_auxiliary_loss_hardens_over_the_whole_optimizer_batch() {
+    let run = |batch_size, grad_accum, schedule: &str| {
+        let m = model(bert_config(), Head::Classify(2), 4);
+        let probs = Labels::Probs(vec!["p0".into(), "p1".into()]);
+        let data = train::classify_dataset(&m, &cls_frame(), "text", &probs, 16).unwrap();
+        let cfg: TrainConfig = serde_json::from_value(json!({
+            "max_steps": 3, "batch_size": batch_size, "grad_accum": grad_accum, "shuffle": false,
+            "lr": 1e-2, "aux_coef": 0.5, "aux_warmup_frac": 0.4, "aux_schedule": schedule,
+        }))
+        .unwrap();
+        train::train("train.classify", &m, &data, None, &cfg, hooks()).unwrap();
+        weights(&m)
+    };
+    let max_diff = |a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]| {
+        a.iter()
+            .zip(b)
+            .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+            .fold(0f32, f32::max)
+    };
+    for schedule in ["reference", "linear"] {
+        let big = run(8, 1, schedule);
+        let acc = run(2, 4, schedule);
+        assert!(
+            max_diff(&big, &acc) < 1e-5,
+            "{schedule}: {}",
+            max_diff(&big, &acc)
+        );
+    }
+    // The two schedules differ during the warm-up (step 1 of 3: 1/3 · 0.5 against 1/3 / 0.4 · 0.5).
+    assert!(max_diff(&run(8, 1, "reference"), &run(8, 1, "linear")) > 1e-4);
+}
+
+/// The reference's schedule rises to `warmup_frac × aux_coef` and then jumps to `aux_coef`;
+/// the linear one is continuous.
+#[test]
+fn aux_schedules_follow_their_formulas() {
+    use sandwich_core::train::loss::{aux_schedule_coef, AuxSchedule};
+    let r = |f| aux_schedule_coef(AuxSchedule::Reference, 0.5, 0.1, f);
+    let l = |f| aux_schedule_coef(AuxSchedule::Linear, 0.5, 0.1, f);
+    assert_eq!(r(0.0), 0.0);
+    assert!((r(0.1) - 0.05).abs() < 1e-12 && (r(0.1000001) - 0.5).abs() < 1e-12);
+    assert!((l(0.05) - 0.25).abs() < 1e-12 && (l(0.1) - 0.5).abs() < 1e-12);
+    assert_eq!(r(0.7), 0.5);
+    assert_eq!(l(0.7), 0.5);
+    assert_eq!(aux_schedule_coef(AuxSchedule::Linear, 0.5, 0.0, 0.0), 0.5);
 }
 
 /// Requests an interrupt when the run reaches `at` steps.

@@ -25,7 +25,6 @@ fn ceiling_beats_weak_and_dawid_skene_beats_majority_vote_with_mixed_novices() {
           }}},
           arms = {"weak", "ceiling", "crowd_majority_vote", "crowd_dawid_skene"},
           seeds = {3},
-          n_boot = 200,
         }
         local r = exp:run()
         local function value(arm, metric)

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from . import aggregate, agreement, chart, metrics, model, overseers, tasks, train
 from ._experiment import Experiment, experiment
+from ._spec import ExperimentSpec
 from ._functions import (
     about,
     concat,
@@ -55,7 +56,7 @@ from ._types import Chart, Model
 __all__ = [
     # the session, errors and data types
     "Session", "session", "run", "DataFrame", "LuaObject", "FrameLike", "StrPath", "Model",
-    "Chart", "Experiment", "SandwichError", "ConfigError", "DataError", "ModelError",
+    "Chart", "Experiment", "ExperimentSpec", "SandwichError", "ConfigError", "DataError", "ModelError",
     "Interrupted", "__version__", "docs", "to_polars", "to_arrow",
     # the API, mirroring sw
     "aggregate", "agreement", "chart", "metrics", "model", "overseers", "tasks", "train",

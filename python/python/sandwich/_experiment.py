@@ -1,36 +1,50 @@
-"""`sandwich.experiment`: `sw.experiment "name" {spec}` from Python — a spec as a dict or as a
-Lua file that returns one — and `sandwich.experiment.rerun`. Written by hand (not generated):
-the Lua call form `sw.experiment "name" {spec}` has no signature line to generate from."""
+"""`sandwich.experiment`: an experiment from a typed spec (`sandwich.ExperimentSpec`, a dict),
+run by the core directly — no Lua involved — or from a Lua file that returns the spec table
+(then through the Lua session, hooks and custom arms in Lua); and `sandwich.experiment.rerun`.
+Written by hand: `sw.experiment "name" {spec}` has no signature line to generate from."""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Callable, Mapping, Protocol, Tuple, cast
 
-from ._native import DataFrame, LuaObject
-from ._runtime import FrameLike, StrPath, call, session
+from . import _display
+from ._native import DataFrame, LuaObject, _experiment, _rerun
+from ._runtime import FrameLike, StrPath, session
+from ._spec import ExperimentSpec
 
 
 class Experiment(Protocol):
-    """A declared experiment (see `help(sandwich.experiment)`); methods as in Lua, with a dot."""
+    """A declared experiment (the Lua page `sw.experiment` explains each method)."""
 
     def run(self) -> DataFrame:
         """Runs every arm and seed; `arm, seed, split, metric, value`."""
         ...
 
-    def accuracy(self) -> DataFrame:
-        """Test accuracy per arm: mean and sd over seeds."""
+    def results(self) -> DataFrame:
+        """The results of `run()`."""
         ...
 
-    def pgr(self, *, n_boot: int | None = None, seed: int | None = None) -> DataFrame:
-        """`arm, pgr, lower, upper`: PGR with a two-stage bootstrap interval (seeds, then items)."""
+    def accuracy(self) -> DataFrame:
+        """`arm, accuracy, sd, seeds, note`: test accuracy per arm over seeds, spec order."""
+        ...
+
+    def pgr(self, baseline: str | None = None) -> DataFrame:
+        """`arm, pgr, lower, upper, seeds, inverted_seeds, note`: PGR over seeds with
+        Fieller's interval; `baseline` measures the gap from another arm than `weak`."""
+        ...
+
+    def compare(self, a: str, b: str) -> DataFrame:
+        """The paired difference a − b over seeds (accuracy and PGR) with intervals."""
         ...
 
     def supervision(self) -> DataFrame:
-        """The crowd and assisted arms' supervision quality on B: `arm, metric, value`."""
+        """Each arm's supervision quality on B: `arm, metric, mean`."""
         ...
 
     def report(self, path: StrPath | None = None) -> DataFrame:
-        """Shows the tables and charts (in a notebook); with a path, also writes the HTML report."""
+        """Shows the report (in a notebook); with a path, also writes it as HTML."""
         ...
 
     def write_report(self, path: StrPath) -> str:
@@ -38,28 +52,123 @@ class Experiment(Protocol):
         ...
 
     def manifest(self) -> dict[str, Any]:
-        """What reproduces the run: the spec as data, hashes, version, revision, device."""
+        """What reproduces the run: the spec, hashes, version, revision, device."""
         ...
 
-    def save(self, dir: StrPath) -> None:
-        """Writes `manifest.json`, `results.csv` and `report.html` to `dir`."""
+    def save(self, dir: StrPath) -> str:
+        """Writes manifest.json, results.csv, items.csv, curves.csv and report.html."""
         ...
 
 
-_FROM_FILE = "return function(name, path) return sw.experiment(name)(dofile(path)) end"
+class _CoreExperiment:
+    """An experiment run by the core (`sandwich._native.Experiment`), with Python conveniences."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def __repr__(self) -> str:
+        return cast(str, self._native.__repr__())
+
+    def run(self) -> DataFrame:
+        return cast(DataFrame, self._native.run())
+
+    def results(self) -> DataFrame:
+        return cast(DataFrame, self._native.results())
+
+    def items(self) -> DataFrame | None:
+        return cast("DataFrame | None", self._native.items())
+
+    def curves(self) -> DataFrame | None:
+        return cast("DataFrame | None", self._native.curves())
+
+    def accuracy(self) -> DataFrame:
+        return cast(DataFrame, self._native.accuracy())
+
+    def pgr(self, baseline: str | None = None) -> DataFrame:
+        return cast(DataFrame, self._native.pgr(baseline))
+
+    def compare(self, a: str, b: str) -> DataFrame:
+        return cast(DataFrame, self._native.compare(a, b))
+
+    def supervision(self) -> DataFrame:
+        return cast(DataFrame, self._native.supervision())
+
+    def report(self, path: StrPath | None = None) -> DataFrame:
+        # One renderer: the core's HTML report, shown as HTML in a notebook (text elsewhere).
+        if path is not None:
+            self.write_report(path)
+        text = "\n\n".join(
+            str(getattr(self._native, part)().to_polars())
+            for part in ("accuracy", "pgr", "supervision")
+        )
+        _display.show({"text/html": self._native.report_html(), "text/plain": text}, None, False)
+        return self.pgr()
+
+    def write_report(self, path: StrPath) -> str:
+        return cast(str, self._native.write_report(os.fspath(path)))
+
+    def manifest(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", json.loads(self._native.manifest_json()))
+
+    def save(self, dir: StrPath) -> str:
+        return cast(str, self._native.save(os.fspath(dir)))
+
+
+def _split(spec: Mapping[str, Any]) -> tuple[str, Any, dict[str, Callable[..., Any]], dict[str, Any]]:
+    """The spec as JSON for the core, and what cannot be JSON: the task frame, custom arms'
+    callables, hooks."""
+    data = dict(spec)
+    task = data.get("task")
+    frame = None
+    if task is not None and not isinstance(task, Mapping):
+        frame, data["task"] = task, {}
+    supervise: dict[str, Callable[..., Any]] = {}
+    arms = []
+    for i, arm in enumerate(data.get("arms", [])):
+        if isinstance(arm, Mapping):
+            unknown = set(arm) - {"name", "supervise"}
+            if unknown or not callable(arm.get("supervise")) or not isinstance(arm.get("name"), str):
+                from ._native import ConfigError
+
+                raise ConfigError(
+                    f"sandwich.experiment: bad spec field 'spec.arms[{i + 1}]': expected "
+                    f"{{'name': str, 'supervise': callable}}, got keys {sorted(arm)}"
+                )
+            supervise[arm["name"]] = arm["supervise"]
+            arms.append(arm["name"])
+        else:
+            arms.append(arm)
+    if "arms" in data:
+        data["arms"] = arms
+    hooks = dict(data.pop("hooks", None) or {})
+    return json.dumps(data), frame, supervise, hooks
 
 
 class _Experiments:
-    def __call__(self, name: str, spec: Mapping[str, Any] | StrPath) -> Experiment:
-        """`sw.experiment(name)(spec)`: an experiment declared from a dict, or from a Lua file
-        that returns the spec table (hooks and custom arms' `supervise` may then be Lua
-        functions). Python callables work as hooks and `supervise` functions in a dict spec.
-        The spec's keys are those of the Lua page, `sw.experiment` (in `sandwich.docs()`);
-        a bad spec is a `ConfigError` naming the field, before any compute."""
+    def __call__(self, name: str, spec: ExperimentSpec | Mapping[str, Any] | StrPath) -> Experiment:
+        """An experiment from a typed spec (`sandwich.ExperimentSpec`: the keys of the Lua
+        page `sw.experiment`), run by the core; or from a Lua file that returns the spec table
+        (hooks and custom arms' `supervise` may then be Lua functions). Python callables work as
+        hooks and `supervise` functions in a dict spec. A bad spec is a `ConfigError` naming the
+        field (`spec.aux.warmup`), before any compute."""
         if isinstance(spec, Mapping):
-            return cast(Experiment, session().sw.experiment(name)(dict(spec)))
-        from_file = session().eval(_FROM_FILE)
-        return cast(Experiment, from_file(name, spec))
+            text, frame, supervise, hooks = _split(spec)
+            unknown = set(hooks) - {"on_step", "on_arm_done"}
+            if unknown:
+                from ._native import ConfigError
+
+                raise ConfigError(
+                    f"sandwich.experiment: bad spec field 'spec.hooks.{sorted(unknown)[0]}': "
+                    "expected one of on_arm_done, on_step"
+                )
+            native = _experiment(
+                name, text, frame, supervise, hooks.get("on_step"), hooks.get("on_arm_done")
+            )
+            return _CoreExperiment(native)
+        from_file = session().eval(
+            "return function(name, path) return sw.experiment(name)(dofile(path)) end"
+        )
+        return cast(Experiment, from_file(name, os.fspath(spec)))
 
     def rerun(
         self,
@@ -68,12 +177,10 @@ class _Experiments:
         task: FrameLike | None = None,
         supervise: Mapping[str, Callable[..., Any] | LuaObject] | None = None,
     ) -> Tuple[DataFrame, bool, Experiment]:
-        """`sw.experiment.rerun`: reruns a saved experiment from `dir/manifest.json`; returns
-        the new results, whether they equal the saved ones exactly, and the new experiment."""
-        return cast(
-            Tuple[DataFrame, bool, Experiment],
-            call("experiment.rerun", dir, task=task, supervise=supervise),
-        )
+        """Reruns a saved experiment from `dir/manifest.json`; returns the new results, whether
+        they equal the saved ones exactly, and the new experiment."""
+        results, identical, native = _rerun(os.fspath(dir), task, dict(supervise or {}))
+        return results, identical, _CoreExperiment(native)
 
 
 #: Declares an experiment: `sandwich.experiment(name, spec)`; `sandwich.experiment.rerun(dir)`.

@@ -5,7 +5,8 @@ from typing import Any, Sequence, final
 
 __all__ = [
     "ConfigError", "DataError", "DataFrame", "Interrupted", "LuaObject", "ModelError",
-    "SandwichError", "Session", "__version__", "docs", "_panic_for_tests",
+    "SandwichError", "Session", "__version__", "docs", "_panic_for_tests", "Experiment",
+    "_experiment", "_rerun", "_spec_fields",
 ]
 __version__: str
 
@@ -53,3 +54,36 @@ class Session:
 def docs() -> list[tuple[str, str]]: ...
 def _panic_for_tests(message: str) -> None:
     """Panics inside the panic guard: the test that no panic reaches Python as one."""
+
+@final
+class Experiment:
+    """An experiment of the core (`sandwich.experiment` wraps it)."""
+
+    def run(self) -> DataFrame: ...
+    def results(self) -> DataFrame: ...
+    def items(self) -> DataFrame | None: ...
+    def curves(self) -> DataFrame | None: ...
+    def accuracy(self) -> DataFrame: ...
+    def pgr(self, baseline: str | None = None) -> DataFrame: ...
+    def compare(self, a: str, b: str) -> DataFrame: ...
+    def supervision(self) -> DataFrame: ...
+    def report_html(self) -> str: ...
+    def write_report(self, path: str | PathLike[str]) -> str: ...
+    def manifest_json(self) -> str: ...
+    def save(self, dir: str | PathLike[str]) -> str: ...
+
+def _experiment(
+    name: str,
+    spec: str,
+    task: Any | None = None,
+    supervise: dict[str, Any] = ...,
+    on_step: Any | None = None,
+    on_arm_done: Any | None = None,
+) -> Experiment:
+    """Declares an experiment from its spec as JSON (see `sandwich.experiment`)."""
+def _rerun(
+    dir: str | PathLike[str], task: Any | None = None, supervise: dict[str, Any] = ...
+) -> tuple[DataFrame, bool, Experiment]:
+    """Reruns a saved experiment."""
+def _spec_fields() -> list[tuple[str, list[str]]]:
+    """The keys each spec table accepts, from the core's types."""

@@ -11,13 +11,17 @@ use polars::prelude::*;
 
 use crate::{Error, Result, Rng};
 
+/// Items of a built-in task when the caller does not say.
+pub const DEFAULT_ITEMS: usize = 4000;
+
 /// The built-in tasks: (name, classes, what it is).
 pub const BUILTIN: &[(&str, usize, &str)] = &[
     (
         "sentiment",
         2,
         "short reviews; the label is the sign of the summed polarity of their sentiment words, \
-         each flipped by a preceding 'not'; half the sentiment words are rare",
+         each flipped by a preceding 'not'; words follow a Zipf law, so the rare half of them \
+         is seen in few reviews",
     ),
     (
         "facts",
@@ -37,33 +41,46 @@ const NEGATIVE: [&str; 24] = [
     "dour", "fetid", "morose", "sullen", "vapid", "wan", "rancid", "squalid", "bleak", "drab",
     "churlish", "abject",
 ];
-/// Words 12.. of each list are the rare ones.
+/// Words 12.. of each list are the rare ones (by their Zipf rank).
 const COMMON: usize = 12;
 const FILLERS: [&str; 14] = [
     "the", "movie", "plot", "actor", "scene", "was", "and", "it", "felt", "quite", "story",
     "ending", "music", "overall",
 ];
 
-/// A review of 2–4 sentiment words (a third of them negated) among fillers. The label is 1 when
-/// the signed sum is positive (ties are redrawn); difficulty is the share of sentiment words that
-/// are negated or rare — what a reader who skims common words gets wrong.
+/// A sentiment word's rank in its list, drawn with Zipf weights 1/(rank + 1): the 12 rare words
+/// of a list together make up about 18% of its draws (word 24 alone about 1%), as rare words
+/// are in text.
+fn zipf_rank(rng: &mut Rng, n: usize) -> usize {
+    let total: f64 = (1..=n).map(|r| 1.0 / r as f64).sum();
+    let mut u = rng.uniform() * total;
+    for r in 0..n {
+        let w = 1.0 / (r + 1) as f64;
+        if u < w {
+            return r;
+        }
+        u -= w;
+    }
+    n - 1
+}
+
+/// A review of 2–4 sentiment words (a third of them negated) among fillers, words drawn by
+/// Zipf rank. The label is 1 when the signed sum is positive (ties are redrawn). Difficulty is
+/// what a skimming reader — the weak side's failure mode: knows only the common words and
+/// ignores negation — gets wrong: 1 when the skimmer's sum has the wrong sign, 0.5 when it is 0
+/// (a guess), 0 when right.
 fn sentiment(n: usize, rng: &mut Rng) -> (Vec<String>, Vec<i64>, Vec<f64>) {
     let (mut inputs, mut labels, mut difficulty) = (vec![], vec![], vec![]);
     while inputs.len() < n {
         let k = 2 + rng.below(3);
         let mut words: Vec<String> = Vec::new();
-        let (mut score, mut hard) = (0i32, 0usize);
+        let (mut score, mut skim) = (0i32, 0i32);
         for _ in 0..k {
             for _ in 0..rng.below(3) {
                 words.push(FILLERS[rng.below(FILLERS.len())].to_string());
             }
             let positive = rng.uniform() < 0.5;
-            let rare = rng.uniform() < 0.5;
-            let idx = if rare {
-                COMMON + rng.below(COMMON)
-            } else {
-                rng.below(COMMON)
-            };
+            let idx = zipf_rank(rng, POSITIVE.len());
             let word = if positive {
                 POSITIVE[idx]
             } else {
@@ -75,14 +92,21 @@ fn sentiment(n: usize, rng: &mut Rng) -> (Vec<String>, Vec<i64>, Vec<f64>) {
             }
             words.push(word.to_string());
             score += if positive != negated { 1 } else { -1 };
-            hard += usize::from(negated) + usize::from(rare);
+            if idx < COMMON {
+                skim += if positive { 1 } else { -1 };
+            }
         }
         if score == 0 {
             continue;
         }
+        let label = i64::from(score > 0);
         inputs.push(words.join(" "));
-        labels.push(i64::from(score > 0));
-        difficulty.push(hard as f64 / (2 * k) as f64);
+        labels.push(label);
+        difficulty.push(match skim.signum() {
+            0 => 0.5,
+            s if i64::from(s > 0) == label => 0.0,
+            _ => 1.0,
+        });
     }
     (inputs, labels, difficulty)
 }

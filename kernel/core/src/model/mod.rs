@@ -6,6 +6,7 @@
 //! `kernel/core/tests/model_parity.rs`.
 
 mod bert;
+mod build;
 mod config;
 mod generate;
 mod gpt2;
@@ -22,6 +23,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, D};
 use serde_json::{json, Value};
 
+pub use build::{argmax, head_of, hf_config, softmax, LoadOptions, NewOptions};
 pub use config::{Activation, Arch, BertConfig, Gpt2Config, LlamaConfig, RopeScaling};
 pub use generate::{generations_frame, logprobs_frame, GenerateOptions, Generation};
 pub use inputs::{Inputs, KvCache, Padding};

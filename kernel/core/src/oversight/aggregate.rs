@@ -737,3 +737,35 @@ pub fn glad(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
         ties: Ties::FirstSeen,
     })
 }
+
+/// The label aggregation methods [`aggregate_by_name`] knows, in the docs' order.
+pub const LABEL_METHODS: &[&str] = &[
+    "majority_vote",
+    "wawa",
+    "zero_based_skill",
+    "dawid_skene",
+    "one_coin_dawid_skene",
+    "glad",
+    "mace",
+];
+
+/// Aggregates `c` by the method named `method` (one of [`LABEL_METHODS`]) with crowd-kit's
+/// default options: what an experiment's `crowd_<method>` arm runs.
+pub fn aggregate_by_name(op: &'static str, method: &str, c: &Crowd) -> Result<Aggregation> {
+    let o = IterOptions::default();
+    match method {
+        "majority_vote" => Ok(majority_vote(c)),
+        "wawa" => Ok(wawa(c)),
+        "zero_based_skill" => zero_based_skill(c, &o),
+        "dawid_skene" => dawid_skene(c, &o),
+        "one_coin_dawid_skene" => one_coin_dawid_skene(c, &o),
+        "glad" => glad(c, &o),
+        "mace" => Ok(super::mace(c, &super::MaceOptions::default())?.aggregation),
+        other => Err(Error::invalid(
+            op,
+            "method",
+            format!("one of {}", LABEL_METHODS.join(", ")),
+            format!("'{other}'"),
+        )),
+    }
+}

@@ -6,20 +6,22 @@
 mod aggregate;
 mod agreement;
 mod crowd;
+mod intervals;
 mod mace;
 mod metrics;
 mod pairwise;
 mod simulate;
 
 pub use aggregate::{
-    dawid_skene, glad, gold_majority_vote, majority_vote, one_coin_dawid_skene, wawa,
-    zero_based_skill, Aggregation, IterOptions, Ties,
+    aggregate_by_name, dawid_skene, glad, gold_majority_vote, majority_vote, one_coin_dawid_skene,
+    wawa, zero_based_skill, Aggregation, IterOptions, Ties, LABEL_METHODS,
 };
 pub use agreement::{
     cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement, worker_accuracy,
     KappaWeights, Level,
 };
 pub use crowd::{factorize, Crowd, Keys};
+pub use intervals::{mean_interval, ratio_interval, t_cdf, t_quantile, Bounds, SeedInterval};
 pub use mace::{mace, mace_from, Mace, MaceMethod, MaceOptions, MaceParams};
 pub use metrics::{
     accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval, Resampler,

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::crowd::{factorize, Keys};
 use crate::{column_floats, Error, Result, Rng};
 
 /// How an overseer answers.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Right with probability `accuracy` (lowered by task difficulty), else a uniformly random
@@ -30,7 +30,7 @@ pub enum Kind {
 }
 
 /// One simulated overseer. Only the fields of its kind may be set.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overseer {
     pub id: String,

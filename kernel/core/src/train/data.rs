@@ -247,7 +247,61 @@ pub struct BatchOutput {
     pub tokens: usize,
 }
 
-/// Mean loss of `examples[idx]` under `model`, with right padding. A positive `aux_coef` adds
+/// Weak-to-strong's auxiliary confidence loss for one micro-batch: its weight, and the
+/// hardening threshold when the optimizer batch is larger than the micro-batch (computed over
+/// the whole batch by the trainer, as the reference does; `None`: over this micro-batch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AuxLoss {
+    pub coef: f64,
+    pub threshold: Option<f64>,
+}
+
+impl AuxLoss {
+    /// No auxiliary loss.
+    pub const OFF: AuxLoss = AuxLoss {
+        coef: 0.0,
+        threshold: None,
+    };
+}
+
+/// The labels of `examples[idx]` as probability rows (B × C, row-major; a hard label is
+/// one-hot) and the class each stands for.
+fn soft_rows(data: &Dataset, idx: &[usize], n: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut weak = vec![0f32; idx.len() * n];
+    let mut truth = Vec::with_capacity(idx.len());
+    for (row, &i) in weak.chunks_mut(n).zip(idx) {
+        match &data.examples[i].target {
+            Target::Class(c) => {
+                row[*c as usize] = 1.0;
+                truth.push(*c);
+            }
+            Target::Soft(p) => {
+                row.copy_from_slice(p);
+                truth.push(argmax(p) as u32);
+            }
+            Target::Tokens(_) => unreachable!("one kind per dataset"),
+        }
+    }
+    (weak, truth)
+}
+
+/// The model's class probabilities on `examples[idx]` (no gradient, no dropout) and their
+/// labels as probability rows: what [`logconf_threshold`](super::loss::logconf_threshold)
+/// needs for an optimizer batch made of several micro-batches.
+pub fn class_probs(model: &Model, data: &Dataset, idx: &[usize]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let pad = model.tokenizer().map(|t| t.pad).unwrap_or(0);
+    let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| data.examples[i].ids.clone()).collect();
+    let x = Inputs::pad(&seqs, pad, Padding::Right)?;
+    let hidden = model.hidden(&x, None, false)?;
+    let logits = model.head_logits(&hidden, &x)?.detach();
+    let n = logits.dim(1)?;
+    let probs: Vec<f32> = crate::nn::softmax_last_dim(&logits.to_dtype(DType::F32)?)?
+        .flatten_all()?
+        .to_vec1()?;
+    Ok((probs, soft_rows(data, idx, n).0))
+}
+
+/// Mean loss of `examples[idx]` under `model`, with right padding. A positive `aux.coef` adds
 /// weak-to-strong's auxiliary confidence loss to a classification batch (see
 /// [`logconf_target`]): the labels, hard or soft, are mixed with the model's hardened
 /// predictions.
@@ -256,7 +310,7 @@ pub fn batch_loss(
     data: &Dataset,
     idx: &[usize],
     train: bool,
-    aux_coef: f64,
+    aux: AuxLoss,
 ) -> Result<BatchOutput> {
     let pad = model.tokenizer().map(|t| t.pad).unwrap_or(0);
     let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| data.examples[i].ids.clone()).collect();
@@ -298,28 +352,14 @@ pub fn batch_loss(
         Target::Class(_) | Target::Soft(_) => {
             let logits = model.head_logits(&hidden, &x)?;
             let n = logits.dim(1)?;
-            let (loss, truth) = if aux_coef > 0.0 {
-                let mut weak = vec![0f32; idx.len() * n];
-                let mut truth = Vec::with_capacity(idx.len());
-                for (row, &i) in weak.chunks_mut(n).zip(idx) {
-                    match &data.examples[i].target {
-                        Target::Class(c) => {
-                            row[*c as usize] = 1.0;
-                            truth.push(*c);
-                        }
-                        Target::Soft(p) => {
-                            row.copy_from_slice(p);
-                            truth.push(argmax(p) as u32);
-                        }
-                        Target::Tokens(_) => unreachable!("one kind per dataset"),
-                    }
-                }
+            let (loss, truth) = if aux.coef > 0.0 {
+                let (weak, truth) = soft_rows(data, idx, n);
                 // The hardened predictions are a target: no gradient flows through them.
                 let probs: Vec<f32> =
                     crate::nn::softmax_last_dim(&logits.to_dtype(DType::F32)?.detach())?
                         .flatten_all()?
                         .to_vec1()?;
-                let target = logconf_target(&probs, &weak, n, aux_coef);
+                let target = logconf_target(&probs, &weak, n, aux.coef, aux.threshold);
                 let target = Tensor::from_vec(target, (idx.len(), n), model.device())?;
                 (soft_class_loss(&logits, &target)?, truth)
             } else if matches!(first, Target::Class(_)) {

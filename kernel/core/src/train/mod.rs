@@ -10,7 +10,8 @@ mod trainer;
 
 pub use checkpoint::{list as list_checkpoints, Fingerprint};
 pub use data::{
-    batch_loss, classify_dataset, sft_dataset, BatchOutput, Dataset, Example, Labels, Target,
+    batch_loss, class_probs, classify_dataset, sft_dataset, AuxLoss, BatchOutput, Dataset, Example,
+    Labels, Target,
 };
 pub use metrics::{frame as metrics_frame, Row};
 pub use optim::{clip_grad_norm, decays, AdamW, AdamWConfig};

@@ -1,9 +1,9 @@
 //! Learning-rate schedules, as the multipliers of HF transformers' `get_*_schedule_with_warmup`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The shape of the schedule after warm-up.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ScheduleKind {
     Constant,

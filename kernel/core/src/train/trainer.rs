@@ -16,8 +16,8 @@ use polars::prelude::DataFrame;
 use serde::Deserialize;
 
 use super::checkpoint::{self, Fingerprint, State};
-use super::data::{batch_loss, Dataset, Target};
-use super::loss::logconf_coef;
+use super::data::{batch_loss, class_probs, AuxLoss, Dataset, Target};
+use super::loss::{aux_schedule_coef, logconf_threshold, AuxSchedule};
 use super::metrics::{self, Row};
 use super::optim::{decays, AdamW, AdamWConfig};
 use super::schedule::{Schedule, ScheduleKind};
@@ -112,6 +112,10 @@ pub struct TrainConfig {
     /// Fraction of training over which `aux_coef` ramps up from 0.
     #[serde(default = "tenth")]
     pub aux_warmup_frac: f64,
+    /// How it ramps up: `reference` (openai/weak-to-strong's: `aux_coef × step_frac`, then a
+    /// jump to `aux_coef`) or `linear` (continuous).
+    #[serde(default)]
+    pub aux_schedule: AuxSchedule,
 }
 
 fn tenth() -> f64 {
@@ -214,7 +218,7 @@ pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<(f64
     let mut counted = 0;
     let idx: Vec<usize> = (0..data.examples.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
-        let out = batch_loss(model, data, chunk, false, 0.0)?;
+        let out = batch_loss(model, data, chunk, false, AuxLoss::OFF)?;
         // Weight each batch's mean by what it averaged over, so the result is the mean over
         // all tokens (SFT) or all examples (classification).
         let w = if out.counted > 0 {
@@ -372,14 +376,21 @@ pub fn train(
             let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
             let mut loss_sum = 0.0;
             let mut tokens = 0;
-            for k in 0..cfg.grad_accum {
-                let idx = micro_batch(step * cfg.grad_accum + k, n, cfg, &mut order);
-                let coef = logconf_coef(
-                    cfg.aux_coef,
-                    cfg.aux_warmup_frac,
-                    step as f64 / total_steps as f64,
-                );
-                let out = batch_loss(model, data, &idx, true, coef)?;
+            let coef = aux_schedule_coef(
+                cfg.aux_schedule,
+                cfg.aux_coef,
+                cfg.aux_warmup_frac,
+                step as f64 / total_steps as f64,
+            );
+            let batches: Vec<Vec<usize>> = (0..cfg.grad_accum)
+                .map(|k| micro_batch(step * cfg.grad_accum + k, n, cfg, &mut order))
+                .collect();
+            let aux = AuxLoss {
+                coef,
+                threshold: batch_threshold(model, data, &batches, coef)?,
+            };
+            for idx in &batches {
+                let out = batch_loss(model, data, idx, true, aux)?;
                 let loss = (out.loss / cfg.grad_accum as f64)?;
                 loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
                 tokens += out.tokens;
@@ -465,6 +476,30 @@ pub fn train(
     hooks.progress.finish();
     result?;
     metrics::frame(&rows)
+}
+
+/// The auxiliary loss's hardening threshold over a whole optimizer batch made of several
+/// micro-batches, as the reference computes it (it stacks the micro-batches' logits before the
+/// loss). `None` when one micro-batch is the batch (it computes its own) or the loss is off.
+/// The predictions come from a forward pass without dropout, as the reference trains with
+/// `model.eval()`; base models here have no dropout, so only LoRA dropout could differ.
+fn batch_threshold(
+    model: &Model,
+    data: &Dataset,
+    batches: &[Vec<usize>],
+    coef: f64,
+) -> Result<Option<f64>> {
+    let two_classes = matches!(model.head(), crate::model::Head::Classify(2));
+    if coef <= 0.0 || batches.len() < 2 || !two_classes {
+        return Ok(None);
+    }
+    let (mut probs, mut weak) = (Vec::new(), Vec::new());
+    for idx in batches {
+        let (p, w) = class_probs(model, data, idx)?;
+        probs.extend(p);
+        weak.extend(w);
+    }
+    Ok(Some(logconf_threshold(&probs, &weak)))
 }
 
 fn global_norm(grads: &HashMap<TensorId, Tensor>) -> Result<f64> {

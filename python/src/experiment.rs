@@ -1,0 +1,335 @@
+//! `sandwich.experiment` straight over `sandwich_core::experiment`, without Lua: the spec (a
+//! dict, typed in Python by `sandwich._spec`) arrives as JSON and becomes the core's `Spec`;
+//! a task DataFrame, custom arms' `supervise` callables and hooks arrive beside it. Custom arms
+//! run through one adapter ([`PyArm`]), as Lua's do through theirs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use polars::prelude::DataFrame;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use sandwich_core::experiment::{
+    self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor, Target,
+};
+use sandwich_core::train::StepReport;
+use sandwich_core::Interrupt;
+
+use crate::error::{core_to_py, ConfigError};
+use crate::frame::{extract_frame, PyDataFrame};
+use crate::session::PyProgress;
+
+/// The Python exception that stopped a run (a hook's, a custom arm's), re-raised as itself.
+type Failed = Arc<Mutex<Option<PyErr>>>;
+
+fn keep(failed: &Failed, e: PyErr) -> String {
+    let message = Python::attach(|py| e.value(py).to_string());
+    *failed.lock().expect("not poisoned") = Some(e);
+    message
+}
+
+fn frame(py: Python<'_>, df: &DataFrame) -> PyResult<Py<PyDataFrame>> {
+    Py::new(py, PyDataFrame { df: df.clone() })
+}
+
+/// A custom arm: `supervise(ctx)` returns B's `id, label` or `id, p0 …` as any frame with
+/// `__arrow_c_stream__` (polars, pyarrow, pandas, a sandwich DataFrame).
+struct PyArm {
+    name: String,
+    supervise: Py<PyAny>,
+    failed: Failed,
+}
+
+impl Supervisor for PyArm {
+    fn supervise(&self, ctx: &Context) -> sandwich_core::Result<Supervision> {
+        let novices = ctx.services.novices().ok();
+        let out = Python::attach(|py| -> PyResult<DataFrame> {
+            let d = PyDict::new(py);
+            d.set_item("seed", ctx.seed)?;
+            d.set_item("classes", ctx.classes)?;
+            d.set_item("a", frame(py, ctx.a)?)?;
+            d.set_item("b", frame(py, ctx.b)?)?;
+            d.set_item("weak_predictions", frame(py, ctx.weak_predictions)?)?;
+            if let Some(n) = &novices {
+                d.set_item("novices", frame(py, n)?)?;
+            }
+            let value = self.supervise.call1(py, (d,))?;
+            extract_frame(value.bind(py))
+        });
+        let df = out.map_err(|e| sandwich_core::Error::Hook {
+            op: "experiment",
+            hook: "supervise",
+            message: format!("custom arm '{}': {}", self.name, keep(&self.failed, e)),
+        })?;
+        let target = if df.column("label").is_ok() {
+            Target::Labels(df)
+        } else {
+            Target::Probs(df)
+        };
+        Ok(Supervision {
+            target,
+            aux: None,
+            quality: Vec::new(),
+        })
+    }
+}
+
+/// The spec from JSON, with the path of a bad field in the error (`spec.aux.warmup`).
+fn parse_spec(json: &str) -> PyResult<Spec> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            "spec".to_string()
+        } else {
+            format!("spec.{path}")
+        };
+        ConfigError::new_err(format!(
+            "sandwich.experiment: bad spec field '{at}': {}",
+            e.into_inner()
+        ))
+    })
+}
+
+fn arms(
+    supervise: HashMap<String, Py<PyAny>>,
+    failed: &Failed,
+) -> HashMap<String, Box<dyn Supervisor>> {
+    supervise
+        .into_iter()
+        .map(|(name, f)| {
+            let arm = PyArm {
+                name: name.clone(),
+                supervise: f,
+                failed: failed.clone(),
+            };
+            (name, Box::new(arm) as Box<dyn Supervisor>)
+        })
+        .collect()
+}
+
+/// An experiment run from Python.
+#[pyclass(name = "Experiment", module = "sandwich")]
+pub struct PyExperiment {
+    exp: Experiment,
+    on_step: Option<Py<PyAny>>,
+    on_arm_done: Option<Py<PyAny>>,
+    failed: Failed,
+}
+
+/// Runs `f` without the GIL, with a progress bar and Ctrl-C, calling the Python hooks; an
+/// exception a hook or custom arm raised is re-raised as itself.
+fn with_hooks<T: Send>(
+    py: Python<'_>,
+    on_step: Option<&Py<PyAny>>,
+    on_arm_done: Option<&Py<PyAny>>,
+    failed: &Failed,
+    f: impl FnOnce(RunHooks) -> sandwich_core::Result<T> + Send,
+) -> PyResult<T> {
+    let interrupt = Interrupt::new();
+    let progress = PyProgress {
+        interrupt: interrupt.clone(),
+    };
+    let step = |arm: &str, seed: u64, r: &StepReport| -> sandwich_core::Result<()> {
+        let Some(h) = on_step else { return Ok(()) };
+        Python::attach(|py| -> PyResult<()> {
+            let d = PyDict::new(py);
+            d.set_item("step", r.step)?;
+            d.set_item("total", r.total)?;
+            d.set_item("epoch", r.epoch)?;
+            d.set_item("loss", r.loss)?;
+            d.set_item("lr", r.lr)?;
+            d.set_item("grad_norm", r.grad_norm)?;
+            h.call1(py, (arm, seed, d)).map(drop)
+        })
+        .map_err(|e| sandwich_core::Error::Hook {
+            op: "experiment",
+            hook: "on_step",
+            message: keep(failed, e),
+        })
+    };
+    let done = |arm: &str, seed: u64, acc: f64| -> sandwich_core::Result<()> {
+        let Some(h) = on_arm_done else { return Ok(()) };
+        Python::attach(|py| h.call1(py, (arm, seed, acc)).map(drop)).map_err(|e| {
+            sandwich_core::Error::Hook {
+                op: "experiment",
+                hook: "on_arm_done",
+                message: keep(failed, e),
+            }
+        })
+    };
+    let out = py.detach(|| {
+        f(RunHooks {
+            progress: &progress,
+            interrupt: Some(&interrupt),
+            on_step: Some(&step),
+            on_arm_done: Some(&done),
+        })
+    });
+    if let Some(e) = failed.lock().expect("not poisoned").take() {
+        return Err(e);
+    }
+    out.map_err(core_to_py)
+}
+
+fn build() -> Build {
+    Build::current(option_env!("SANDWICH_GIT_REVISION").unwrap_or("unknown"))
+}
+
+fn ran(exp: &Experiment, method: &str) -> PyResult<()> {
+    if exp.results.is_none() {
+        return Err(ConfigError::new_err(format!(
+            "Experiment.{method}: the experiment has not run yet: call run() first"
+        )));
+    }
+    Ok(())
+}
+
+fn out(py: Python<'_>, r: sandwich_core::Result<DataFrame>) -> PyResult<Py<PyDataFrame>> {
+    frame(py, &r.map_err(core_to_py)?)
+}
+
+#[pymethods]
+impl PyExperiment {
+    fn __repr__(&self) -> String {
+        format!(
+            "Experiment '{}' ({} arms, {} seeds)",
+            self.exp.name,
+            self.exp.spec.arms.len(),
+            self.exp.spec.seeds.len()
+        )
+    }
+
+    /// Runs every arm for every seed; `arm, seed, split, metric, value`.
+    fn run(&mut self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
+        let failed = self.failed.clone();
+        let (on_step, on_arm_done) = (
+            self.on_step.as_ref().map(|h| h.clone_ref(py)),
+            self.on_arm_done.as_ref().map(|h| h.clone_ref(py)),
+        );
+        let exp = &mut self.exp;
+        let r = with_hooks(py, on_step.as_ref(), on_arm_done.as_ref(), &failed, |h| {
+            exp.run(h)
+        })?;
+        frame(py, &r)
+    }
+
+    fn results(&self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
+        ran(&self.exp, "results")?;
+        frame(py, self.exp.results.as_ref().expect("ran"))
+    }
+
+    fn items(&self, py: Python<'_>) -> PyResult<Option<Py<PyDataFrame>>> {
+        ran(&self.exp, "items")?;
+        self.exp.items.as_ref().map(|d| frame(py, d)).transpose()
+    }
+
+    fn curves(&self, py: Python<'_>) -> PyResult<Option<Py<PyDataFrame>>> {
+        ran(&self.exp, "curves")?;
+        self.exp.curves.as_ref().map(|d| frame(py, d)).transpose()
+    }
+
+    fn accuracy(&self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
+        out(py, self.exp.accuracy())
+    }
+
+    #[pyo3(signature = (baseline = None))]
+    fn pgr(&self, py: Python<'_>, baseline: Option<String>) -> PyResult<Py<PyDataFrame>> {
+        out(py, self.exp.pgr(baseline.as_deref()))
+    }
+
+    fn compare(&self, py: Python<'_>, a: &str, b: &str) -> PyResult<Py<PyDataFrame>> {
+        out(py, self.exp.compare(a, b))
+    }
+
+    fn supervision(&self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
+        out(py, self.exp.supervision())
+    }
+
+    /// The HTML report (one self-contained document).
+    fn report_html(&self) -> PyResult<String> {
+        ran(&self.exp, "report")?;
+        core::render_html(&self.exp).map_err(core_to_py)
+    }
+
+    fn write_report(&self, path: PathBuf) -> PyResult<String> {
+        ran(&self.exp, "write_report")?;
+        self.exp.write_report(&path).map_err(core_to_py)?;
+        Ok(path.display().to_string())
+    }
+
+    /// The manifest as JSON text.
+    fn manifest_json(&self) -> PyResult<String> {
+        let m = self.exp.manifest(&build()).map_err(core_to_py)?;
+        serde_json::to_string(&m).map_err(|e| ConfigError::new_err(e.to_string()))
+    }
+
+    fn save(&self, dir: PathBuf) -> PyResult<String> {
+        ran(&self.exp, "save")?;
+        self.exp.save(&dir, &build()).map_err(core_to_py)?;
+        Ok(dir.display().to_string())
+    }
+}
+
+/// Declares an experiment from its spec as JSON (`sandwich._spec` types it), the task frame
+/// when the spec's task is one, custom arms' `supervise` callables by name, and the hooks.
+#[pyfunction]
+#[pyo3(name = "_experiment", signature = (name, spec, task = None, supervise = HashMap::new(), on_step = None, on_arm_done = None))]
+pub fn experiment(
+    name: &str,
+    spec: &str,
+    task: Option<&Bound<'_, PyAny>>,
+    supervise: HashMap<String, Py<PyAny>>,
+    on_step: Option<Py<PyAny>>,
+    on_arm_done: Option<Py<PyAny>>,
+) -> PyResult<PyExperiment> {
+    let spec = parse_spec(spec)?;
+    let task = task.map(extract_frame).transpose()?;
+    let failed = Failed::default();
+    let exp = Experiment::new(name, spec, task, arms(supervise, &failed)).map_err(core_to_py)?;
+    Ok(PyExperiment {
+        exp,
+        on_step,
+        on_arm_done,
+        failed,
+    })
+}
+
+/// Reruns a saved experiment: (results, identical, experiment).
+#[pyfunction]
+#[pyo3(name = "_rerun", signature = (dir, task = None, supervise = HashMap::new()))]
+pub fn rerun(
+    py: Python<'_>,
+    dir: PathBuf,
+    task: Option<&Bound<'_, PyAny>>,
+    supervise: HashMap<String, Py<PyAny>>,
+) -> PyResult<(Py<PyDataFrame>, bool, PyExperiment)> {
+    let task = task.map(extract_frame).transpose()?;
+    let failed = Failed::default();
+    let custom = arms(supervise, &failed);
+    let (exp, identical) = with_hooks(py, None, None, &failed, |h| {
+        core::rerun(&dir, task, custom, h)
+    })?;
+    let results = frame(py, exp.results.as_ref().expect("ran"))?;
+    Ok((
+        results,
+        identical,
+        PyExperiment {
+            exp,
+            on_step: None,
+            on_arm_done: None,
+            failed,
+        },
+    ))
+}
+
+/// The keys each spec table accepts, from the core's types (checked against `sandwich._spec`).
+#[pyfunction]
+#[pyo3(name = "_spec_fields")]
+pub fn spec_fields() -> Vec<(String, Vec<String>)> {
+    core::fields()
+        .into_iter()
+        .map(|(t, f)| (t.to_string(), f))
+        .collect()
+}
