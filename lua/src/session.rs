@@ -281,7 +281,7 @@ impl Session {
     }
 
     /// Compiles a chunk the way a REPL reads it: as one expression, then as statements whose
-    /// last line is an expression, then as plain statements. The expression is passed through
+    /// last line (or what follows the last `;`) is an expression, then as plain statements. The expression is passed through
     /// an identity function rather than returned directly, so that a call in it is not a tail
     /// call and keeps its line in tracebacks.
     fn compile(&self, code: &str, name: &str) -> Result<Function> {
@@ -297,6 +297,17 @@ impl Session {
                 if let Ok(f) = load(format!("{body}{PASS}{last}\n)")) {
                     return Ok(f);
                 }
+            }
+        }
+        // `print(1); 5`: statements and an expression on one line, split at a `;` (one inside
+        // a string or a comment does not compile when split, so it is skipped).
+        for (pos, _) in trimmed.rmatch_indices(';') {
+            let (body, last) = (&trimmed[..=pos], &trimmed[pos + 1..]);
+            if last.trim().is_empty() || last.contains('\n') {
+                continue;
+            }
+            if let Ok(f) = load(format!("{body}{PASS}{last}\n)")) {
+                return Ok(f);
             }
         }
         load(code.to_string()).map_err(syntax_error)

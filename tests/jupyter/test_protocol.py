@@ -265,3 +265,19 @@ def test_outputs_arrive_in_order_before_idle(kernel):
         except Exception:
             break
         assert m["parent_header"].get("msg_id") != msg_id, m["msg_type"]
+
+
+def test_a_question_mark_shows_the_page_as_markdown(kernel):
+    _, kc = kernel
+    reply, _ = run(kc, "sw.read_csv?")
+    page = reply["content"]["payload"][0]["data"]
+    # JupyterLab renders the markdown (headings, tables, code) rather than raw `#` and `|---|`.
+    assert page["text/markdown"].startswith("# sw.read_csv") and "|---|" in page["text/markdown"]
+
+
+def test_statements_then_an_expression_on_one_line_show_the_expression(kernel):
+    _, kc = kernel
+    _, msgs = run(kc, "print(1); 5")
+    assert streams(msgs) == "1\n"
+    results = [m for m in msgs if m["msg_type"] == "execute_result"]
+    assert len(results) == 1 and results[0]["content"]["data"]["text/plain"] == "5"

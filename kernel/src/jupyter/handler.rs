@@ -352,7 +352,7 @@ impl Kernel {
                 let reply = json!({
                     "status": "ok",
                     "execution_count": count,
-                    "payload": [{"source": "page", "data": {"text/plain": page}, "start": 0}],
+                    "payload": [{"source": "page", "data": {"text/plain": page, "text/markdown": page}, "start": 0}],
                     "user_expressions": {},
                 });
                 return (reply, None);

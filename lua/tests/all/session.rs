@@ -105,10 +105,33 @@ fn rust_errors_keep_their_cause_chain() {
         "{message}"
     );
     assert!(
-        causes.iter().any(|c| c.contains("No such file")),
-        "{causes:?}"
+        message.contains("No such file") || causes.iter().any(|c| c.contains("No such file")),
+        "{message} {causes:?}"
     );
     assert!(traceback.contains("read_csv"), "{traceback}");
+}
+
+/// What `pcall` catches carries the causes too (the missing column's name, the IO error), not
+/// only "polars rejected the operation".
+#[test]
+fn errors_caught_with_pcall_carry_their_causes() {
+    let c = Captured::new();
+    let out = c.eval(
+        "local _, a = pcall(sw.read_csv, '/no/such/file.csv')\n\
+         local _, b = pcall(function() return sw.frame{x = {1}}:select('nope') end)\n\
+         return tostring(a) .. '|' .. tostring(b)",
+    );
+    assert!(out.contains("No such file"), "{out}");
+    assert!(out.contains("DataFrame.select") && out.contains("nope"), "{out}");
+}
+
+#[test]
+fn statements_then_an_expression_on_one_line_show_the_expression() {
+    let c = Captured::new();
+    assert_eq!(c.eval("print(1); 5"), "5");
+    assert_eq!(c.take(), "1\n");
+    assert_eq!(c.eval("local t = {}; t.x = 'a;b'; t.x"), "a;b");
+    assert_eq!(c.eval("y = 3; y = y + 1;"), "");
 }
 
 #[test]

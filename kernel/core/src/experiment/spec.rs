@@ -136,6 +136,13 @@ impl Serialize for ModelSpec {
             }),
         }
         .map_err(S::Error::custom)?;
+        // The keys the experiment owns are not the user's: left out, as they were given.
+        let mut value = value;
+        if let Some(map) = value.as_object_mut() {
+            for key in OWNED {
+                map.remove(*key);
+            }
+        }
         value.serialize(s)
     }
 }
@@ -543,7 +550,9 @@ pub fn fields() -> Vec<(&'static str, Vec<String>)> {
         let Some(list) = message.split("expected ").nth(1) else {
             return Vec::new();
         };
+        // serde writes "`a`", "`a` or `b`" or "one of `a`, `b`, `c`".
         list.trim_start_matches("one of ")
+            .replace(" or ", ", ")
             .split(", ")
             .map(|s| s.trim_matches('`').to_string())
             .collect()
@@ -572,6 +581,7 @@ mod tests {
         let f: std::collections::HashMap<_, _> = fields().into_iter().collect();
         assert_eq!(f["aux"], ["aux_coef", "warmup_frac", "schedule"]);
         assert_eq!(f["split"], ["test"]);
+        assert_eq!(f["side"], ["model", "train"]);
         assert!(f["spec"].contains(&"head_init".to_string()) && f["spec"].len() == 12);
         assert!(f["train"].contains(&"max_length".to_string()));
         assert!(f.values().all(|v| !v.is_empty()));
