@@ -313,7 +313,10 @@ fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
         .unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    eprintln!("quickstart: {:.0} s\n{stdout}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "quickstart: {:.0} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
     for arm in [
         "naive_w2s",
         "aux_w2s",
@@ -334,7 +337,11 @@ fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
     assert_eq!(results.lines().count(), 1 + 3 * (7 + 5 + 3), "{results}");
     assert!(out_dir.join("manifest.json").is_file());
     // A meaningful result, per seed: weak clearly above chance, ceiling clearly above weak.
-    let rows: Vec<Vec<&str>> = results.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = results
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     let acc = |arm: &str, seed: &str| -> f64 {
         rows.iter()
             .find(|r| r[0] == arm && r[1] == seed && r[3] == "accuracy")
@@ -344,6 +351,9 @@ fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
     for seed in ["1", "2", "3"] {
         let (weak, ceiling) = (acc("weak", seed), acc("ceiling", seed));
         assert!(weak >= 0.6, "seed {seed}: weak {weak} is near chance");
-        assert!(ceiling - weak >= 0.05, "seed {seed}: ceiling {ceiling} vs weak {weak}");
+        assert!(
+            ceiling - weak >= 0.05,
+            "seed {seed}: ceiling {ceiling} vs weak {weak}"
+        );
     }
 }

@@ -93,6 +93,19 @@ impl Supervisor for LuaArm {
             message: format!("custom arm '{}': {message}", self.name),
         };
         let value = call().map_err(|e| hook_error(keep_error(&self.failed, e)))?;
+        // A DataFrame, or {data = DataFrame, aux = true} to train with the auxiliary loss.
+        let (value, aux) = match &value {
+            Value::Table(t) => {
+                let aux = t
+                    .get::<Option<bool>>("aux")
+                    .map_err(|e| hook_error(e.to_string()))?;
+                let data = t
+                    .get::<Value>("data")
+                    .map_err(|e| hook_error(e.to_string()))?;
+                (data, aux.unwrap_or(false))
+            }
+            other => (other.clone(), false),
+        };
         let df = match &value {
             Value::UserData(ud) if ud.is::<LuaDataFrame>() => ud
                 .borrow::<LuaDataFrame>()
@@ -104,7 +117,7 @@ impl Supervisor for LuaArm {
                     "experiment.supervise",
                     "supervision",
                     format!(
-                        "arm '{}' to return a DataFrame (id, label) or (id, p0, ...)",
+                        "arm '{}' to return a DataFrame (id, label) or (id, p0, ...), or {{data = DataFrame, aux = true}}",
                         self.name
                     ),
                     type_name(other),
@@ -123,7 +136,7 @@ impl Supervisor for LuaArm {
         };
         Ok(Supervision {
             target,
-            aux: None,
+            aux: aux.then(|| ctx.aux.clone()),
             quality: Vec::new(),
         })
     }

@@ -44,7 +44,7 @@ struct PyArm {
 impl Supervisor for PyArm {
     fn supervise(&self, ctx: &Context) -> sandwich_core::Result<Supervision> {
         let novices = ctx.services.novices().ok();
-        let out = Python::attach(|py| -> PyResult<DataFrame> {
+        let out = Python::attach(|py| -> PyResult<(DataFrame, bool)> {
             let d = PyDict::new(py);
             d.set_item("seed", ctx.seed)?;
             d.set_item("classes", ctx.classes)?;
@@ -55,9 +55,23 @@ impl Supervisor for PyArm {
                 d.set_item("novices", frame(py, n)?)?;
             }
             let value = self.supervise.call1(py, (d,))?;
-            extract_frame(value.bind(py))
+            // A frame, or {"data": frame, "aux": True} to train with the auxiliary loss.
+            let value = value.bind(py);
+            if let Ok(d) = value.cast::<PyDict>() {
+                let aux = d
+                    .get_item("aux")?
+                    .map(|a| a.extract::<bool>())
+                    .transpose()?;
+                let data = d.get_item("data")?.ok_or_else(|| {
+                    ConfigError::new_err(
+                        "a custom arm's dict needs 'data' (a frame) and may have 'aux'",
+                    )
+                })?;
+                return Ok((extract_frame(&data)?, aux.unwrap_or(false)));
+            }
+            Ok((extract_frame(value)?, false))
         });
-        let df = out.map_err(|e| sandwich_core::Error::Hook {
+        let (df, aux) = out.map_err(|e| sandwich_core::Error::Hook {
             op: "experiment",
             hook: "supervise",
             message: format!("custom arm '{}': {}", self.name, keep(&self.failed, e)),
@@ -69,7 +83,7 @@ impl Supervisor for PyArm {
         };
         Ok(Supervision {
             target,
-            aux: None,
+            aux: aux.then(|| ctx.aux.clone()),
             quality: Vec::new(),
         })
     }

@@ -122,7 +122,10 @@ fn errors_caught_with_pcall_carry_their_causes() {
          return tostring(a) .. '|' .. tostring(b)",
     );
     assert!(out.contains("No such file"), "{out}");
-    assert!(out.contains("DataFrame.select") && out.contains("nope"), "{out}");
+    assert!(
+        out.contains("DataFrame.select") && out.contains("nope"),
+        "{out}"
+    );
 }
 
 #[test]
