@@ -97,10 +97,7 @@ class _CoreExperiment:
         # One renderer: the core's HTML report, shown as HTML in a notebook (text elsewhere).
         if path is not None:
             self.write_report(path)
-        text = "\n\n".join(
-            str(getattr(self._native, part)().to_polars())
-            for part in ("accuracy", "pgr", "supervision")
-        )
+        text = f"{self!r}: the report is HTML (exp.write_report(path) saves it)"
         _display.show({"text/html": self._native.report_html(), "text/plain": text}, None, False)
         return self.pgr()
 
