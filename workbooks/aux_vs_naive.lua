@@ -44,7 +44,12 @@ local function experiment(schedule, arms)
   return sw.experiment("aux vs naive, " .. schedule) {
     task = task,
     strong = strong,
-    weak = {model = {hidden_size = 8, layers = 1, heads = 2}, train = {epochs = 4, batch_size = 32, lr = 3e-3}},
+    -- The weak model is trained from scratch: with the reference's zero head it stays a
+    -- constant predictor on 480 items, so it starts from HF's random head (and trains 20 epochs:
+    -- 300 small steps); the strong
+    -- (pretrained) side keeps the reference's zero head.
+    weak = {model = {hidden_size = 16, layers = 1, heads = 2}, train = {epochs = 20, batch_size = 32, lr = 3e-3},
+            head_init = "hf"},
     arms = arms,
     seeds = seeds,
     aux = {schedule = schedule},

@@ -51,8 +51,9 @@ strong.train.lr = 1e-4
 local exp = sw.experiment "real sentiment: VADER movie snippets, MiniLM, a real crowd" {
   task = task,
   strong = strong,
+  -- From scratch: HF's random head (with a zero head a small model stays a constant predictor).
   weak = {model = {hidden_size = 32, layers = 1, heads = 2},
-          train = {epochs = 8, batch_size = 32, lr = 3e-3, max_length = 48}},
+          train = {epochs = 8, batch_size = 32, lr = 3e-3, max_length = 48}, head_init = "hf"},
   arms = {"weak", "ceiling", "naive_w2s",
           {name = "raters_one", supervise = one_rating},
           {name = "raters_all", supervise = all_ratings}},

@@ -68,9 +68,10 @@ class _SideRequired(TypedDict):
 
 
 class Side(_SideRequired, total=False):
-    """The weak or the strong side."""
+    """The weak or the strong side (`head_init` overrides the spec's for this side)."""
 
     train: Train
+    head_init: Literal["zeros", "hf"]
 
 
 class Overseer(TypedDict, total=False):

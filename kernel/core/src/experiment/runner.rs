@@ -351,7 +351,7 @@ impl Experiment {
                 Model::load_with(std::path::Path::new(path), &o)?
             }
         };
-        if self.spec.head_init == HeadInit::Zeros {
+        if side.head_init.unwrap_or(self.spec.head_init) == HeadInit::Zeros {
             m.zero_head()?;
         }
         Ok(m)

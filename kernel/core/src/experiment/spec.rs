@@ -79,6 +79,10 @@ pub struct Side {
     pub model: ModelSpec,
     #[serde(default)]
     pub train: TrainSpec,
+    /// This side's head initialisation (default: the spec's `head_init`), e.g. a weak model
+    /// from scratch (`hf`) beside a pretrained strong one (`zeros`, the reference's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_init: Option<HeadInit>,
 }
 
 /// A model from scratch (`sw.model.new` options; `arch` defaults to `bert`) or a checkpoint
@@ -581,7 +585,7 @@ mod tests {
         let f: std::collections::HashMap<_, _> = fields().into_iter().collect();
         assert_eq!(f["aux"], ["aux_coef", "warmup_frac", "schedule"]);
         assert_eq!(f["split"], ["test"]);
-        assert_eq!(f["side"], ["model", "train"]);
+        assert_eq!(f["side"], ["model", "train", "head_init"]);
         assert!(f["spec"].contains(&"head_init".to_string()) && f["spec"].len() == 12);
         assert!(f["train"].contains(&"max_length".to_string()));
         assert!(f.values().all(|v| !v.is_empty()));
