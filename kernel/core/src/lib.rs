@@ -21,6 +21,7 @@ pub mod nn;
 pub mod oversight;
 mod progress;
 mod rng;
+mod time;
 pub mod train;
 
 pub use data::{
@@ -33,3 +34,4 @@ pub use error::{Error, Result};
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Silent};
 pub use rng::Rng;
+pub use time::utc_now_iso8601;

@@ -52,31 +52,6 @@ pub struct Manifest {
     pub created: String,
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for now (UTC).
-fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 impl Experiment {
     /// The manifest of this experiment.
     pub fn manifest(&self, build: &Build) -> Result<Manifest> {
@@ -92,7 +67,7 @@ impl Experiment {
             sandwich: build.sandwich.clone(),
             git_revision: build.git_revision.clone(),
             device: self.spec.strong.model.device().to_string(),
-            created: now_utc(),
+            created: crate::utc_now_iso8601(false),
         })
     }
 
