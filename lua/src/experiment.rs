@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
 use polars::prelude::{DataFrame, IntoLazy};
 use sandwich_core::experiment::{
-    self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor, Target,
+    self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor,
 };
 use sandwich_core::train::StepReport;
 
@@ -124,21 +124,7 @@ impl Supervisor for LuaArm {
                 ))
             }
         };
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let target = if names.iter().any(|n| n == "label") {
-            Target::Labels(df)
-        } else {
-            Target::Probs(df)
-        };
-        Ok(Supervision {
-            target,
-            aux: aux.then(|| ctx.aux.clone()),
-            quality: Vec::new(),
-        })
+        Ok(Supervision::from_custom(df, aux, ctx))
     }
 }
 

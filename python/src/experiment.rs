@@ -11,7 +11,7 @@ use polars::prelude::DataFrame;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sandwich_core::experiment::{
-    self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor, Target,
+    self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor,
 };
 use sandwich_core::train::StepReport;
 use sandwich_core::Interrupt;
@@ -76,16 +76,7 @@ impl Supervisor for PyArm {
             hook: "supervise",
             message: format!("custom arm '{}': {}", self.name, keep(&self.failed, e)),
         })?;
-        let target = if df.column("label").is_ok() {
-            Target::Labels(df)
-        } else {
-            Target::Probs(df)
-        };
-        Ok(Supervision {
-            target,
-            aux: aux.then(|| ctx.aux.clone()),
-            quality: Vec::new(),
-        })
+        Ok(Supervision::from_custom(df, aux, ctx))
     }
 }
 

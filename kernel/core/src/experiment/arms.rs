@@ -35,6 +35,21 @@ pub struct Supervision {
 }
 
 impl Supervision {
+    /// What a custom arm returned: hard labels when the frame has a `label` column, else
+    /// probabilities; with the context's auxiliary loss when the arm asked for it.
+    pub fn from_custom(df: DataFrame, aux: bool, ctx: &Context) -> Self {
+        let target = if df.column("label").is_ok() {
+            Target::Labels(df)
+        } else {
+            Target::Probs(df)
+        };
+        Supervision {
+            target,
+            aux: aux.then(|| ctx.aux.clone()),
+            quality: Vec::new(),
+        }
+    }
+
     pub fn labels(df: DataFrame) -> Self {
         Supervision {
             target: Target::Labels(df),
