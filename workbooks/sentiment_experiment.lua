@@ -42,8 +42,9 @@ local function experiment(o)
   return sw.experiment(o.name) {
     task = {builtin = "sentiment", n = o.items or 5000, seed = 1},
     strong = o.strong or FROM_SCRATCH,
+    -- The weak model is always from scratch: HF's head whatever the strong side uses.
     weak = {model = {hidden_size = 8, layers = 1, heads = 2},
-            train = {epochs = 4, batch_size = 32, lr = 3e-3}},
+            train = {epochs = 4, batch_size = 32, lr = 3e-3}, head_init = "hf"},
     overseers = {novices = {overseers = novices, k = 5}},
     arms = o.arms or ALL_ARMS,
     head_init = o.head_init or (o.strong and "zeros" or "hf"),

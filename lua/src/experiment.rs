@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
+use mlua::{Function, Lua, LuaSerdeExt, ObjectLike, Table, UserData, UserDataMethods, Value};
 use polars::prelude::{DataFrame, IntoLazy};
 use sandwich_core::experiment::{
     self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor,
@@ -302,17 +302,9 @@ fn with_hooks<T>(
     };
     let step = |arm: &str, seed: u64, r: &StepReport| -> sandwich_core::Result<()> {
         let Some(h) = on_step else { return Ok(()) };
-        (|| {
-            let t = lua.create_table()?;
-            t.set("step", r.step)?;
-            t.set("total", r.total)?;
-            t.set("epoch", r.epoch)?;
-            t.set("loss", r.loss)?;
-            t.set("lr", r.lr)?;
-            t.set("grad_norm", r.grad_norm)?;
-            h.call::<()>((arm, seed, t))
-        })()
-        .map_err(|e| keep(e, "on_step"))
+        crate::train::step_table(lua, r)
+            .and_then(|t| h.call::<()>((arm, seed, t)))
+            .map_err(|e| keep(e, "on_step"))
     };
     let done = |arm: &str, seed: u64, acc: f64| -> sandwich_core::Result<()> {
         let Some(h) = on_arm_done else { return Ok(()) };
@@ -343,10 +335,7 @@ fn display_report(lua: &Lua, exp: &Experiment) -> mlua::Result<LuaDataFrame> {
     let display: Table = sw.get("display")?;
     let markdown: Function = display.get("markdown")?;
     let chart: Table = sw.get("chart")?;
-    let show = |v: Value| -> mlua::Result<()> {
-        lua.load("local sw, v = ... sw.display(v)")
-            .call::<()>((sw.clone(), v))
-    };
+    let show = |v: Value| -> mlua::Result<()> { display.call::<()>(v) };
     let titled = |title: &str, df: DataFrame| -> mlua::Result<()> {
         markdown.call::<()>(format!("### {title}"))?;
         show(Value::UserData(lua.create_userdata(LuaDataFrame(df))?))

@@ -38,6 +38,21 @@ fn integer(function: &str, argument: &str, v: Value, default: usize) -> mlua::Re
     }
 }
 
+/// A step report as the Lua table hooks receive: {step, total, epoch, loss, lr, grad_norm,
+/// eval_loss, eval_accuracy}.
+pub(crate) fn step_table(lua: &Lua, r: &StepReport) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("step", r.step)?;
+    t.set("total", r.total)?;
+    t.set("epoch", r.epoch)?;
+    t.set("loss", r.loss)?;
+    t.set("lr", r.lr)?;
+    t.set("grad_norm", r.grad_norm)?;
+    t.set("eval_loss", r.eval_loss)?;
+    t.set("eval_accuracy", r.eval_accuracy)?;
+    Ok(t)
+}
+
 /// Runs a job with the session's progress sink and interrupt flag, calling `on_step` (a Lua
 /// function of a table {step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy})
 /// after every optimizer step.
@@ -56,18 +71,7 @@ fn run(
     let failed: RefCell<Option<mlua::Error>> = RefCell::new(None);
     let call = |r: &StepReport| -> sandwich_core::Result<()> {
         let Some(f) = &on_step else { return Ok(()) };
-        let report = (|| {
-            let t = lua.create_table()?;
-            t.set("step", r.step)?;
-            t.set("total", r.total)?;
-            t.set("epoch", r.epoch)?;
-            t.set("loss", r.loss)?;
-            t.set("lr", r.lr)?;
-            t.set("grad_norm", r.grad_norm)?;
-            t.set("eval_loss", r.eval_loss)?;
-            t.set("eval_accuracy", r.eval_accuracy)?;
-            f.call::<()>(t)
-        })();
+        let report = step_table(lua, r).and_then(|t| f.call::<()>(t));
         report.map_err(|e| {
             let message = e.to_string();
             *failed.borrow_mut() = Some(e);

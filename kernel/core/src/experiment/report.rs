@@ -138,10 +138,10 @@ fn pgr_chart(pgr: &DataFrame) -> Result<String> {
             )
             .expect("a String");
             for (end, open) in [(lo[i], lo[i].is_infinite()), (hi[i], hi[i].is_infinite())] {
-                let mark = if open {
-                    "◂▸".chars().nth(usize::from(end > 0.0)).expect("two")
-                } else {
-                    '|'
+                let mark = match (open, end > 0.0) {
+                    (false, _) => '|',
+                    (true, false) => '◂',
+                    (true, true) => '▸',
                 };
                 write!(
                     s,

@@ -595,7 +595,6 @@ impl Experiment {
                 b_cols.push("choices");
             }
             let b_inputs = select(&split.b, &b_cols)?;
-            let weak_view = weak_predictions.clone();
             let services = SeedServices {
                 exp: self,
                 seed,
@@ -611,7 +610,7 @@ impl Experiment {
                 classes,
                 a: &split.a,
                 b: &b_inputs,
-                weak_predictions: &weak_view,
+                weak_predictions: &weak_predictions,
                 services: &services,
                 assistance: &self.spec.assistance,
                 aux: &self.spec.aux,
@@ -844,7 +843,7 @@ impl Experiment {
     /// in the spec's order.
     pub fn supervision(&self) -> Result<DataFrame> {
         const F: &str = "experiment.supervision";
-        let r = self.results(F)?;
+        self.results(F)?;
         let (mut arm, mut metric, mut mean) = (Vec::new(), Vec::new(), Vec::new());
         for a in &self.spec.arms {
             for m in ["label_accuracy", "overseer_alpha"] {
@@ -857,7 +856,6 @@ impl Experiment {
                 mean.push(v.iter().sum::<f64>() / v.len() as f64);
             }
         }
-        let _ = r;
         df!("arm" => arm, "metric" => metric, "mean" => mean)
             .map_err(Error::polars(F, "building the table"))
     }
