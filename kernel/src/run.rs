@@ -51,6 +51,7 @@ fn report(e: &Error) -> ExitCode {
             message,
             traceback,
             causes,
+            ..
         } => {
             eprintln!("error: {message}");
             for cause in causes {

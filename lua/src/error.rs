@@ -1,5 +1,7 @@
 //! The one error type of `sandwich-lua`, and its conversion to Lua errors.
 
+pub use sandwich_core::ErrorKind;
+
 /// Errors of the Lua layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,12 +19,14 @@ pub enum Error {
     /// A Lua operation that the API forbids on purpose, with what to do instead.
     #[error("{function}: {message}")]
     Usage { function: String, message: String },
-    /// A chunk failed: the message, the Lua traceback and the chain of Rust causes.
+    /// A chunk failed: the message, the Lua traceback, the chain of Rust causes and the kind
+    /// of the error that started it (a string raised by Lua code is [`ErrorKind::Other`]).
     #[error("{message}")]
     Script {
         message: String,
         traceback: String,
         causes: Vec<String>,
+        kind: ErrorKind,
     },
     /// Code does not compile.
     #[error("{0}")]
@@ -42,6 +46,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The [`ErrorKind`] of this error, carried up from where it was raised.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Core(e) => e.kind(),
+            Error::Argument { .. } | Error::Usage { .. } | Error::Syntax(_) => ErrorKind::Config,
+            Error::Script { kind, .. } => *kind,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Panic(_) => ErrorKind::Other,
+            Error::Lua(e) => kind_of(e),
+        }
+    }
+
     pub(crate) fn argument(
         function: &str,
         argument: &str,
@@ -65,6 +81,49 @@ impl From<Error> for mlua::Error {
             other => mlua::Error::external(other),
         }
     }
+}
+
+/// The kind of a Lua error: that of the first error of ours found along its chain of causes
+/// (through callbacks, contexts and external errors). A Lua value passed the wrong type is a
+/// bad argument; an error raised by Lua code itself (`error("...")`) is [`ErrorKind::Other`].
+pub(crate) fn kind_of(e: &mlua::Error) -> ErrorKind {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(ours) = err.downcast_ref::<Error>() {
+            if !matches!(ours, Error::Lua(_)) {
+                return ours.kind();
+            }
+        }
+        if let Some(core) = err.downcast_ref::<sandwich_core::Error>() {
+            return core.kind();
+        }
+        if let Some(lua) = err.downcast_ref::<mlua::Error>() {
+            match lua {
+                mlua::Error::ExternalError(inner) => {
+                    current = Some(inner.as_ref());
+                    continue;
+                }
+                mlua::Error::CallbackError { cause, .. }
+                | mlua::Error::WithContext { cause, .. } => {
+                    current = Some(cause.as_ref());
+                    continue;
+                }
+                mlua::Error::BadArgument { cause, .. } => {
+                    // A conversion of ours inside the argument keeps its own kind.
+                    return match kind_of(cause) {
+                        ErrorKind::Other => ErrorKind::Config,
+                        k => k,
+                    };
+                }
+                mlua::Error::FromLuaConversionError { .. } | mlua::Error::SyntaxError { .. } => {
+                    return ErrorKind::Config
+                }
+                _ => {}
+            }
+        }
+        current = err.source();
+    }
+    ErrorKind::Other
 }
 
 /// A core error as Lua sees it: its message carries its causes (the missing column, the

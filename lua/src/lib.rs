@@ -37,7 +37,7 @@ mod verbs;
 use mlua::{Lua, Table};
 
 pub use display::DisplayEvent;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use frame::LuaDataFrame;
 pub use introspect::docs;
 pub use introspect::{Completeness, Completion};

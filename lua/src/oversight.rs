@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use mlua::{Function, Lua, Table, Value};
 use polars::prelude::*;
 use sandwich_core::oversight::{
-    self, Aggregation, Comparisons, Crowd, IterOptions, KappaWeights, Level, SimulateOptions,
+    self, Aggregation, BtOptions, Comparisons, Crowd, IterOptions, KappaWeights, Level,
+    NoisyBtOptions, SimulateOptions,
 };
 use sandwich_core::{column_as_strings, column_floats};
 use serde::Deserialize;
@@ -41,43 +42,6 @@ fn result(lua: &Lua, a: &Aggregation) -> mlua::Result<Table> {
 #[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct NoOpts {}
-
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct BtOpts {
-    n_iter: usize,
-    tol: f64,
-    /// Count a tie (label neither left nor right) as half a win for each side.
-    ties: bool,
-}
-
-impl Default for BtOpts {
-    fn default() -> Self {
-        Self {
-            n_iter: 100,
-            tol: 1e-5,
-            ties: false,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct NoisyBtOpts {
-    n_iter: usize,
-    regularization_ratio: f64,
-    seed: u64,
-}
-
-impl Default for NoisyBtOpts {
-    fn default() -> Self {
-        Self {
-            n_iter: 1000,
-            regularization_ratio: 1e-5,
-            seed: 0,
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -243,17 +207,8 @@ impl BootOpts {
         let Some(col) = &self.group else {
             return Ok(None);
         };
-        let values = column_as_strings(function, df, col).lua()?;
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        Ok(Some(
-            values
-                .iter()
-                .map(|v| {
-                    let next = index.len();
-                    *index.entry(v.as_str()).or_insert(next)
-                })
-                .collect(),
-        ))
+        let (_, codes) = oversight::factorize(function, df, col).lua()?;
+        Ok(Some(codes.into_iter().map(|c| c as usize).collect()))
     }
 }
 
@@ -335,19 +290,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|lua, (data, gold): (Value, Value)| {
             const F: &str = "sw.aggregate.gold_majority_vote";
             let c = crowd(F, &data)?;
-            let g = frame(F, "gold", &gold)?;
-            let tasks = column_as_strings(F, &g, "task").lua()?;
-            let truths = column_as_strings(F, &g, "true_label").lua()?;
-            let truth: HashMap<String, String> = tasks.into_iter().zip(truths).collect();
-            let label_of: HashMap<String, usize> =
-                (0..c.n_labels()).map(|l| (c.labels.name(l), l)).collect();
-            let gold: Vec<Option<usize>> = (0..c.n_tasks())
-                .map(|t| {
-                    truth
-                        .get(&c.tasks.name(t))
-                        .and_then(|l| label_of.get(l).copied())
-                })
-                .collect();
+            let gold = c.gold_from_frame(F, &frame(F, "gold", &gold)?).lua()?;
             result(lua, &oversight::gold_majority_vote(&c, &gold).lua()?)
         })?,
     )?;
@@ -355,17 +298,12 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         "bradley_terry",
         lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.aggregate.bradley_terry";
-            let o: BtOpts = options(lua, F, opts)?;
-            if o.n_iter == 0 {
-                return Err(Error::argument(F, "n_iter", "a positive integer", "0").into());
-            }
+            let o: BtOptions = options(lua, F, opts)?;
             let c = Comparisons::from_frame(F, &frame(F, "data", &data)?).lua()?;
-            let rows: Vec<usize> = (0..c.left.len()).collect();
-            let scores = oversight::bt_scores(&c, &rows, o.ties, o.n_iter, o.tol);
             let out = lua.create_table()?;
             out.set(
                 "scores",
-                LuaDataFrame(oversight::scores_frame(&c, &scores).lua()?),
+                LuaDataFrame(oversight::bradley_terry(&c, &o).lua()?),
             )?;
             Ok(out)
         })?,
@@ -374,42 +312,12 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         "noisy_bradley_terry",
         lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.aggregate.noisy_bradley_terry";
-            let o: NoisyBtOpts = options(lua, F, opts)?;
-            if o.n_iter == 0 {
-                return Err(Error::argument(F, "n_iter", "a positive integer", "0").into());
-            }
-            let df = frame(F, "data", &data)?;
-            let c = Comparisons::from_frame(F, &df).lua()?;
-            let (workers, codes) = oversight::worker_codes(F, &df).lua()?;
-            // crowd-kit starts from uniform [0, 1) draws; so do we, from our own generator.
-            let mut rng = sandwich_core::Rng::new(o.seed);
-            let x0: Vec<f64> = (0..1 + c.items.len() + 2 * workers.len())
-                .map(|_| rng.uniform())
-                .collect();
-            let fit = oversight::noisy_bt(
-                &c,
-                &codes,
-                workers.len(),
-                &x0,
-                o.regularization_ratio,
-                o.n_iter,
-            )
-            .lua()?;
+            let o: NoisyBtOptions = options(lua, F, opts)?;
+            let fit = oversight::noisy_bradley_terry(&frame(F, "data", &data)?, &o).lua()?;
             let out = lua.create_table()?;
-            out.set(
-                "scores",
-                LuaDataFrame(oversight::scores_frame(&c, &fit.scores).lua()?),
-            )?;
-            let wf = |name: &str, v: Vec<f64>| -> mlua::Result<LuaDataFrame> {
-                DataFrame::new_infer_height(vec![
-                    workers.all("worker"),
-                    Column::new(name.into(), v),
-                ])
-                .map(LuaDataFrame)
-                .map_err(|e| Error::argument(F, "data", "comparisons", e.to_string()).into())
-            };
-            out.set("skills", wf("skill", fit.skills)?)?;
-            out.set("biases", wf("bias", fit.biases)?)?;
+            out.set("scores", LuaDataFrame(fit.scores))?;
+            out.set("skills", LuaDataFrame(fit.skills))?;
+            out.set("biases", LuaDataFrame(fit.biases))?;
             out.set("iterations", fit.iterations)?;
             Ok(out)
         })?,
@@ -675,7 +583,7 @@ fn bootstrap_lua(
         })?;
         match f.call::<Value>(LuaDataFrame(sample))? {
             Value::Integer(i) => Ok(Some(i as f64)),
-            Value::Number(x) => Ok(x.is_finite().then_some(x)),
+            Value::Number(x) => Ok(Some(x)),
             Value::Nil => Ok(None),
             other => Err(Error::argument(
                 function,
@@ -686,9 +594,7 @@ fn bootstrap_lua(
             .into()),
         }
     };
-    if n == 0 {
-        return Err(Error::argument(function, "data", "at least one row", "an empty table").into());
-    }
+    oversight::check_bootstrap(function, n, o.n_boot, o.level).lua()?;
     let all: Vec<usize> = (0..n).collect();
     let estimate = call(&all)?.ok_or_else(|| {
         Error::argument(function, "statistic", "a number on the full data", "nil")
@@ -706,27 +612,10 @@ fn bootstrap_lua(
     let mut draws = Vec::with_capacity(o.n_boot);
     for b in 0..o.n_boot {
         crate::convert::check_interrupt(lua, b)?;
-        if let Some(v) = call(&resampler.draw(o.seed, b))? {
-            draws.push(v);
-        }
+        draws.push(call(&resampler.draw(o.seed, b))?);
         progress.0.update(b + 1, "");
     }
-    let skipped = o.n_boot - draws.len();
-    draws.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        if draws.is_empty() {
-            return f64::NAN;
-        }
-        let pos = p * (draws.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        draws[lo] + (draws[hi] - draws[lo]) * (pos - lo as f64)
-    };
-    let i = oversight::Interval {
-        estimate,
-        lower: q((1.0 - o.level) / 2.0),
-        upper: q(1.0 - (1.0 - o.level) / 2.0),
-        skipped,
-    };
+    let i = oversight::Interval::percentile(estimate, &draws, o.level);
     interval(lua, "estimate", &i)
 }
 

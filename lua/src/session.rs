@@ -10,7 +10,7 @@ use mlua::{
 };
 use sandwich_core::Interrupt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::frame::LuaDataFrame;
 use crate::{html, repr};
 
@@ -485,25 +485,29 @@ fn script_error(value: Value) -> Error {
         other => (other.clone(), String::new()),
     };
     let traceback = clean_traceback(&traceback);
-    let (message, causes) = match &error {
+    let (message, causes, kind) = match &error {
         Value::Error(e) => {
-            if is_interrupt(e) {
+            let kind = crate::error::kind_of(e);
+            if kind == ErrorKind::Interrupted {
                 return Error::Interrupted;
             }
-            describe(e)
+            let (message, causes) = describe(e);
+            (message, causes, kind)
         }
-        Value::String(s) => (s.to_string_lossy(), vec![]),
+        Value::String(s) => (s.to_string_lossy(), vec![], ErrorKind::Other),
         other => (
             other
                 .to_string()
                 .unwrap_or_else(|_| "(error object)".into()),
             vec![],
+            ErrorKind::Other,
         ),
     };
     Error::Script {
         message,
         traceback,
         causes,
+        kind,
     }
 }
 
@@ -517,26 +521,6 @@ fn clean_traceback(tb: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn is_interrupt(e: &mlua::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = current {
-        if matches!(err.downcast_ref::<Error>(), Some(Error::Interrupted))
-            || matches!(
-                err.downcast_ref::<sandwich_core::Error>(),
-                Some(sandwich_core::Error::Interrupted)
-            )
-        {
-            return true;
-        }
-        if let Some(mlua::Error::ExternalError(inner)) = err.downcast_ref::<mlua::Error>() {
-            current = Some(inner.as_ref());
-            continue;
-        }
-        current = err.source();
-    }
-    false
 }
 
 /// The message of an error raised in Rust, and the messages of its causes, outermost first.

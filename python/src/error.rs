@@ -8,6 +8,7 @@
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
+use sandwich_core::ErrorKind;
 
 create_exception!(
     sandwich,
@@ -57,85 +58,65 @@ pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     })
 }
 
-/// The exception class for an error of the core, from its kind (never from its words): a bad
-/// argument or spec is a `ConfigError`, unreadable or missing data a `DataError`, a tensor
-/// operation a `ModelError`, an interrupt `Interrupted`. The message keeps the cause chain.
+/// The exception class for an error kind: a bad argument or spec is a `ConfigError`,
+/// unreadable or missing data a `DataError`, a model that cannot be built or run a
+/// `ModelError`, an interrupt `Interrupted`.
+fn class_of(kind: ErrorKind, message: String) -> PyErr {
+    match kind {
+        ErrorKind::Config => ConfigError::new_err(message),
+        ErrorKind::Data => DataError::new_err(message),
+        ErrorKind::Model => ModelError::new_err(message),
+        ErrorKind::Interrupted => Interrupted::new_err(message),
+        ErrorKind::Other => SandwichError::new_err(message),
+    }
+}
+
+/// An error of the core as a Python exception of its kind; the message keeps the cause chain.
 pub fn core_to_py(e: sandwich_core::Error) -> PyErr {
-    use sandwich_core::Error as E;
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         message.push_str(&format!("\ncaused by: {s}"));
         source = s.source();
     }
-    match e {
-        E::InvalidArgument { .. } => ConfigError::new_err(message),
-        E::Io { .. } | E::Polars { .. } => DataError::new_err(message),
-        E::Tensor(_) => ModelError::new_err(message),
-        E::Interrupted => Interrupted::new_err(message),
-        E::Hook { .. } => SandwichError::new_err(message),
-    }
+    class_of(e.kind(), message)
 }
 
 pub fn data_error(message: String) -> PyErr {
     DataError::new_err(message)
 }
 
-/// The exception class for an error of the Lua session, from what failed: the function or
-/// operation an error names comes first in its message (`sw.train.classify: bad argument ...`).
+/// An error of the Lua session as a Python exception of the kind carried up with it (from the
+/// core or the binding that raised it), never guessed from the words of its message.
 pub fn to_py(e: sandwich_lua::Error) -> PyErr {
-    match &e {
-        sandwich_lua::Error::Interrupted => return Interrupted::new_err("interrupted"),
+    let kind = e.kind();
+    if let sandwich_lua::Error::Panic(_) = &e {
         // A panic the session caught is a bug, whatever words its message happens to hold.
-        sandwich_lua::Error::Panic(_) => return SandwichError::new_err(e.to_string()),
-        _ => {}
+        return SandwichError::new_err(e.to_string());
     }
     let message = match &e {
+        sandwich_lua::Error::Interrupted => "interrupted".to_string(),
         // A traceback with frames (an error in Lua code) helps; a bare header (an error raised
         // by a function called straight from Python) is noise.
         sandwich_lua::Error::Script {
-            message, traceback, ..
-        } if traceback.lines().skip(1).any(|l| !l.trim().is_empty()) => {
-            format!("{message}\n{traceback}")
+            message,
+            traceback,
+            causes,
+            ..
+        } => {
+            let mut text = message.clone();
+            for c in causes {
+                text.push_str(&format!("\ncaused by: {c}"));
+            }
+            if traceback.lines().skip(1).any(|l| !l.trim().is_empty()) {
+                text.push('\n');
+                text.push_str(traceback);
+            }
+            text
         }
-        sandwich_lua::Error::Script { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    let head = message.lines().next().unwrap_or("").to_string();
-    if head.contains("interrupted") && head.len() < 40 {
-        return Interrupted::new_err(message);
-    }
-    let subject = head.split(':').next().unwrap_or("");
-    let model = ["model", "Model", "train", "generate", "lora"]
-        .iter()
-        .any(|k| subject.contains(k));
-    let config = [
-        "bad argument",
-        "bad field",
-        "invalid argument",
-        "unknown field",
-    ]
-    .iter()
-    .any(|k| head.contains(k));
-    let data = [
-        "read_",
-        "write_",
-        "cannot access",
-        "column",
-        "DataFrame",
-        "scan_",
-    ]
-    .iter()
-    .any(|k| head.contains(k));
-    if model {
-        ModelError::new_err(message)
-    } else if config {
-        ConfigError::new_err(message)
-    } else if data {
-        DataError::new_err(message)
-    } else {
-        SandwichError::new_err(message)
-    }
+    class_of(kind, message)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

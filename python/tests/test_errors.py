@@ -15,9 +15,21 @@ def test_missing_files_are_data_errors():
         sandwich.read_csv("no/such.csv")
 
 
-def test_model_errors():
-    with pytest.raises(sandwich.ModelError, match="model.load"):
+def test_the_class_comes_from_the_kind_of_error_not_the_words(tmp_path):
+    # A path that is no checkpoint directory is a bad argument, though the name says "model".
+    with pytest.raises(sandwich.ConfigError, match="model.load.*not a directory"):
         sandwich.model.load("no/such/dir")
+    with pytest.raises(sandwich.ConfigError, match="model.new"):
+        sandwich.model.new(arch="nope")
+    # Weights that cannot be read as tensors are a model error.
+    task = sandwich.tasks.builtin("sentiment", n=16, seed=1)
+    sandwich.tasks.tokenizer(task, tmp_path / "tok")
+    m = sandwich.model.new(arch="bert", tokenizer=str(tmp_path / "tok"), hidden_size=8, layers=1,
+                           heads=2, num_labels=2, seed=1)
+    m.save(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(sandwich.ModelError):
+        sandwich.model.load(tmp_path / "ckpt")
 
 
 def test_every_error_is_a_sandwich_error_and_lua_errors_keep_their_message():

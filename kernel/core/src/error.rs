@@ -48,7 +48,35 @@ pub enum Error {
 /// `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What kind of thing went wrong, for front ends that map errors onto their own classes
+/// (Python's `ConfigError`, `DataError`, ...). Carried up from where the error was raised, so
+/// no front end has to guess it from the words of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A bad argument, option or spec: the caller must change what they asked for.
+    Config,
+    /// Data that cannot be read, found or converted.
+    Data,
+    /// A model that cannot be built, loaded, trained or run.
+    Model,
+    /// The user stopped the job.
+    Interrupted,
+    /// Anything else: a failing user callback, an error raised by a script.
+    Other,
+}
+
 impl Error {
+    /// The [`ErrorKind`] of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument { .. } => ErrorKind::Config,
+            Error::Io { .. } | Error::Polars { .. } => ErrorKind::Data,
+            Error::Tensor(_) => ErrorKind::Model,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Hook { .. } => ErrorKind::Other,
+        }
+    }
+
     /// An [`Error::InvalidArgument`].
     pub fn invalid(
         op: &'static str,

@@ -514,6 +514,7 @@ fn describe(e: &Error) -> (String, String, Vec<String>) {
             message,
             traceback,
             causes,
+            ..
         } => {
             let mut lines = vec![format!("LuaError: {message}")];
             lines.extend(causes.iter().map(|c| format!("  caused by: {c}")));

@@ -92,10 +92,12 @@ fn errors_carry_a_traceback_with_the_chunk_and_line() {
 fn rust_errors_keep_their_cause_chain() {
     let s = Session::new().unwrap();
     let err = s.eval("sw.read_csv('/no/such/file.csv')", "t").unwrap_err();
+    assert_eq!(err.kind(), sandwich_lua::ErrorKind::Data, "{err:?}");
     let Error::Script {
         message,
         causes,
         traceback,
+        ..
     } = err
     else {
         panic!("{err:?}")
@@ -232,4 +234,24 @@ fn listed_methods_exist() {
         "#,
     );
     assert_eq!(out, "ok");
+}
+
+/// Front ends map errors by their kind, carried up from where they were raised, never by the
+/// words of the message (a bad argument to `sw.model.new` is a configuration error, not a
+/// model error because its name says "model").
+#[test]
+fn errors_carry_their_kind_through_lua() {
+    use sandwich_lua::ErrorKind;
+    let s = Session::new().unwrap();
+    let kind = |code: &str| s.eval(code, "t").unwrap_err().kind();
+    assert_eq!(kind("sw.model.new{arch = 'nope'}"), ErrorKind::Config);
+    assert_eq!(kind("sw.frame{a = {1, 2}}:select{'zz'}"), ErrorKind::Data);
+    assert_eq!(kind("sw.frame(5)"), ErrorKind::Config);
+    assert_eq!(kind("error('mine')"), ErrorKind::Other);
+    // An error passed through a Lua function keeps the kind of what raised it.
+    assert_eq!(
+        kind("local function f() return sw.read_csv('/no/such.csv') end f()"),
+        ErrorKind::Data
+    );
+    assert_eq!(kind("local x = "), ErrorKind::Config);
 }

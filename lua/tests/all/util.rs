@@ -51,6 +51,7 @@ impl Captured {
                 message,
                 causes,
                 traceback,
+                ..
             }) => format!("{message}\n{}\n{traceback}", causes.join("\n")),
             Err(e) => e.to_string(),
         }

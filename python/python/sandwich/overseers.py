@@ -32,6 +32,20 @@ def simulate(
 
     Any kind may add `bias` (a label) with `bias_strength` (the probability of answering it whatever the task) and `flip` (the probability of then switching to a random other label; AlpacaFarm's noisy annotators use 0.25).
 
+    One overseer (only the keys of its kind may be set):
+
+    | overseer key | type | default | meaning |
+    |---|---|---|---|
+    | `id` | string | required | the `worker` of its labels |
+    | `kind` | "one_coin" or "confusion" or "spammer" or "constant" or "model" | `"one_coin"` | how it answers |
+    | `accuracy` | number | none | `one_coin`: the chance of the right label on an easy task |
+    | `confusion` | list of lists of numbers | none | `confusion`: `confusion[true][given]` |
+    | `constant` | string | none | `constant`: the label it always gives |
+    | `predictions` | DataFrame | none | `model`: `task, label` |
+    | `bias` | string | none | a label it prefers |
+    | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task |
+    | `flip` | number | `0` | the probability of switching to a random other label |
+
     | option | type | default | meaning |
     |---|---|---|---|
     | `gold` | DataFrame | required | `task, true_label` [, `difficulty`] |

@@ -21,6 +21,11 @@ pub const REAL: &[(&str, usize, &str)] = &[
         2,
         "10,451 movie-review snippets rated by ~15 people each (Hutto & Gilbert 2014, vaderSentiment 3.3.2, MIT); label = the snippet's Rotten Tomatoes verdict",
     ),
+    (
+        "strategyqa",
+        2,
+        "2,290 yes/no questions needing implicit multi-step reasoning (BIG-bench's strategyqa, bigbench 1.0.0 sdist; Geva et al. 2021): yes = 1, no = 0; rationale = the task's explanation",
+    ),
 ];
 
 /// Where the cache is: `dir`, else `$SANDWICH_DATA_DIR`, else `~/.cache/sandwich-data`.

@@ -541,7 +541,7 @@ impl Spec {
 
 /// The keys a spec table accepts, by table (`spec`, `task`, `side`, `train`, `model` when
 /// loading a checkpoint is `load` and from scratch `new`, `overseers`, `novices`, `split`,
-/// `aux`, `assistance`), read from the types themselves (serde lists them when it rejects an
+/// `aux`, `assistance`, `overseer`), read from the types themselves (serde lists them when it rejects an
 /// unknown key). Front ends and docs are checked against this list, so no second copy of it
 /// can drift.
 pub fn fields() -> Vec<(&'static str, Vec<String>)> {
@@ -573,6 +573,7 @@ pub fn fields() -> Vec<(&'static str, Vec<String>)> {
         ("split", of::<Split>()),
         ("aux", of::<Aux>()),
         ("assistance", of::<Assistance>()),
+        ("overseer", of::<Overseer>()),
     ]
 }
 
@@ -591,41 +592,115 @@ mod tests {
         assert!(f.values().all(|v| !v.is_empty()));
     }
 
-    /// The spec table of the doc page lists exactly the spec's keys, and every nested table's
-    /// keys appear on the page.
-    #[test]
-    fn the_doc_page_lists_every_key() {
-        let page = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../lua/docs/sw.experiment.md"
+    /// The `| <table> key | type | default | meaning |` tables of a page: table → rows of
+    /// (key, default cell).
+    fn page_tables(page: &str) -> std::collections::HashMap<String, Vec<(String, String)>> {
+        let text = std::fs::read_to_string(format!(
+            "{}/../../lua/docs/{page}.md",
+            env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let table = page.split("| spec key |").nth(1).unwrap();
-        let mut keys: Vec<String> = table
-            .lines()
-            .skip(2)
-            .take_while(|l| l.starts_with('|'))
-            .flat_map(|l| {
-                l.split('|')
-                    .nth(1)
-                    .unwrap()
-                    .split(',')
-                    .map(|k| k.trim().trim_matches('`').to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        keys.retain(|k| k != "hooks"); // functions: taken out by the front end
-        keys.sort();
-        let mut want: Vec<String> = fields().into_iter().find(|(t, _)| *t == "spec").unwrap().1;
-        want.sort();
-        assert_eq!(keys, want);
-        for (table, names) in fields() {
-            if table == "new" || table == "load" || table == "spec" {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = std::collections::HashMap::new();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(name) = line
+                .strip_prefix("| ")
+                .and_then(|l| l.strip_suffix(" key | type | default | meaning |"))
+            else {
+                continue;
+            };
+            let rows = lines[i + 2..]
+                .iter()
+                .take_while(|l| l.starts_with('|'))
+                .flat_map(|l| {
+                    let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                    let default = cells[3].to_string();
+                    cells[1]
+                        .split(',')
+                        .map(|k| (k.trim().trim_matches('`').to_string(), default.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            out.insert(name.to_string(), rows);
+        }
+        out
+    }
+
+    /// The pages' spec tables (from which Python's TypedDicts are generated) list exactly the
+    /// keys of the core's types, and the defaults they print are the types' defaults.
+    #[test]
+    fn the_doc_pages_list_every_key_and_default() {
+        let mut tables = page_tables("sw.experiment");
+        tables.extend(page_tables("sw.overseers.simulate"));
+        for (table, want) in fields() {
+            if table == "new" || table == "load" {
                 continue; // sw.model.new / sw.model.load options: their own pages
             }
-            for n in names {
-                assert!(page.contains(n.as_str()), "{table}.{n} is not on the page");
-            }
+            let rows = tables
+                .get(table)
+                .unwrap_or_else(|| panic!("no '{table} key' table on the pages"));
+            let mut keys: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            // Front-end keys: functions, and a DataFrame that sw.overseers.simulate converts.
+            keys.retain(|k| {
+                !matches!(
+                    (table, k.as_str()),
+                    ("spec", "hooks") | ("overseer", "predictions")
+                )
+            });
+            let mut want = want;
+            // What a manifest records for a DataFrame task (explained in the task row).
+            want.retain(|k| !(table == "task" && (k == "dataframe_hash" || k == "rows")));
+            keys.sort();
+            want.sort();
+            assert_eq!(keys, want, "the '{table} key' table");
         }
+        // Printed defaults are the serialized defaults of the types.
+        let default_of = |table: &str, key: &str| -> String {
+            tables[table]
+                .iter()
+                .find(|r| r.0 == key)
+                .unwrap()
+                .1
+                .trim_matches('`')
+                .to_string()
+        };
+        let json = |s: String| -> serde_json::Value {
+            serde_json::from_str(&s).unwrap_or_else(|e| panic!("default {s:?}: {e}"))
+        };
+        let check = |table: &str, value: serde_json::Value| {
+            for (key, v) in value.as_object().unwrap() {
+                assert_eq!(&json(default_of(table, key)), v, "{table}.{key}");
+            }
+        };
+        check("split", serde_json::to_value(Split::default()).unwrap());
+        check("aux", serde_json::to_value(Aux::default()).unwrap());
+        check(
+            "assistance",
+            serde_json::to_value(Assistance::default()).unwrap(),
+        );
+        assert_eq!(
+            json(default_of("spec", "split")),
+            serde_json::to_value(Split::default()).unwrap()
+        );
+        assert_eq!(
+            json(default_of("spec", "aux")),
+            serde_json::to_value(Aux::default()).unwrap()
+        );
+        assert_eq!(
+            json(default_of("spec", "assistance")),
+            serde_json::to_value(Assistance::default()).unwrap()
+        );
+        assert_eq!(
+            json(default_of("spec", "seeds")),
+            serde_json::json!(one_seed())
+        );
+        assert_eq!(
+            json(default_of("spec", "level")),
+            serde_json::json!(level())
+        );
+        assert_eq!(
+            json(default_of("spec", "head_init")),
+            serde_json::to_value(HeadInit::default()).unwrap()
+        );
     }
 }

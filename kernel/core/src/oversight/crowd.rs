@@ -291,6 +291,29 @@ impl Crowd {
         })
     }
 
+    /// Gold labels as an index per task from a crowd-kit gold frame (`task, true_label`):
+    /// `None` for tasks without gold or whose gold label no worker ever gave.
+    pub fn gold_from_frame(
+        &self,
+        op: &'static str,
+        gold: &DataFrame,
+    ) -> Result<Vec<Option<usize>>> {
+        let tasks = crate::column_as_strings(op, gold, "task")?;
+        let truths = crate::column_as_strings(op, gold, "true_label")?;
+        let truth: std::collections::HashMap<String, String> =
+            tasks.into_iter().zip(truths).collect();
+        let label_of: std::collections::HashMap<String, usize> = (0..self.n_labels())
+            .map(|l| (self.labels.name(l), l))
+            .collect();
+        Ok((0..self.n_tasks())
+            .map(|t| {
+                truth
+                    .get(&self.tasks.name(t))
+                    .and_then(|l| label_of.get(l).copied())
+            })
+            .collect())
+    }
+
     pub fn n_tasks(&self) -> usize {
         self.tasks.len()
     }

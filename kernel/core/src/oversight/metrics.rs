@@ -113,17 +113,7 @@ pub fn bootstrap(
     stat: impl Fn(&[usize]) -> Option<f64> + Sync,
 ) -> Result<Interval> {
     const OP: &str = "metrics.bootstrap";
-    if n == 0 {
-        return Err(Error::invalid(OP, "data", "at least one row", "none"));
-    }
-    if n_boot == 0 || !(0.0 < level && level < 1.0) {
-        return Err(Error::invalid(
-            OP,
-            "n_boot/level",
-            "n_boot ≥ 1 and 0 < level < 1",
-            format!("{n_boot}, {level}"),
-        ));
-    }
+    check_bootstrap(OP, n, n_boot, level)?;
     let resampler = Resampler::new(n, groups)?;
     let all: Vec<usize> = (0..n).collect();
     let estimate = stat(&all).ok_or_else(|| {
@@ -135,20 +125,44 @@ pub fn bootstrap(
         )
     })?;
     let draws = parallel_map(n_boot, |b| stat(&resampler.draw(seed, b)));
-    let mut v: Vec<f64> = draws
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
-    let skipped = n_boot - v.len();
-    v.sort_by(f64::total_cmp);
-    Ok(Interval {
-        estimate,
-        lower: quantile(&v, (1.0 - level) / 2.0),
-        upper: quantile(&v, 1.0 - (1.0 - level) / 2.0),
-        skipped,
-    })
+    Ok(Interval::percentile(estimate, &draws, level))
+}
+
+/// Checks a bootstrap's settings: data to resample, at least one resample, a level in (0, 1).
+pub fn check_bootstrap(op: &'static str, n: usize, n_boot: usize, level: f64) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid(op, "data", "at least one row", "none"));
+    }
+    if n_boot == 0 || !(0.0 < level && level < 1.0) {
+        return Err(Error::invalid(
+            op,
+            "n_boot/level",
+            "n_boot ≥ 1 and 0 < level < 1",
+            format!("{n_boot}, {level}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Interval {
+    /// The percentile interval of bootstrap draws: `None` (the statistic was undefined on that
+    /// resample) and non-finite draws are counted as skipped, never silently dropped.
+    pub fn percentile(estimate: f64, draws: &[Option<f64>], level: f64) -> Interval {
+        let mut v: Vec<f64> = draws
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
+        let skipped = draws.len() - v.len();
+        v.sort_by(f64::total_cmp);
+        Interval {
+            estimate,
+            lower: quantile(&v, (1.0 - level) / 2.0),
+            upper: quantile(&v, 1.0 - (1.0 - level) / 2.0),
+            skipped,
+        }
+    }
 }
 
 /// How a bootstrap draws its resamples: items with replacement, or (with groups) groups with

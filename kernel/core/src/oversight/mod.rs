@@ -24,9 +24,11 @@ pub use crowd::{factorize, Crowd, Keys};
 pub use intervals::{mean_interval, ratio_interval, t_cdf, t_quantile, Bounds, SeedInterval};
 pub use mace::{mace, mace_from, Mace, MaceMethod, MaceOptions, MaceParams};
 pub use metrics::{
-    accuracy_f1, auroc, bootstrap, brier, ece, pgr, pgr_bootstrap, Interval, Resampler,
+    accuracy_f1, auroc, bootstrap, brier, check_bootstrap, ece, pgr, pgr_bootstrap, Interval,
+    Resampler,
 };
 pub use pairwise::{
-    bt_ratings, bt_scores, noisy_bt, scores_frame, win_rates, worker_codes, Comparisons, NoisyBt,
+    bradley_terry, bt_ratings, bt_scores, noisy_bradley_terry, noisy_bt, scores_frame, win_rates,
+    worker_codes, BtOptions, Comparisons, NoisyBt, NoisyBtFrames, NoisyBtOptions,
 };
 pub use simulate::{simulate, simulate_pairwise, Overseer, SimulateOptions};

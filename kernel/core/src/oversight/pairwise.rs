@@ -250,6 +250,115 @@ fn sigmoid(x: f64) -> f64 {
     }
 }
 
+/// Options of [`bradley_terry`], with crowd-kit's defaults.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BtOptions {
+    /// The most MM iterations (positive).
+    pub n_iter: usize,
+    /// Stop when Σ|Δp| falls below this.
+    pub tol: f64,
+    /// Count a tie (label neither left nor right) as half a win for each side.
+    pub ties: bool,
+}
+
+impl Default for BtOptions {
+    fn default() -> Self {
+        Self {
+            n_iter: 100,
+            tol: 1e-5,
+            ties: false,
+        }
+    }
+}
+
+/// Bradley-Terry scores of every item from all comparisons (crowd-kit's `BradleyTerry`), as
+/// `label, score`.
+pub fn bradley_terry(c: &Comparisons, o: &BtOptions) -> Result<DataFrame> {
+    const OP: &str = "aggregate.bradley_terry";
+    if o.n_iter == 0 {
+        return Err(Error::invalid(OP, "n_iter", "a positive integer", 0));
+    }
+    if o.tol.is_nan() || o.tol < 0.0 {
+        return Err(Error::invalid(OP, "tol", "a number ≥ 0", o.tol));
+    }
+    let rows: Vec<usize> = (0..c.left.len()).collect();
+    scores_frame(c, &bt_scores(c, &rows, o.ties, o.n_iter, o.tol))
+}
+
+/// Options of [`noisy_bradley_terry`], with crowd-kit's defaults.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoisyBtOptions {
+    /// The most L-BFGS iterations (positive).
+    pub n_iter: usize,
+    /// Weight of the penalty that keeps scores near their anchor.
+    pub regularization_ratio: f64,
+    /// Seed of the uniform [0, 1) starting point (crowd-kit draws it from numpy's global state).
+    pub seed: u64,
+}
+
+impl Default for NoisyBtOptions {
+    fn default() -> Self {
+        Self {
+            n_iter: 1000,
+            regularization_ratio: 1e-5,
+            seed: 0,
+        }
+    }
+}
+
+/// A noisy Bradley-Terry fit as frames: item `scores` (`label, score`), and per-worker
+/// `skills` (`worker, skill`) and `biases` (`worker, bias`).
+#[derive(Clone, Debug)]
+pub struct NoisyBtFrames {
+    pub scores: DataFrame,
+    pub skills: DataFrame,
+    pub biases: DataFrame,
+    pub iterations: usize,
+}
+
+/// Noisy Bradley-Terry on a comparisons frame `worker, left, right, label`, from a uniform
+/// [0, 1) starting point as crowd-kit draws it (from our generator, seeded by `o.seed`).
+pub fn noisy_bradley_terry(df: &DataFrame, o: &NoisyBtOptions) -> Result<NoisyBtFrames> {
+    const OP: &str = "aggregate.noisy_bradley_terry";
+    if o.n_iter == 0 {
+        return Err(Error::invalid(OP, "n_iter", "a positive integer", 0));
+    }
+    if !o.regularization_ratio.is_finite() || o.regularization_ratio < 0.0 {
+        return Err(Error::invalid(
+            OP,
+            "regularization_ratio",
+            "a finite number ≥ 0",
+            o.regularization_ratio,
+        ));
+    }
+    let c = Comparisons::from_frame(OP, df)?;
+    let (workers, codes) = worker_codes(OP, df)?;
+    let mut rng = Rng::new(o.seed);
+    let x0: Vec<f64> = (0..1 + c.items.len() + 2 * workers.len())
+        .map(|_| rng.uniform())
+        .collect();
+    let fit = noisy_bt(
+        &c,
+        &codes,
+        workers.len(),
+        &x0,
+        o.regularization_ratio,
+        o.n_iter,
+    )?;
+    let per_worker = |name: &str, v: Vec<f64>| {
+        DataFrame::new_infer_height(vec![workers.all("worker"), Column::new(name.into(), v)])
+            .map_err(Error::polars(OP, "building the per-worker frame"))
+    };
+    Ok(NoisyBtFrames {
+        scores: scores_frame(&c, &fit.scores)?,
+        skills: per_worker("skill", fit.skills)?,
+        biases: per_worker("bias", fit.biases)?,
+        iterations: fit.iterations,
+    })
+}
+
 /// A fitted noisy Bradley-Terry model.
 #[derive(Clone, Debug)]
 pub struct NoisyBt {
