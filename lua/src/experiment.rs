@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use mlua::{Function, Lua, LuaSerdeExt, ObjectLike, Table, UserData, UserDataMethods, Value};
-use polars::prelude::{DataFrame, IntoLazy};
+use mlua::{Function, Lua, LuaSerdeExt, Table, UserData, UserDataMethods, Value};
+use polars::prelude::DataFrame;
 use sandwich_core::experiment::{
     self as core, Build, Context, Experiment, RunHooks, Spec, Supervision, Supervisor,
 };
@@ -328,78 +328,21 @@ fn build() -> Build {
     Build::current(option_env!("SANDWICH_GIT_REVISION").unwrap_or("unknown"))
 }
 
-/// Shows the report's tables and charts through `sw.display` (a notebook renders them; the
-/// CLI prints them).
+/// Shows the report through the display hook: the core's HTML (the same renderer as the HTML
+/// file: titled tables with rounded numbers, SVG charts) in a notebook, its text form on the
+/// command line. Returns the PGR table.
 fn display_report(lua: &Lua, exp: &Experiment) -> mlua::Result<LuaDataFrame> {
-    let sw = crate::module(lua)?;
-    let display: Table = sw.get("display")?;
-    let markdown: Function = display.get("markdown")?;
-    let chart: Table = sw.get("chart")?;
-    let show = |v: Value| -> mlua::Result<()> { display.call::<()>(v) };
-    let titled = |title: &str, df: DataFrame| -> mlua::Result<()> {
-        markdown.call::<()>(format!("### {title}"))?;
-        show(Value::UserData(lua.create_userdata(LuaDataFrame(df))?))
-    };
-    markdown.call::<()>(format!("## {}", exp.name))?;
-    titled(
-        "Test accuracy by arm (mean and sd over seeds)",
-        exp.accuracy().lua()?,
+    let mut bundle = crate::MimeBundle::plain(core::render_text(exp).lua()?);
+    bundle.insert("text/html", core::render_fragment(exp).lua()?);
+    crate::display::emit(
+        lua,
+        crate::display::DisplayEvent::Show {
+            bundle,
+            id: None,
+            update: false,
+        },
     )?;
-    let pgr = exp.pgr(None).lua()?;
-    let level = (exp.spec.level * 100.0).round();
-    titled(
-        &format!("Performance gap recovered against the weak model ({level}% interval over seeds)"),
-        pgr.clone(),
-    )?;
-    let bar: Function = chart.get("bar")?;
-    let opts = lua.create_table()?;
-    opts.set("x", "arm")?;
-    opts.set("y", "pgr")?;
-    opts.set("lower", "lower")?;
-    opts.set("upper", "upper")?;
-    opts.set("title", "gap recovered (arms in the spec's order)")?;
-    let finite = pgr
-        .clone()
-        .lazy()
-        .with_columns([
-            polars::prelude::col("lower")
-                .clip(polars::prelude::lit(-5.0), polars::prelude::lit(5.0)),
-            polars::prelude::col("upper")
-                .clip(polars::prelude::lit(-5.0), polars::prelude::lit(5.0)),
-        ])
-        .collect()
-        .map_err(|e| Error::argument(F, "pgr", "a table", e.to_string()))?;
-    show(bar.call::<Value>((LuaDataFrame(finite), opts))?)?;
-    if let Some(a) = core::assistance_table(exp).lua()? {
-        titled(
-            "Assistance: the same novices on the same items, with and without the model",
-            a,
-        )?;
-    }
-    let sup = exp.supervision().lua()?;
-    if sup.height() > 0 {
-        titled(
-            "Quality of each arm's supervision on B (mean over seeds)",
-            sup,
-        )?;
-    }
-    if let Some(curves) = &exp.curves {
-        let first = exp.spec.seeds[0] as i64;
-        let c = curves
-            .clone()
-            .lazy()
-            .filter(polars::prelude::col("seed").eq(polars::prelude::lit(first)))
-            .collect()
-            .map_err(|e| Error::argument(F, "curves", "a table", e.to_string()))?;
-        let line: Function = chart.get("line")?;
-        let o = lua.create_table()?;
-        o.set("x", "step")?;
-        o.set("y", "loss")?;
-        o.set("color", "arm")?;
-        o.set("title", format!("training loss (seed {first})"))?;
-        show(line.call::<Value>((LuaDataFrame(c), o))?)?;
-    }
-    Ok(LuaDataFrame(pgr))
+    Ok(LuaDataFrame(exp.pgr(None).lua()?))
 }
 
 fn ran(exp: &Experiment, function: &str) -> mlua::Result<()> {

@@ -252,10 +252,16 @@ impl PyExperiment {
         out(py, self.exp.supervision())
     }
 
-    /// The HTML report (one self-contained document).
+    /// The report as an HTML fragment (what a notebook shows; the file wraps it).
     fn report_html(&self) -> PyResult<String> {
         ran(&self.exp, "report")?;
-        core::render_html(&self.exp).map_err(core_to_py)
+        core::render_fragment(&self.exp).map_err(core_to_py)
+    }
+
+    /// The report as text: the same titled tables, rounded.
+    fn report_text(&self) -> PyResult<String> {
+        ran(&self.exp, "report")?;
+        core::render_text(&self.exp).map_err(core_to_py)
     }
 
     fn write_report(&self, path: PathBuf) -> PyResult<String> {

@@ -46,15 +46,19 @@ def precondition(nb):
     return float(match[1]), float(match[2])
 
 
-def test_the_experiment_notebook_reports_tables_and_vegalite_charts():
+def test_the_experiment_notebook_reports_with_the_same_renderer_as_the_html_file():
     nb = execute(WORKBOOKS / "experiment.ipynb")
     data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
-    titles = [str(c.get("title", "")) for c in charts]
-    assert any("gap recovered" in t for t in titles), titles
-    assert any("training loss" in t for t in titles), titles
-    tables = [d["text/html"] for d in data if "<table" in d.get("text/html", "")]
-    assert any("crowd_dawid_skene" in t and "pgr" in t for t in tables)
+    html = [d["text/html"] for d in data if "text/html" in d]
+    # exp:report() shows the core's report (the HTML file's renderer): titled tables with
+    # rounded numbers, the PGR chart and the training curves as SVG, styles scoped to it.
+    reports = [h for h in html if 'class="sandwich-report"' in h]
+    assert reports, html
+    r = reports[0]
+    assert "Performance gap recovered" in r and "Training loss" in r and r.count("<svg") >= 2
+    assert "crowd_dawid_skene" in r and "<body" not in r
+    cells = re.findall(r"<td>([^<]*)</td>", r)
+    assert cells and not [c for c in cells if re.fullmatch(r"-?\d+\.\d{4,}", c)], cells
     assert any(".html" in d.get("text/plain", "") for d in data)
     # A meaningful result, not models at chance: weak clearly above chance, ceiling above weak.
     weak, ceiling = precondition(nb)

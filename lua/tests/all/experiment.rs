@@ -197,12 +197,12 @@ fn a_saved_experiment_reruns_to_the_same_numbers_and_old_manifests_are_named() {
     .unwrap();
     let out = c.eval(&format!(
         r#"
-        local task = sw.tasks.builtin("facts", {{n = 160, seed = 4}})
+        local task = sw.tasks.builtin("sentiment", {{n = 160, seed = 4}})
         local exp = sw.experiment "saved" (spec{{task = task, arms = {{"weak", "ceiling", "crowd_mace"}}}})
         exp:run()
         exp:save({run:?})
         local ok, err = pcall(sw.experiment.rerun, {run:?})
-        local wrong = pcall(sw.experiment.rerun, {run:?}, {{task = sw.tasks.builtin("facts", {{n = 160, seed = 5}})}})
+        local wrong = pcall(sw.experiment.rerun, {run:?}, {{task = sw.tasks.builtin("sentiment", {{n = 160, seed = 5}})}})
         local _, same = sw.experiment.rerun({run:?}, {{task = task}})
         local _, old = pcall(sw.experiment.rerun, {old:?})
         return tostring(ok) .. " " .. tostring(wrong) .. " " .. tostring(same) .. " "

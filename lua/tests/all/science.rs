@@ -2,7 +2,8 @@
 //! models (`workbooks/quickstart.lua`): a strong model trained on the truth beats the weak
 //! supervisor by a clear margin, and with a crowd of heterogeneous novices (careful ones,
 //! spammers, one biased) Dawid-Skene's labels and the strong model trained on them recover at
-//! least as much of the gap as majority vote's. One seed, about a minute on two cores.
+//! least as much of the gap as majority vote's; and the task's `difficulty` marks the items the
+//! trained weak model gets wrong. One seed, about a minute on two cores.
 
 use crate::util::Captured;
 
@@ -33,15 +34,22 @@ fn ceiling_beats_weak_and_dawid_skene_beats_majority_vote_with_mixed_novices() {
         local pgr = {}
         local p = exp:pgr()
         for i, arm in ipairs(p:column("arm")) do pgr[arm] = p:column("pgr")[i] end
-        return string.format("%.4f %.4f %.4f %.4f %.4f %.4f",
+        -- The weak model's accuracy on the test items of each difficulty (the skimmer's rule).
+        local task = sw.tasks.builtin("sentiment", {n = 5000, seed = 7}):select("id", "difficulty")
+        local by = exp:items():filter(sw.col("arm"):eq("weak")):join(task, {on = "id"})
+          :group_by("difficulty"):agg{sw.col("correct"):cast("f64"):mean():alias("acc")}
+        local at = {}
+        for i, d in ipairs(by:column("difficulty")) do at[d] = by:column("acc")[i] end
+        return string.format("%.4f %.4f %.4f %.4f %.4f %.4f %.4f %.4f",
           value("weak", "accuracy"), value("ceiling", "accuracy"),
           value("crowd_majority_vote", "label_accuracy"), value("crowd_dawid_skene", "label_accuracy"),
-          pgr.crowd_majority_vote, pgr.crowd_dawid_skene)
+          pgr.crowd_majority_vote, pgr.crowd_dawid_skene, at[0], at[1])
         "#,
     );
     let v: Vec<f64> = out.split(' ').map(|x| x.parse().unwrap()).collect();
     let (weak, ceiling, mv_labels, ds_labels, mv_pgr, ds_pgr) =
         (v[0], v[1], v[2], v[3], v[4], v[5]);
+    let (weak_easy, weak_hard) = (v[6], v[7]);
     eprintln!("science: {out}");
     assert!(ceiling - weak >= 0.05, "ceiling {ceiling} vs weak {weak}");
     assert!(
@@ -49,4 +57,10 @@ fn ceiling_beats_weak_and_dawid_skene_beats_majority_vote_with_mixed_novices() {
         "labels: DS {ds_labels} vs MV {mv_labels}"
     );
     assert!(ds_pgr >= mv_pgr, "PGR: DS {ds_pgr} vs MV {mv_pgr}");
+    // `difficulty` means what the weak side gets wrong: the trained weak model is mostly right
+    // where the skimmer's rule says easy and mostly wrong where it says hard.
+    assert!(
+        weak_easy >= 0.75 && weak_hard <= 0.5,
+        "weak accuracy at difficulty 0: {weak_easy}, at 1: {weak_hard}"
+    );
 }

@@ -94,11 +94,11 @@ class _CoreExperiment:
         return cast(DataFrame, self._native.supervision())
 
     def report(self, path: StrPath | None = None) -> DataFrame:
-        # One renderer: the core's HTML report, shown as HTML in a notebook (text elsewhere).
+        # One renderer: the core's report, as HTML in a notebook and as text elsewhere.
         if path is not None:
             self.write_report(path)
-        text = f"{self!r}: the report is HTML (exp.write_report(path) saves it)"
-        _display.show({"text/html": self._native.report_html(), "text/plain": text}, None, False)
+        html, text = self._native.report_html(), self._native.report_text()
+        _display.show({"text/html": html, "text/plain": text}, None, False)
         return self.pgr()
 
     def write_report(self, path: StrPath) -> str:

@@ -312,59 +312,133 @@ pub fn assistance_table(exp: &Experiment) -> Result<Option<DataFrame>> {
     .map_err(Error::polars("report", "building the assistance table"))
 }
 
-/// The whole report as one HTML document.
-pub fn render_html(exp: &Experiment) -> Result<String> {
-    let acc = exp.accuracy()?;
+/// One part of the report, rendered as HTML (a notebook, the file) or text (a terminal).
+enum Section {
+    /// A paragraph.
+    Text(String),
+    /// A titled table; floats rounded for reading (the DataFrames keep full precision).
+    Table(String, DataFrame),
+    /// A titled chart: inline SVG, and what a terminal shows instead.
+    Chart(String, String),
+}
+
+/// The report's sections, in order: the one source of the HTML file, the notebook display and
+/// the terminal text.
+fn sections(exp: &Experiment) -> Result<Vec<Section>> {
     let pgr = exp.pgr(None)?;
     let spec = &exp.spec;
     let level = (spec.level * 100.0).round();
-    let mut out = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0}</title><style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head><body><h1>{0}</h1>",
-        escape(&exp.name)
-    );
-    write!(
-        out,
-        "<p>{} items, {} classes; seeds {:?}; each seed: {:.0}% test, then halves A (weak) and B (strong arms). Intervals: {level}% over seeds (Fieller's for PGR, Student's t for differences). Head initialisation: {:?}.</p>",
-        exp.task.height(),
-        exp.classes,
-        spec.seeds,
-        spec.split.test * 100.0,
-        spec.head_init
-    )
-    .expect("a String");
-    out.push_str(&table(
-        "Test accuracy by arm (mean and sd over seeds)",
-        &acc,
-    )?);
-    out.push_str(&table(
-        &format!("Performance gap recovered against the weak model ({level}% interval over seeds)"),
-        &pgr,
-    )?);
-    if pgr.height() > 0 {
-        out.push_str(&pgr_chart(&pgr)?);
+    let mut out = vec![
+        Section::Text(format!(
+            "{} items, {} classes; seeds {:?}; each seed: {:.0}% test, then halves A (weak) and B (strong arms). Intervals: {level}% over seeds (Fieller's for PGR, Student's t for differences). Head initialisation: {:?}.",
+            exp.task.height(),
+            exp.classes,
+            spec.seeds,
+            spec.split.test * 100.0,
+            spec.head_init
+        )),
+        Section::Table(
+            "Test accuracy by arm (mean and sd over seeds)".into(),
+            exp.accuracy()?,
+        ),
+    ];
+    let has_pgr = pgr.height() > 0;
+    out.push(Section::Table(
+        format!("Performance gap recovered against the weak model ({level}% interval over seeds)"),
+        pgr.clone(),
+    ));
+    if has_pgr {
+        out.push(Section::Chart(
+            "PGR by arm: the estimate, and its interval as a whisker (arms in the spec's order)"
+                .into(),
+            pgr_chart(&pgr)?,
+        ));
     }
     if let Some(a) = assistance_table(exp)? {
-        out.push_str(&table(
-            "Assistance: the same novices on the same items, with and without the model",
-            &a,
-        )?);
+        out.push(Section::Table(
+            "Assistance: the same novices on the same items, with and without the model".into(),
+            a,
+        ));
     }
     let sup = exp.supervision()?;
     if sup.height() > 0 {
-        out.push_str(&table(
-            "Quality of each arm's supervision on B (mean over seeds)",
-            &sup,
-        )?);
+        out.push(Section::Table(
+            "Quality of each arm's supervision on B (mean over seeds)".into(),
+            sup,
+        ));
     }
     if let Some(curves) = &exp.curves {
         let first = spec.seeds[0] as i64;
-        write!(
-            out,
-            "<h2>Training loss per step (seed {first}; smoothed, raw trace faint)</h2>"
-        )
-        .expect("a String");
-        out.push_str(&curves_chart(curves, &exp.all_arms(), first)?);
+        out.push(Section::Chart(
+            format!("Training loss per step (seed {first}; smoothed, raw trace faint)"),
+            curves_chart(curves, &exp.all_arms(), first)?,
+        ));
     }
-    out.push_str("</body></html>\n");
     Ok(out)
+}
+
+/// Styles scoped to the report's element, so that a notebook's page keeps its own.
+const STYLE: &str = ".sandwich-report{font-family:sans-serif;max-width:60em}.sandwich-report table{border-collapse:collapse;margin-bottom:1em}.sandwich-report td,.sandwich-report th{border:1px solid #ccc;padding:4px 8px;text-align:right}.sandwich-report td:first-child,.sandwich-report th:first-child{text-align:left}";
+
+/// The report as an HTML fragment (one `div`, styles scoped to it, charts as inline SVG, no
+/// script): what a notebook shows, and the body of the HTML file.
+pub fn render_fragment(exp: &Experiment) -> Result<String> {
+    let mut out = format!(
+        "<div class=\"sandwich-report\"><style>{STYLE}</style><h1>{}</h1>",
+        escape(&exp.name)
+    );
+    for s in sections(exp)? {
+        match s {
+            Section::Text(t) => write!(out, "<p>{}</p>", escape(&t)).expect("a String"),
+            Section::Table(title, df) => out.push_str(&table(&title, &df)?),
+            Section::Chart(title, svg) => {
+                write!(out, "<h2>{}</h2>{svg}", escape(&title)).expect("a String")
+            }
+        }
+    }
+    out.push_str("</div>");
+    Ok(out)
+}
+
+/// The whole report as one self-contained HTML document.
+pub fn render_html(exp: &Experiment) -> Result<String> {
+    Ok(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body style=\"margin:2em\">{}</body></html>\n",
+        escape(&exp.name),
+        render_fragment(exp)?
+    ))
+}
+
+/// The report as text for a terminal: the same titled tables, numbers rounded as in the HTML;
+/// charts are named (they are drawn in a notebook and in the HTML file).
+pub fn render_text(exp: &Experiment) -> Result<String> {
+    let mut out = format!("{}\n", exp.name);
+    for s in sections(exp)? {
+        match s {
+            Section::Text(t) => writeln!(out, "{t}\n").expect("a String"),
+            Section::Table(title, df) => {
+                writeln!(out, "{title}\n{}\n", rounded(&df)?).expect("a String")
+            }
+            Section::Chart(title, _) => {
+                writeln!(out, "[chart: {title} (in a notebook or the HTML report)]\n")
+                    .expect("a String")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Float columns rounded to 3 decimals, for reading.
+fn rounded(df: &DataFrame) -> Result<DataFrame> {
+    let floats: Vec<Expr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype().is_float())
+        .map(|c| col(c.name().clone()).round(3, RoundMode::HalfToEven))
+        .collect();
+    df.clone()
+        .lazy()
+        .with_columns(floats)
+        .collect()
+        .map_err(Error::polars("report", "rounding a table"))
 }
