@@ -181,6 +181,23 @@ pub(crate) fn column_exprs(
     Ok(out)
 }
 
+/// Rejects a plain Lua boolean where a condition (an Expr) is expected. A boolean is
+/// rejected, because `sw.col("a") == 1` is one: Lua compares a userdata and a number without
+/// calling any metamethod and gives `false`, which would silently filter every row out.
+pub(crate) fn no_bare_boolean(function: &str, argument: &str, value: &Value) -> mlua::Result<()> {
+    if let Value::Boolean(b) = value {
+        return Err(Error::argument(
+            function,
+            argument,
+            "an Expr (Lua's ==, ~=, <, <=, >, >= between an Expr and a value give a plain \
+             boolean: write sw.col(\"a\"):eq(1), :ne, :lt, :le, :gt, :ge)",
+            format!("the boolean {b}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Expressions from `Variadic` arguments, rejecting an empty list.
 pub(crate) fn nonempty_exprs(
     function: &str,
@@ -212,9 +229,9 @@ pub(crate) fn names(function: &str, argument: &str, value: &Value) -> mlua::Resu
     };
     match value {
         Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
-        Value::Table(t) => t
-            .sequence_values::<Value>()
-            .map(|v| match v? {
+        Value::Table(t) => crate::convert::list_values(function, argument, t)?
+            .into_iter()
+            .map(|v| match v {
                 Value::String(s) => Ok(s.to_str()?.to_string()),
                 other => Err(bad(&other)),
             })
@@ -255,6 +272,10 @@ pub(crate) fn dtype(function: &str, name: &str) -> mlua::Result<DataType> {
 /// A file path argument.
 pub(crate) fn path(function: &str, value: &Value) -> mlua::Result<String> {
     match value {
+        // An empty path is no place: writing "" would do nothing, or write somewhere unsaid.
+        Value::String(s) if s.as_bytes().is_empty() => {
+            Err(Error::argument(function, "path", "a non-empty file path", "\"\"").into())
+        }
         Value::String(s) => Ok(s.to_str()?.to_string()),
         other => {
             Err(Error::argument(function, "path", "a file path (string)", type_name(other)).into())

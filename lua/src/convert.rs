@@ -199,6 +199,48 @@ pub(crate) fn records(lua: &Lua, df: &DataFrame) -> mlua::Result<Table> {
     Ok(rows)
 }
 
+/// The values of a Lua list, in order. A key that is not 1..n (a hole left by `nil`, or a
+/// named key) is an error: `ipairs` would stop at the hole and silently drop the rest.
+pub(crate) fn list_values(function: &str, argument: &str, t: &Table) -> mlua::Result<Vec<Value>> {
+    let mut entries: Vec<(i64, Value)> = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        match k {
+            Value::Integer(i) if i >= 1 => entries.push((i, v)),
+            other => {
+                return Err(Error::argument(
+                    function,
+                    argument,
+                    "a list (keys 1, 2, ..., n)",
+                    match &other {
+                        Value::String(k) => {
+                            format!("a table with the key '{}'", k.to_string_lossy())
+                        }
+                        Value::Integer(i) => format!("a table with the key {i}"),
+                        k => format!("a table with a {} key", type_name(k)),
+                    },
+                )
+                .into())
+            }
+        }
+    }
+    entries.sort_by_key(|e| e.0);
+    if let Some((pos, _)) = entries
+        .iter()
+        .enumerate()
+        .find(|(i, e)| e.0 != *i as i64 + 1)
+    {
+        return Err(Error::argument(
+            function,
+            argument,
+            "a list without holes (write sw.null for a missing value; nil ends a Lua list)",
+            format!("nothing at position {}", pos + 1),
+        )
+        .into());
+    }
+    Ok(entries.into_iter().map(|e| e.1).collect())
+}
+
 /// A frame from a Lua table: either columns (`{a = {...}, b = {...}}`) or records
 /// (`{{a = 1, b = 2}, ...}`). Lua tables have no key order, so columns come sorted by name
 /// unless `order` lists them; a key missing from `order` is an error, never dropped.
@@ -264,10 +306,9 @@ pub(crate) fn frame_from_table(
                 )
                 .into());
             };
-            let values: Vec<Value> = values
-                .sequence_values::<Value>()
-                .collect::<mlua::Result<_>>()?;
-            columns.push((k.to_str()?.to_string(), values));
+            let name = k.to_str()?.to_string();
+            let values = list_values(function, &name, &values)?;
+            columns.push((name, values));
         }
     }
     let columns = arrange(function, columns, order)?;

@@ -46,6 +46,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     sw.set(
         "when",
         lua.create_function(|_, cond: Value| {
+            crate::args::no_bare_boolean("sw.when", "condition", &cond)?;
             Ok(LuaWhen {
                 branches: vec![(value_expr("sw.when", "condition", &cond)?, None)],
             })
@@ -265,10 +266,28 @@ impl UserData for LuaExpr {
                 }
                 (lo, Value::Nil) => e.clip_min(value_expr("Expr.clip", "lower", &lo)?),
                 (Value::Nil, hi) => e.clip_max(value_expr("Expr.clip", "upper", &hi)?),
-                (lo, hi) => e.clip(
-                    value_expr("Expr.clip", "lower", &lo)?,
-                    value_expr("Expr.clip", "upper", &hi)?,
-                ),
+                (lo, hi) => {
+                    let number = |v: &Value| match v {
+                        Value::Integer(i) => Some(*i as f64),
+                        Value::Number(n) => Some(*n),
+                        _ => None,
+                    };
+                    if let (Some(l), Some(h)) = (number(&lo), number(&hi)) {
+                        if l.is_nan() || h.is_nan() || l > h {
+                            return Err(Error::argument(
+                                "Expr.clip",
+                                "lower, upper",
+                                "lower ≤ upper",
+                                format!("{l}, {h}"),
+                            )
+                            .into());
+                        }
+                    }
+                    e.clip(
+                        value_expr("Expr.clip", "lower", &lo)?,
+                        value_expr("Expr.clip", "upper", &hi)?,
+                    )
+                }
             }))
         });
         m.add_method("std", |_, this, d: Option<i64>| {
@@ -434,6 +453,7 @@ impl UserData for LuaWhen {
                 }
                 .into());
             }
+            crate::args::no_bare_boolean("sw.when(...):when", "condition", &cond)?;
             next.branches
                 .push((value_expr("sw.when(...):when", "condition", &cond)?, None));
             Ok(next)

@@ -86,15 +86,24 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 );
             };
             let o: ConcatOpts = options(lua, F, opts)?;
-            let items: Vec<Value> = t.sequence_values().collect::<mlua::Result<_>>()?;
+            let items = crate::convert::list_values(F, "frames", &t)?;
             if items.is_empty() {
                 return Err(
                     Error::argument(F, "frames", "at least one frame", "an empty list").into(),
                 );
             }
-            let all_lazy = items
-                .iter()
-                .all(|v| matches!(v, Value::UserData(ud) if ud.is::<LuaLazyFrame>()));
+            let is_lazy = |v: &Value| matches!(v, Value::UserData(ud) if ud.is::<LuaLazyFrame>());
+            let all_lazy = items.iter().all(is_lazy);
+            // A mix would silently collect the lazy ones (or make the eager ones lazy): say so.
+            if !all_lazy && items.iter().any(is_lazy) {
+                return Err(Error::argument(
+                    F,
+                    "frames",
+                    "all DataFrames or all LazyFrames (:lazy() or :collect() the others)",
+                    "a mix of both",
+                )
+                .into());
+            }
             let lfs = items
                 .iter()
                 .map(|v| lazy_arg(F, "frames", v))

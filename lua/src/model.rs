@@ -178,8 +178,7 @@ struct LoraOpts {
     alpha: Option<f64>,
     #[serde(default)]
     dropout: f64,
-    #[serde(default)]
-    targets: Vec<String>,
+    targets: Option<Vec<String>>,
     #[serde(default)]
     seed: u64,
 }
@@ -194,7 +193,7 @@ impl Default for LoraOpts {
             rank: 8,
             alpha: None,
             dropout: 0.0,
-            targets: vec![],
+            targets: None,
             seed: 0,
         }
     }
@@ -462,11 +461,20 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let m = take(&t, "model")?;
             let ud = model_arg(F, &m)?;
             let o: LoraOpts = options(lua, F, Some(Value::Table(t)))?;
+            if o.targets.as_ref().is_some_and(Vec::is_empty) {
+                return Err(Error::argument(
+                    F,
+                    "targets",
+                    "at least one module name (leave targets out for the architecture's default)",
+                    "an empty list",
+                )
+                .into());
+            }
             let config = LoraConfig {
                 rank: o.rank,
                 alpha: o.alpha.unwrap_or(2.0 * o.rank as f64),
                 dropout: o.dropout,
-                targets: o.targets,
+                targets: o.targets.unwrap_or_default(),
                 seed: o.seed,
             };
             ud.borrow_mut::<LuaModel>()?.0.add_lora(config).lua()?;

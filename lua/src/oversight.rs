@@ -513,8 +513,9 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "win_rates",
-        lua.create_function(|_, data: Value| {
+        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.metrics.win_rates";
+            let _: NoOpts = options(lua, F, opts)?;
             let c = Comparisons::from_frame(F, &frame(F, "data", &data)?).lua()?;
             oversight::win_rates(&c).lua().map(LuaDataFrame)
         })?,

@@ -164,6 +164,26 @@ fn count_arg(function: &'static str, argument: &str, n: Option<i64>) -> mlua::Re
     })
 }
 
+/// An integer argument, strictly: a number with an integral value (mlua would also turn the
+/// string "3" into 3), or nothing.
+fn strict_int(function: &'static str, argument: &str, v: &Value) -> mlua::Result<Option<i64>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Integer(i) => Ok(Some(*i)),
+        Value::Number(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Some(*x as i64)),
+        other => Err(Error::argument(
+            function,
+            argument,
+            "an integer",
+            match other {
+                Value::Number(x) => x.to_string(),
+                o => crate::args::type_name(o).to_string(),
+            },
+        )
+        .into()),
+    }
+}
+
 /// Adds the shared verbs to a frame type's methods.
 pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
     macro_rules! name {
@@ -184,6 +204,9 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         T::from_lazy(this.to_lazy().with_columns(exprs), name!("with_columns"))
     });
     m.add_method("filter", |_, this, args: Variadic<Value>| {
+        for a in args.iter() {
+            crate::args::no_bare_boolean(name!("filter"), "predicate", a)?;
+        }
         let predicates = nonempty_exprs(name!("filter"), "predicate", &args)?;
         let predicate = predicates.into_iter().reduce(Expr::and).expect("nonempty");
         T::from_lazy(this.to_lazy().filter(predicate), name!("filter"))
@@ -284,8 +307,15 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         let (old, new): (Vec<String>, Vec<String>) = match (a, b) {
             (Value::String(old), Some(new)) => (vec![old.to_str()?.to_string()], vec![new]),
             (Value::Table(t), None) => {
+                // Strictly strings: mlua would turn `{a = 5}` into the name "5".
                 let mut pairs: Vec<(String, String)> = t
-                    .pairs::<String, String>()
+                    .pairs::<Value, Value>()
+                    .map(|p| match p? {
+                        (Value::String(k), Value::String(v)) => {
+                            Ok((k.to_str()?.to_string(), v.to_str()?.to_string()))
+                        }
+                        _ => Err(mlua::Error::runtime("not a string")),
+                    })
                     .collect::<mlua::Result<_>>()
                     .map_err(|_| {
                         Error::argument(
@@ -318,17 +348,19 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         }
         T::from_lazy(this.to_lazy().drop(by_name(cols)), f)
     });
-    m.add_method("head", |_, this, n: Option<i64>| {
-        let n = count_arg(name!("head"), "n", n)?;
+    m.add_method("head", |_, this, n: Value| {
+        let n = count_arg(name!("head"), "n", strict_int(name!("head"), "n", &n)?)?;
         T::from_lazy(this.to_lazy().limit(n as IdxSize), name!("head"))
     });
-    m.add_method("tail", |_, this, n: Option<i64>| {
-        let n = count_arg(name!("tail"), "n", n)?;
+    m.add_method("tail", |_, this, n: Value| {
+        let n = count_arg(name!("tail"), "n", strict_int(name!("tail"), "n", &n)?)?;
         T::from_lazy(this.to_lazy().tail(n as IdxSize), name!("tail"))
     });
-    m.add_method("slice", |_, this, (offset, length): (i64, Option<i64>)| {
+    m.add_method("slice", |_, this, (offset, length): (Value, Value)| {
         let f = name!("slice");
-        let length = match length {
+        let offset = strict_int(f, "offset", &offset)?
+            .ok_or_else(|| mlua::Error::from(Error::argument(f, "offset", "an integer", "nil")))?;
+        let length = match strict_int(f, "length", &length)? {
             None => IdxSize::MAX,
             Some(l) => count_arg(f, "length", Some(l))? as IdxSize,
         };

@@ -23,6 +23,7 @@ mod progress;
 mod rng;
 mod time;
 pub mod train;
+pub mod validate;
 
 pub use data::{
     column_as_strings, column_floats, column_strings, describe, read_csv, read_ipc, read_json,

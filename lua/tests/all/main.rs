@@ -1,5 +1,6 @@
 //! Integration tests of the Lua session, built as one binary (as ripgrep does).
 
+mod bad_input;
 mod docs;
 mod errors;
 mod experiment;

@@ -30,8 +30,8 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
     let c = session();
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("sw.model.new{arch = 'gpt2', vocab_size = 10, hidden = 3}", vec!["sw.model.new", "unknown field `hidden`"]),
-        ("sw.model.new{arch = 'gpt2', vocab_size = 10, hidden_size = 30, heads = 4}", vec!["num_attention_heads", "divisor"]),
-        ("sw.model.new{arch = 'llama', vocab_size = 10, hidden_size = 32, heads = 4, kv_heads = 3}", vec!["num_key_value_heads"]),
+        ("sw.model.new{arch = 'gpt2', vocab_size = 10, hidden_size = 30, heads = 4}", vec!["model.new", "'heads'", "divisor of hidden_size"]),
+        ("sw.model.new{arch = 'llama', vocab_size = 10, hidden_size = 32, heads = 4, kv_heads = 3}", vec!["model.new", "'kv_heads'", "divisor of heads"]),
         ("sw.model.new{arch = 'gpt2', vocab_size = 10, kv_heads = 2}", vec!["kv_heads", "Llama/Qwen2 only"]),
         ("sw.model.new{arch = 'gpt2', vocab_size = 10, head = 'classify', num_labels = 1}", vec!["num_labels", "at least 2"]),
         ("sw.model.new{arch = 'bert', vocab_size = 10, head = 'lm'}", vec!["head", "BERT"]),

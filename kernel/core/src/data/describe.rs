@@ -47,6 +47,15 @@ fn numeric_summary(series: &Series) -> Result<Series> {
                 format!("column '{}'", series.name()),
             ))
     };
+    if count == 0.0 {
+        // No values (no rows, or only nulls): every statistic but the counts is undefined,
+        // and polars' quantile would index into nothing.
+        let stats = [Some(0.0), Some(ca.null_count() as f64)]
+            .into_iter()
+            .chain(std::iter::repeat_n(None, 7))
+            .collect::<Vec<Option<f64>>>();
+        return Ok(Series::new(series.name().clone(), stats));
+    }
     let stats = [
         Some(count),
         Some(ca.null_count() as f64),
@@ -69,7 +78,12 @@ fn text_summary(series: &Series) -> Result<Series> {
         .and_then(|s| s.cast(&DataType::String))
         .map_err(err())?;
     let strings = sorted.str().map_err(err())?;
-    let first = strings.get(0).map(str::to_owned);
+    // `get` panics on an index past the end: an empty (or all-null) column has no first value.
+    let first = if strings.is_empty() {
+        None
+    } else {
+        strings.get(0).map(str::to_owned)
+    };
     let last = strings
         .len()
         .checked_sub(1)

@@ -12,7 +12,17 @@ use polars::prelude::*;
 use super::options::{CsvReadOptions, IpcReadOptions, JsonReadOptions, ParquetReadOptions};
 use crate::{Error, Result};
 
+/// Opens a file to read. A directory is an error here: opening one succeeds on Linux and the
+/// first read fails inside the reader, where polars unwraps it (a panic).
 pub(crate) fn open(op: &'static str, path: &Path) -> Result<File> {
+    if path.is_dir() {
+        return Err(Error::invalid(
+            op,
+            "path",
+            "a file",
+            format!("'{}', a directory", path.display()),
+        ));
+    }
     File::open(path).map_err(|source| Error::Io {
         op,
         path: path.to_path_buf(),

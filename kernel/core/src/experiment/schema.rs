@@ -63,6 +63,23 @@ pub fn check_task(op: &'static str, df: &DataFrame) -> Result<usize> {
             ),
         ));
     }
+    // C is the largest label + 1, so a class that never occurs means labels that are not
+    // 0..C-1 (labels 1 and 2 for two classes would make three, the first never seen).
+    let mut seen_class = vec![false; classes as usize];
+    for &l in &labels {
+        seen_class[l as usize] = true;
+    }
+    let missing: Vec<usize> = (0..classes as usize).filter(|&c| !seen_class[c]).collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            op,
+            "task",
+            format!(
+                "labels 0..C-1 with every class present (C = {classes} from the largest label)"
+            ),
+            format!("no item of class {missing:?}; map the labels to 0..C-1 first"),
+        ));
+    }
     if df.column("difficulty").is_ok() {
         let d = column_floats(op, df, "difficulty")?;
         if let Some(bad) = d.iter().find(|x| !(0.0..=1.0).contains(*x)) {

@@ -123,6 +123,34 @@ pub fn head_of(
 /// An HF `config.json` for `o`, with the tokenizer's special ids when there is one.
 pub fn hf_config(o: &NewOptions, vocab: usize, tok: Option<&Tokenizer>) -> Result<Value> {
     const OP: &str = "model.new";
+    use crate::validate::{positive, positive_count};
+    positive_count(OP, "vocab_size", vocab)?;
+    positive_count(OP, "hidden_size", o.hidden_size)?;
+    positive_count(OP, "layers", o.layers)?;
+    positive_count(OP, "heads", o.heads)?;
+    positive_count(OP, "max_positions", o.max_positions)?;
+    if let Some(i) = o.intermediate_size {
+        positive_count(OP, "intermediate_size", i)?;
+    }
+    positive(OP, "rope_theta", o.rope_theta)?;
+    if !o.hidden_size.is_multiple_of(o.heads) {
+        return Err(Error::invalid(
+            OP,
+            "heads",
+            format!("a divisor of hidden_size ({})", o.hidden_size),
+            o.heads,
+        ));
+    }
+    if let Some(kv) = o.kv_heads {
+        if kv == 0 || !o.heads.is_multiple_of(kv) {
+            return Err(Error::invalid(
+                OP,
+                "kv_heads",
+                format!("a positive divisor of heads ({})", o.heads),
+                kv,
+            ));
+        }
+    }
     let inter = o.intermediate_size.unwrap_or(4 * o.hidden_size);
     let mut c = match o.arch.as_str() {
         "gpt2" => json!({

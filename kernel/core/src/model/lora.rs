@@ -135,6 +135,7 @@ impl Model {
         if config.rank == 0 {
             return Err(Error::invalid(OP, "rank", "a positive integer", 0));
         }
+        crate::validate::positive(OP, "alpha", config.alpha)?;
         if !(0.0..1.0).contains(&config.dropout) {
             return Err(Error::invalid(
                 OP,

@@ -305,6 +305,18 @@ impl IterOptions {
         if self.tol.is_nan() || self.tol < 0.0 {
             return Err(Error::invalid(op, "tol", "a number ≥ 0", self.tol));
         }
+        // Zero-based skill's schedule (the other methods keep the defaults, which pass).
+        crate::validate::positive(op, "lr_init", self.lr_init)?;
+        crate::validate::positive_count(op, "lr_steps_to_reduce", self.lr_steps_to_reduce)?;
+        crate::validate::within(
+            op,
+            "lr_reduce_factor",
+            self.lr_reduce_factor,
+            0.0,
+            1.0,
+            false,
+        )?;
+        crate::validate::non_negative(op, "eps", self.eps)?;
         Ok(())
     }
 }

@@ -265,6 +265,9 @@ fn check_binary(op: &'static str, truth: &[f64]) -> Result<()> {
 pub fn auroc(truth: &[f64], score: &[f64]) -> Result<f64> {
     const OP: &str = "metrics.auroc";
     check_binary(OP, truth)?;
+    if let Some(s) = score.iter().find(|s| !s.is_finite()) {
+        return Err(Error::invalid(OP, "score", "finite scores", s));
+    }
     let mut order: Vec<usize> = (0..score.len()).collect();
     order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
     // Mann-Whitney U with average ranks for ties.
@@ -303,6 +306,14 @@ pub fn auroc(truth: &[f64], score: &[f64]) -> Result<f64> {
 /// Mean squared error of probabilities against 0/1 truth (`brier_score_loss`).
 pub fn brier(truth: &[f64], prob: &[f64]) -> Result<f64> {
     check_binary("metrics.brier", truth)?;
+    if let Some(p) = prob.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(Error::invalid(
+            "metrics.brier",
+            "score",
+            "probabilities in [0, 1]",
+            p,
+        ));
+    }
     Ok(truth
         .iter()
         .zip(prob)

@@ -47,6 +47,18 @@ impl Comparisons {
         let (items, codes) = factorize(op, &frame, "key")?;
         let n = df.height();
         let (left, right) = codes.split_at(n);
+        if let Some(row) = left.iter().zip(right).position(|(l, r)| l == r) {
+            return Err(Error::invalid(
+                op,
+                "data",
+                "comparisons of two different items (left ≠ right)",
+                format!(
+                    "'{}' against itself in row {}",
+                    items.name(left[row] as usize),
+                    row + 1
+                ),
+            ));
+        }
         let label = df.column("label").map_err(|_| {
             Error::invalid(
                 op,
@@ -216,6 +228,7 @@ fn ratings(c: &Comparisons, rows: &[usize]) -> Vec<f64> {
 /// `item, rating, lower, upper`: the ratings and their bootstrap percentile interval (battles
 /// resampled with replacement, `n_boot` times, seeded, in parallel).
 pub fn bt_ratings(c: &Comparisons, n_boot: usize, level: f64, seed: u64) -> Result<DataFrame> {
+    super::metrics::check_bootstrap("metrics.bt_ratings", c.left.len(), n_boot, level)?;
     let all: Vec<usize> = (0..c.left.len()).collect();
     let point = ratings(c, &all);
     let boots = super::metrics::parallel_map(n_boot, |b| {

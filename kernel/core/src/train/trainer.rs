@@ -130,13 +130,13 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     fn validate(&self, op: &'static str) -> Result<()> {
-        let positive = [
+        let counts = [
             ("batch_size", self.batch_size),
             ("grad_accum", self.grad_accum),
             ("epochs", self.epochs),
             ("keep_checkpoints", self.keep_checkpoints),
         ];
-        for (arg, v) in positive {
+        for (arg, v) in counts {
             if v == 0 {
                 return Err(Error::invalid(op, arg, "a positive integer", 0));
             }
@@ -170,6 +170,14 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
             return Err(Error::invalid(op, "lr", "a non-negative number", self.lr));
+        }
+        use crate::validate::{non_negative, positive, within};
+        non_negative(op, "weight_decay", self.weight_decay)?;
+        within(op, "beta1", self.beta1, 0.0, 1.0, true)?;
+        within(op, "beta2", self.beta2, 0.0, 1.0, true)?;
+        positive(op, "eps", self.eps)?;
+        if let Some(n) = self.max_grad_norm {
+            positive(op, "max_grad_norm", n)?;
         }
         if (self.checkpoint_every.is_some() || self.resume) && self.checkpoint_dir.is_none() {
             return Err(Error::invalid(

@@ -1,0 +1,124 @@
+//! The bad-input campaign of issue 15, kept and grown here: inputs that once panicked (killing
+//! a script even inside `pcall`) or were accepted in silence must each give a catchable error
+//! that names the function and what was expected.
+
+use crate::util::{lua_str, Captured};
+
+/// Runs each case inside `pcall`; returns, per case, `ok|message` (the first line).
+fn caught(c: &Captured, cases: &[&str]) -> Vec<(bool, String)> {
+    let body: String = cases
+        .iter()
+        .map(|code| format!("try(function() return {code} end)\n"))
+        .collect();
+    let out = c.eval(&format!(
+        r#"
+        local results = {{}}
+        local function try(f)
+          local ok, err = pcall(f)
+          results[#results + 1] = tostring(ok) .. "|" .. (ok and "" or tostring(err):gsub("\n", " "))
+        end
+        {body}
+        return table.concat(results, "\n")
+        "#
+    ));
+    out.lines()
+        .map(|l| {
+            let (ok, msg) = l.split_once('|').unwrap();
+            (ok == "true", msg.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_reported_panics_are_catchable_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = lua_str(dir.path().to_str().unwrap());
+    let c = Captured::new();
+    c.eval(
+        "empty = sw.frame{a = {1, 2}, s = {'x', 'y'}}:head(0); \
+         nulls = sw.frame{a = {sw.null, sw.null}, s = {sw.null, sw.null}}; \
+         cmp = sw.frame{worker = {'w', 'w'}, left = {'a', 'b'}, right = {'b', 'c'}, label = {'a', 'c'}};",
+    );
+    let read_dir = format!("sw.read_json({d})");
+    let cases = [
+        "empty:describe()",
+        "nulls:describe()",
+        "sw.metrics.bt_ratings(cmp, {level = 2})",
+        "sw.metrics.bt_ratings(cmp, {n_boot = 0})",
+        read_dir.as_str(),
+    ];
+    let r = caught(&c, &cases);
+    // describe of nothing is defined: counts, and nulls for the rest.
+    assert!(r[0].0 && r[1].0, "{r:?}");
+    let described = c.eval("return tostring(nulls:describe():column('a')[1]) .. ' ' .. tostring(empty:describe():column('a')[3] == sw.null)");
+    assert_eq!(described, "0 true");
+    for (i, want) in [(2, "level"), (3, "n_boot"), (4, "a directory")] {
+        assert!(!r[i].0, "{}: accepted", cases[i]);
+        assert!(
+            r[i].1.contains(want) && !r[i].1.contains("panic"),
+            "{}: {}",
+            cases[i],
+            r[i].1
+        );
+    }
+    assert!(r[2].1.contains("bt_ratings"), "{}", r[2].1);
+    assert!(r[4].1.contains("read_json"), "{}", r[4].1);
+}
+
+/// Inputs once accepted in silence: each is now an error naming the function and, where there
+/// is one, the option.
+#[test]
+fn nonsense_is_refused_not_accepted_in_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Captured::new();
+    c.eval(&format!(
+        "df = sw.frame{{a = {{1, 2, 3}}, b = {{'x', 'y', 'z'}}}}; \
+         cmp = sw.frame{{worker = {{'w', 'w'}}, left = {{'a', 'b'}}, right = {{'b', 'c'}}, label = {{'a', 'c'}}}}; \
+         tok = {}; sw.tasks.tokenizer(sw.tasks.builtin('sentiment', {{n = 50}}), tok); \
+         m = sw.model.new{{arch = 'bert', tokenizer = tok, hidden_size = 8, layers = 1, heads = 2, num_labels = 2}}; \
+         task = sw.tasks.builtin('sentiment', {{n = 32}});",
+        lua_str(dir.path().join("tok").to_str().unwrap())
+    ));
+    let cases: &[(&str, &[&str])] = &[
+        ("df:filter(sw.col('a') == 1)", &["DataFrame.filter", "boolean", ":eq"]),
+        ("sw.when(sw.col('a') == 1)", &["sw.when", "boolean"]),
+        ("sw.frame{a = {1, nil, 3}}", &["sw.frame", "'a'", "position 2", "sw.null"]),
+        ("sw.frame{a = {f = 1}}", &["sw.frame", "'a'", "key 'f'"]),
+        ("sw.metrics.brier(sw.frame{truth = {1, 0}, score = {0/0, 0.5}})", &["brier", "score"]),
+        ("sw.metrics.auroc(sw.frame{truth = {1, 0}, score = {0/0, 0.5}})", &["auroc", "score"]),
+        ("sw.model.new{arch = 'bert', vocab_size = 10, hidden_size = 0}", &["model.new", "hidden_size"]),
+        ("sw.model.new{arch = 'bert', vocab_size = 10, intermediate_size = 0}", &["model.new", "intermediate_size"]),
+        ("sw.model.new{arch = 'llama', vocab_size = 10, rope_theta = -1}", &["model.new", "rope_theta"]),
+        ("sw.model.new{arch = 'llama', vocab_size = 10, rope_theta = 0/0}", &["model.new", "rope_theta"]),
+        ("sw.train.classify{model = m, data = task, text = 'input', beta1 = 1.5}", &["beta1", "[0, 1)"]),
+        ("sw.train.classify{model = m, data = task, text = 'input', eps = -1}", &["eps"]),
+        ("sw.train.classify{model = m, data = task, text = 'input', max_grad_norm = -1}", &["max_grad_norm"]),
+        ("sw.train.classify{model = m, data = task, text = 'input', weight_decay = 0/0}", &["weight_decay"]),
+        ("sw.train.classify{model = m, data = task, text = 'input', batch_size = 0}", &["batch_size", "positive"]),
+        ("sw.lora{model = m, alpha = 0/0}", &["lora", "alpha"]),
+        ("sw.lora{model = m, targets = {}}", &["sw.lora", "targets"]),
+        ("sw.aggregate.zero_based_skill(sw.frame{task = {'t'}, worker = {'w'}, label = {'x'}}, {lr_init = -1})", &["zero_based_skill", "lr_init"]),
+        ("sw.aggregate.zero_based_skill(sw.frame{task = {'t'}, worker = {'w'}, label = {'x'}}, {lr_reduce_factor = 0/0})", &["lr_reduce_factor"]),
+        ("df:drop_nulls{subset = 'nope'}", &["drop_nulls", "subset", "key 'subset'"]),
+        ("sw.tasks.from(sw.frame{id = {'a', 'b'}, input = {'x', 'y'}, label = {1, 2}})", &["tasks.from", "class [0]"]),
+        ("df:select('a'):with_columns{sw.col('a'):clip(5, 1)}", &["Expr.clip", "lower ≤ upper"]),
+        ("sw.metrics.win_rates(sw.frame{worker = {'w'}, left = {'a'}, right = {'a'}, label = {'a'}})", &["win_rates", "left ≠ right"]),
+        ("sw.metrics.win_rates(cmp, {x = 1})", &["win_rates", "unknown field `x`"]),
+        ("sw.json.encode{1, 2, x = 3}", &["sw.json.encode", "not both"]),
+        ("df:head('3')", &["DataFrame.head", "an integer", "string"]),
+        ("df:rename{a = 5}", &["DataFrame.rename", "mapping"]),
+        ("sw.concat{df, df:lazy()}", &["sw.concat", "a mix"]),
+        ("m:save('')", &["Model.save", "non-empty"]),
+    ];
+    let codes: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let results = caught(&c, &codes);
+    let mut failures = Vec::new();
+    for ((code, wants), (ok, message)) in cases.iter().zip(&results) {
+        if *ok {
+            failures.push(format!("{code}: accepted"));
+        } else if let Some(w) = wants.iter().find(|w| !message.contains(*w)) {
+            failures.push(format!("{code}: no {w:?} in: {message}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
