@@ -7,6 +7,9 @@ use sandwich_lua::{Error, Session};
 
 /// Exit status of a script stopped by Ctrl-C, as shells report SIGINT.
 const INTERRUPTED: u8 = 130;
+/// Exit status of an internal error (a Rust panic: a bug in Sandwich, not in the script), as
+/// sysexits.h's EX_SOFTWARE, so that a wrapper can tell it from an ordinary error (1).
+const INTERNAL: u8 = 70;
 
 pub fn run(code: Option<String>, file: Option<PathBuf>, args: Vec<String>) -> ExitCode {
     let session = match Session::new() {
@@ -46,6 +49,10 @@ fn report(e: &Error) -> ExitCode {
         Error::Interrupted => {
             eprintln!("interrupted");
             ExitCode::from(INTERRUPTED)
+        }
+        Error::Panic(message) => {
+            eprintln!("error: internal error (a bug in Sandwich; please report it): {message}");
+            ExitCode::from(INTERNAL)
         }
         Error::Script {
             message,

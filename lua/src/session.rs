@@ -90,7 +90,8 @@ impl Session {
     pub fn new() -> Result<Self> {
         // With `catch_rust_panics(false)`, Lua's `pcall`/`xpcall` cannot catch a Rust panic: it
         // travels up as a Lua error and is resumed only once back in Rust (see `call`), never
-        // unwinding through Lua's C frames, so the state stays consistent.
+        // unwinding through Lua's C frames, so the state stays consistent. (With `true`, our
+        // top-level `xpcall` handler meets mlua's wrapped panic and overflows the C stack.)
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new().catch_rust_panics(false))?;
         let interrupt = Interrupt::new();
         lua.set_app_data(interrupt.clone());

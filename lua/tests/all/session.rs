@@ -158,6 +158,13 @@ fn a_panic_in_a_callback_is_an_error_not_an_abort() {
     s.lua().globals().set("explode", f).unwrap();
     let err = s.eval("explode()", "t").unwrap_err();
     assert!(err.to_string().contains("boom from Rust"), "{err}");
+    // Uncaught, it is an internal error (the CLI's distinct exit status), through a Lua
+    // function too.
+    assert!(matches!(err, Error::Panic(_)), "{err:?}");
+    let err = s
+        .eval("local function f() explode() end f()", "t")
+        .unwrap_err();
+    assert!(matches!(err, Error::Panic(_)), "{err:?}");
     // The session is still usable afterwards.
     assert_eq!(s.eval("1 + 1", "t").unwrap().unwrap().text(), "2");
 }
