@@ -64,6 +64,28 @@ fn context(path: &Path) -> String {
     format!("cannot read '{}'", path.display())
 }
 
+/// Runs a reader, turning a panic inside it into an error: polars' Parquet metadata parser,
+/// for one, panics on some corrupt files ("thrift bool field"), and a corrupt file must not
+/// kill the script that reads it.
+fn guarded<T>(op: &'static str, path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(Error::invalid(
+            op,
+            "path",
+            "a readable file",
+            format!(
+                "'{}', which the reader could not parse ({what})",
+                path.display()
+            ),
+        ))
+    })
+}
+
 /// Reads a CSV file.
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvReadOptions) -> Result<DataFrame> {
     const OP: &str = "read_csv";
@@ -80,21 +102,23 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvReadOptions) -> Result<DataFra
                 .clone()
                 .map(|v| NullValues::AllColumns(v.into_iter().map(Into::into).collect())),
         );
-    CsvReadOptions_::default()
-        .with_has_header(opts.has_header)
-        .with_columns(
-            opts.columns
-                .as_ref()
-                .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
-        )
-        .with_n_rows(opts.n_rows)
-        .with_skip_rows(opts.skip_rows)
-        .with_infer_schema_length(infer_length(opts.infer_schema_length))
-        .with_ignore_errors(opts.ignore_errors)
-        .with_parse_options(parse)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .map_err(Error::polars(OP, context(path)))
+    guarded(OP, path, || {
+        CsvReadOptions_::default()
+            .with_has_header(opts.has_header)
+            .with_columns(
+                opts.columns
+                    .as_ref()
+                    .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
+            )
+            .with_n_rows(opts.n_rows)
+            .with_skip_rows(opts.skip_rows)
+            .with_infer_schema_length(infer_length(opts.infer_schema_length))
+            .with_ignore_errors(opts.ignore_errors)
+            .with_parse_options(parse)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(Error::polars(OP, context(path)))
+    })
 }
 
 // polars' own options type shares the name of ours.
@@ -105,11 +129,13 @@ pub fn read_parquet(path: impl AsRef<Path>, opts: &ParquetReadOptions) -> Result
     const OP: &str = "read_parquet";
     let path = path.as_ref();
     let file = open(OP, path)?;
-    ParquetReader::new(file)
-        .with_columns(opts.columns.clone())
-        .with_slice(opts.n_rows.map(|n| (0, n)))
-        .finish()
-        .map_err(Error::polars(OP, context(path)))
+    guarded(OP, path, || {
+        ParquetReader::new(file)
+            .with_columns(opts.columns.clone())
+            .with_slice(opts.n_rows.map(|n| (0, n)))
+            .finish()
+            .map_err(Error::polars(OP, context(path)))
+    })
 }
 
 /// Reads an Arrow IPC (Feather v2) file.
@@ -117,11 +143,13 @@ pub fn read_ipc(path: impl AsRef<Path>, opts: &IpcReadOptions) -> Result<DataFra
     const OP: &str = "read_ipc";
     let path = path.as_ref();
     let file = open(OP, path)?;
-    IpcReader::new(file)
-        .with_columns(opts.columns.clone())
-        .with_n_rows(opts.n_rows)
-        .finish()
-        .map_err(Error::polars(OP, context(path)))
+    guarded(OP, path, || {
+        IpcReader::new(file)
+            .with_columns(opts.columns.clone())
+            .with_n_rows(opts.n_rows)
+            .finish()
+            .map_err(Error::polars(OP, context(path)))
+    })
 }
 
 /// Reads a JSON Lines file (one object per line).
@@ -129,17 +157,19 @@ pub fn read_json(path: impl AsRef<Path>, opts: &JsonReadOptions) -> Result<DataF
     const OP: &str = "read_json";
     let path = path.as_ref();
     let file = open(OP, path)?;
-    JsonReader::new(file)
-        .with_json_format(JsonFormat::JsonLines)
-        .infer_schema_len(NonZeroUsize::new(opts.infer_schema_length))
-        .with_projection(
-            opts.columns
-                .as_ref()
-                .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
-        )
-        .with_ignore_errors(opts.ignore_errors)
-        .finish()
-        .map_err(Error::polars(OP, context(path)))
+    guarded(OP, path, || {
+        JsonReader::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .infer_schema_len(NonZeroUsize::new(opts.infer_schema_length))
+            .with_projection(
+                opts.columns
+                    .as_ref()
+                    .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
+            )
+            .with_ignore_errors(opts.ignore_errors)
+            .finish()
+            .map_err(Error::polars(OP, context(path)))
+    })
 }
 
 /// Starts a lazy query over a CSV file; nothing is read until the query is collected.
