@@ -174,10 +174,10 @@ def zero_based_skill(
     | option | type | default | meaning |
     |---|---|---|---|
     | `n_iter` | integer | 100 | iterations |
-    | `lr_init` | number | 1.0 | initial learning rate |
-    | `lr_steps_to_reduce` | integer | 20 | halve the rate every this many iterations |
-    | `lr_reduce_factor` | number | 0.5 | factor of each reduction |
-    | `eps` | number | 1e-5 | added to the initial skill 1/K |
+    | `lr_init` | number | 1.0 | initial learning rate (finite, > 0) |
+    | `lr_steps_to_reduce` | integer | 20 | halve the rate every this many iterations (≥ 1) |
+    | `lr_reduce_factor` | number | 0.5 | factor of each reduction, in [0, 1] |
+    | `eps` | number | 1e-5 | added to the initial skill 1/K (finite, ≥ 0) |
 
     An unknown option key is an error that lists the valid keys.
     """

@@ -61,14 +61,14 @@ def new(
     |---|---|---|---|
     | `arch` | string | required | `gpt2`, `llama`, `qwen2` (Llama with q/k/v biases) or `bert` |
     | `tokenizer` | string | none | a directory with `tokenizer.json` (and optionally `tokenizer_config.json` naming `eos_token`/`pad_token`) |
-    | `vocab_size` | integer | the tokenizer's | embedding rows |
-    | `hidden_size` | integer | 64 | width |
-    | `layers` | integer | 2 | transformer blocks |
-    | `heads` | integer | 4 | attention heads |
-    | `kv_heads` | integer | heads | key/value heads (grouped-query attention; llama/qwen2 only) |
-    | `intermediate_size` | integer | 4 × hidden_size | MLP width |
-    | `max_positions` | integer | 512 | longest sequence |
-    | `rope_theta` | number | 10000 | RoPE base (llama/qwen2) |
+    | `vocab_size` | integer | the tokenizer's | embedding rows (≥ 1) |
+    | `hidden_size` | integer | 64 | width (≥ 1, a multiple of `heads`) |
+    | `layers` | integer | 2 | transformer blocks (≥ 1) |
+    | `heads` | integer | 4 | attention heads (≥ 1, dividing `hidden_size`) |
+    | `kv_heads` | integer | heads | key/value heads (grouped-query attention; llama/qwen2 only; ≥ 1, dividing `heads`) |
+    | `intermediate_size` | integer | 4 × hidden_size | MLP width (≥ 1) |
+    | `max_positions` | integer | 512 | longest sequence (≥ 1) |
+    | `rope_theta` | number | 10000 | RoPE base (llama/qwen2; finite, > 0) |
     | `tie_embeddings` | boolean | false | share input and output embeddings (llama/qwen2; GPT-2 always ties) |
     | `head` | string | `lm` (`none` for bert) | `lm`, `scalar` (reward/value), `classify` or `none` |
     | `num_labels` | integer | 2 | classes of a `classify` head (implies it) |

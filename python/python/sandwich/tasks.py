@@ -40,7 +40,7 @@ def from_(
     choices: str | None = None,
     difficulty: str | None = None,
 ) -> DataFrame:
-    """A task from any DataFrame: picks and renames the columns holding each field of the task schema and checks them — `id` unique strings, `input` strings, `label` integer classes 0..C-1 with C ≥ 2 and no nulls, optional `choices` strings (`" | "`-separated options of a multiple-choice item) and `difficulty` numbers in [0, 1]. Returns `id, input, label[, choices][, difficulty]`. A missing column, a duplicate id, a label out of range or a difficulty outside [0, 1] is an error naming the field.
+    """A task from any DataFrame: picks and renames the columns holding each field of the task schema and checks them — `id` unique strings, `input` strings, `label` integer classes 0..C-1 with C ≥ 2 and no nulls, optional `choices` strings (`" | "`-separated options of a multiple-choice item) and `difficulty` numbers in [0, 1]. Returns `id, input, label[, choices][, difficulty]`. A missing column, a duplicate id, a label out of range (negative, or a class in 0..C-1 with no item: C is the largest label + 1) or a difficulty outside [0, 1] is an error naming the field.
 
     | option | type | default | meaning |
     |---|---|---|---|

@@ -62,9 +62,9 @@ def classify(
     | `lr` | number | 5e-5 | peak learning rate |
     | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
     | `warmup_steps` | integer | 0 | linear warm-up from 0 |
-    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms) |
-    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights) |
-    | `max_grad_norm` | number | 1.0 | clip the global gradient norm |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms; finite, ≥ 0) |
+    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights); betas in [0, 1), eps > 0 |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (finite, > 0) |
     | `seed` | integer | 0 | data order |
     | `shuffle` | boolean | true | shuffle each epoch |
     | `aux_coef` | number | 0 | weak-to-strong's auxiliary confidence loss: weight of the model's own hardened predictions in the target (Burns et al. use 0.5) |
@@ -130,9 +130,9 @@ def sft(
     | `lr` | number | 5e-5 | peak learning rate |
     | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
     | `warmup_steps` | integer | 0 | linear warm-up from 0 |
-    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms) |
-    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights) |
-    | `max_grad_norm` | number | 1.0 | clip the global gradient norm |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms; finite, ≥ 0) |
+    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights); betas in [0, 1), eps > 0 |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (finite, > 0) |
     | `seed` | integer | 0 | data order |
     | `shuffle` | boolean | true | shuffle each epoch |
     | `eval` | DataFrame | none | evaluation data (same columns) |
