@@ -76,6 +76,7 @@ pub(crate) fn option_error(
     detail: String,
 ) -> Error {
     let argument = lua_path("options", path);
+    let detail = plain_words(&detail);
     let expected = if detail.starts_with("unknown field") {
         "a known option key"
     } else if argument == "options" {
@@ -84,6 +85,29 @@ pub(crate) fn option_error(
         "a valid value"
     };
     Error::argument(function, &argument, expected, detail)
+}
+
+/// serde's message in the words of a Lua user: Rust's type names (`usize`, `f64`, ...) say
+/// nothing to someone who wrote `{n_iter = -1}`.
+fn plain_words(detail: &str) -> String {
+    let mut out = detail.to_string();
+    for (rust, plain) in [
+        ("expected usize", "expected a non-negative integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u8", "expected a non-negative integer below 256"),
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("invalid type: ", ""),
+        ("invalid value: ", ""),
+        ("floating point `", "the number `"),
+    ] {
+        out = out.replace(rust, plain);
+    }
+    out
 }
 
 /// Like [`options`], for option tables that must be given (they have required keys).

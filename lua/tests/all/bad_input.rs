@@ -122,3 +122,28 @@ fn nonsense_is_refused_not_accepted_in_silence() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A wrong value in an options table is said in Lua's words, not Rust's type names.
+#[test]
+fn option_errors_do_not_leak_rust_type_names() {
+    let c = Captured::new();
+    let r = caught(
+        &c,
+        &[
+            "sw.aggregate.dawid_skene(sw.frame{task = {'t'}, worker = {'w'}, label = {'x'}}, {n_iter = -1})",
+            "sw.tasks.builtin('sentiment', {n = 1.5})",
+        ],
+    );
+    for (ok, message) in &r {
+        assert!(!ok);
+        assert!(
+            !message.contains("usize") && !message.contains("u64") && !message.contains("f64"),
+            "{message}"
+        );
+    }
+    assert!(
+        r[0].1.contains("options.n_iter") && r[0].1.contains("non-negative integer"),
+        "{}",
+        r[0].1
+    );
+}

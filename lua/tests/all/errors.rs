@@ -72,7 +72,7 @@ fn bad_inputs_fail_with_clear_errors() {
         ),
         (
             format!("sw.read_csv({}, {{has_header = 'yes'}})", f.csv),
-            vec!["sw.read_csv", "options", "expected a boolean"],
+            vec!["sw.read_csv", "options", "expected true or false"],
         ),
         (
             format!("sw.read_csv({})", f.ragged),
