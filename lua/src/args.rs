@@ -120,6 +120,7 @@ pub(crate) fn required_options<T: DeserializeOwned>(
 ) -> mlua::Result<T> {
     match value {
         Some(v @ Value::Table(_)) => {
+            table_shape(function, &v, "options", 0)?;
             // The path names the option whose value is wrong (`options.n_iter`), not only
             // the table: serde's own message says what was expected there.
             let de = mlua::serde::Deserializer::new(v);
@@ -305,4 +306,59 @@ pub(crate) fn path(function: &str, value: &Value) -> mlua::Result<String> {
             Err(Error::argument(function, "path", "a file path (string)", type_name(other)).into())
         }
     }
+}
+
+/// A table is either a list (keys 1..n, no holes) or a map (string keys), at every depth:
+/// mlua's serde conversion would read `{1, 2, x = 3}` as `[1, 2]` (losing `x`) and `{1, nil,
+/// 3}` as `[1]` (losing 3). Option tables and JSON values are checked with it.
+pub(crate) fn table_shape(function: &str, v: &Value, at: &str, depth: usize) -> mlua::Result<()> {
+    let Value::Table(t) = v else {
+        return Ok(());
+    };
+    if depth > 200 {
+        return Err(Error::argument(
+            function,
+            at,
+            "a table without cycles",
+            "a table nested too deep (a cycle?)",
+        )
+        .into());
+    }
+    let (mut ints, mut strings) = (0usize, 0usize);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, val) = pair?;
+        let here = match &k {
+            Value::Integer(i) => {
+                ints += 1;
+                format!("{at}[{i}]")
+            }
+            Value::String(s) => {
+                strings += 1;
+                format!("{at}.{}", s.to_string_lossy())
+            }
+            other => {
+                return Err(Error::argument(
+                    function,
+                    at,
+                    "a table with string keys or a list",
+                    format!("a {} key", crate::args::type_name(other)),
+                )
+                .into())
+            }
+        };
+        table_shape(function, &val, &here, depth + 1)?;
+    }
+    if ints > 0 && strings > 0 {
+        return Err(Error::argument(
+            function,
+            at,
+            "a list (keys 1..n) or an object (string keys), not both",
+            format!("{ints} list entries and {strings} named keys"),
+        )
+        .into());
+    }
+    if ints > 0 {
+        crate::convert::list_values(function, at, t)?;
+    }
+    Ok(())
 }

@@ -21,7 +21,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         lua.create_function(|lua, (value, opts): (Value, Option<Value>)| {
             const F: &str = "sw.json.encode";
             let o: EncodeOpts = options(lua, F, opts)?;
-            json_shape(F, &value, "value", 0)?;
+            crate::args::table_shape(F, &value, "value", 0)?;
             let v: serde_json::Value = lua.from_value(value).map_err(|e| {
                 Error::argument(F, "value", "a value with a JSON form", e.to_string())
             })?;
@@ -92,59 +92,5 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             Ok(t)
         })?,
     )?;
-    Ok(())
-}
-
-/// A table has a JSON form only as a list (keys 1..n) or as an object (string keys): mlua
-/// would encode `{1, 2, x = 3}` as `[1, 2]` and lose `x`.
-fn json_shape(function: &str, v: &Value, at: &str, depth: usize) -> mlua::Result<()> {
-    let Value::Table(t) = v else {
-        return Ok(());
-    };
-    if depth > 200 {
-        return Err(Error::argument(
-            function,
-            at,
-            "a value with a JSON form",
-            "a table nested too deep (a cycle?)",
-        )
-        .into());
-    }
-    let (mut ints, mut strings) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, val) = pair?;
-        let here = match &k {
-            Value::Integer(i) => {
-                ints += 1;
-                format!("{at}[{i}]")
-            }
-            Value::String(s) => {
-                strings += 1;
-                format!("{at}.{}", s.to_string_lossy())
-            }
-            other => {
-                return Err(Error::argument(
-                    function,
-                    at,
-                    "a table with string keys or a list",
-                    format!("a {} key", crate::args::type_name(other)),
-                )
-                .into())
-            }
-        };
-        json_shape(function, &val, &here, depth + 1)?;
-    }
-    if ints > 0 && strings > 0 {
-        return Err(Error::argument(
-            function,
-            at,
-            "a list (keys 1..n) or an object (string keys), not both",
-            format!("{ints} list entries and {strings} named keys"),
-        )
-        .into());
-    }
-    if ints > 0 {
-        crate::convert::list_values(function, at, t)?;
-    }
     Ok(())
 }

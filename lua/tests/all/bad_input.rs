@@ -147,3 +147,23 @@ fn option_errors_do_not_leak_rust_type_names() {
         r[0].1
     );
 }
+
+/// Option tables are lists or maps at every depth: a hole or a stray key is an error, not data
+/// silently lost in the conversion.
+#[test]
+fn option_tables_with_holes_or_mixed_keys_are_errors() {
+    let c = Captured::new();
+    let r = caught(
+        &c,
+        &[
+            "sw.overseers.simulate{gold = sw.frame{task = {'t'}, true_label = {'a'}}, overseers = {{id = 'x'}, nil, {id = 'y'}}}",
+            "sw.read_csv('x.csv', {'a', columns = {'b'}})",
+        ],
+    );
+    assert!(
+        !r[0].0 && r[0].1.contains("options.overseers") && r[0].1.contains("position 2"),
+        "{}",
+        r[0].1
+    );
+    assert!(!r[1].0 && r[1].1.contains("not both"), "{}", r[1].1);
+}
