@@ -346,6 +346,14 @@ pub(crate) fn table_shape(function: &str, v: &Value, at: &str, depth: usize) -> 
                 .into())
             }
         };
+        if let Value::Number(x) = val {
+            // JSON has no NaN or infinity: serde would turn one into null, i.e. the default.
+            if !x.is_finite() {
+                return Err(
+                    Error::argument(function, &here, "a finite number", x.to_string()).into(),
+                );
+            }
+        }
         table_shape(function, &val, &here, depth + 1)?;
     }
     if ints > 0 && strings > 0 {

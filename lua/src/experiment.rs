@@ -141,6 +141,7 @@ fn spec_from(lua: &Lua, function: &str, spec: Value) -> mlua::Result<Parts> {
     let Value::Table(spec) = spec else {
         return Err(Error::argument(function, "spec", "a table", type_name(&spec)).into());
     };
+    crate::args::table_shape(function, &Value::Table(spec.clone()), "spec", 0)?;
     let copy = crate::model::copy(lua, &spec)?;
     let task = match copy.get::<Value>("task")? {
         Value::UserData(ud) if ud.is::<LuaDataFrame>() => {

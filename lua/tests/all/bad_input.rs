@@ -109,6 +109,10 @@ fn nonsense_is_refused_not_accepted_in_silence() {
         ("df:rename{a = 5}", &["DataFrame.rename", "mapping"]),
         ("sw.concat{df, df:lazy()}", &["sw.concat", "a mix"]),
         ("m:save('')", &["Model.save", "non-empty"]),
+        // NaN and infinity have no JSON form: the conversion would make them null, the default.
+        ("sw.model.new{arch = 'gpt2', vocab_size = 10, hidden_size = 8, heads = 2}:generate({'a'}, {top_p = 0/0})", &["Model.generate", "top_p", "finite"]),
+        ("sw.experiment 'x' {task = task, strong = {model = {}}, weak = {model = {}}, arms = {'weak'}, level = 1/0}", &["sw.experiment", "spec.level", "finite"]),
+        ("m:predict(task, {column = 'input', batch_size = 0})", &["batch_size"]),
     ];
     let codes: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let results = caught(&c, &codes);

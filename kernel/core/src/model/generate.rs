@@ -282,6 +282,7 @@ impl Model {
         batch_size: usize,
     ) -> Result<Vec<(Vec<f32>, f64)>> {
         const OP: &str = "logprobs";
+        crate::validate::positive_count(OP, "batch_size", batch_size)?;
         if prompts.len() != completions.len() {
             return Err(Error::invalid(
                 OP,
@@ -310,7 +311,7 @@ impl Model {
                 Ok((ids, n_prompt))
             })
             .collect::<Result<_>>()?;
-        for chunk in pairs.chunks(batch_size.max(1)) {
+        for chunk in pairs.chunks(batch_size) {
             let seqs: Vec<Vec<u32>> = chunk.iter().map(|(s, _)| s.clone()).collect();
             let x = Inputs::pad(&seqs, tok.pad, Padding::Right)?;
             let hidden = self.hidden(&x, None, false)?;

@@ -721,10 +721,11 @@ impl Model {
         normalize: bool,
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
+        crate::validate::positive_count("embed", "batch_size", batch_size)?;
         let max = self.arch.max_positions();
         let pad = self.require_tokenizer("embed")?.pad;
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch_size.max(1)) {
+        for chunk in texts.chunks(batch_size) {
             let ids = self.encode_batch("embed", chunk, max)?;
             let x = Inputs::pad(&ids, pad, Padding::Right)?;
             let h = self.hidden(&x, None, false)?;
@@ -736,10 +737,11 @@ impl Model {
 
     /// The head's outputs for each text (rows = texts): class logits, or the scalar score.
     pub fn predict(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        crate::validate::positive_count("predict", "batch_size", batch_size)?;
         let max = self.arch.max_positions();
         let pad = self.require_tokenizer("predict")?.pad;
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch_size.max(1)) {
+        for chunk in texts.chunks(batch_size) {
             let ids = self.encode_batch("predict", chunk, max)?;
             let x = Inputs::pad(&ids, pad, Padding::Right)?;
             let h = self.hidden(&x, None, false)?;
