@@ -318,10 +318,14 @@ impl Experiment {
             return Ok(Some(t.clone()));
         }
         if self.tokenizer.is_none() {
+            // One directory per experiment: two experiments on the same task in one process
+            // (tests run in parallel) must not rewrite a tokenizer.json the other is reading.
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let dir = std::env::temp_dir().join(format!(
-                "sandwich-tokenizer-{}-{}",
+                "sandwich-tokenizer-{}-{}-{}",
                 frame_hash(&self.task)?,
-                std::process::id()
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             word_tokenizer(&self.task, &["input"], &dir)?;
             self.tokenizer = Some(dir);
