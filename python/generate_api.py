@@ -161,6 +161,21 @@ def return_type(ret: str, page: str) -> str:
     return RETURNS[ret]
 
 
+def table_rows(lines: list[str], header: int, page: str) -> list[tuple[str, str, str]]:
+    """The (names, type, default) cells of the `| ... | type | default | meaning |` table whose
+    header is `lines[header]`."""
+    rows = []
+    for line in lines[header + 2:]:
+        if not line.startswith("|"):
+            break
+        # The meaning (last cell) may hold a `|` of its own: split off the first three.
+        cells = [c.strip() for c in line.strip()[1:-1].split("|", 3)]
+        if len(cells) != 4:
+            raise SystemExit(f"{page}: a table row without 4 cells: {line}")
+        rows.append((cells[0], cells[1], cells[2]))
+    return rows
+
+
 def options_table(text: str, page: str) -> list[Param]:
     """The `| option | type | default | meaning |` table of a page, as keyword parameters."""
     lines = text.splitlines()
@@ -169,14 +184,7 @@ def options_table(text: str, page: str) -> list[Param]:
     except StopIteration:
         return []
     params = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        # The meaning (last cell) may hold a `|` of its own: split off the first three.
-        cells = [c.strip() for c in line.strip()[1:-1].split("|", 3)]
-        if len(cells) != 4:
-            raise SystemExit(f"{page}: an options row without 4 cells: {line}")
-        names, ty, default, _ = cells
+    for names, ty, default in table_rows(lines, start, page):
         if ty not in OPTION_TYPES:
             raise SystemExit(f"{page}: no Python type for the option type '{ty}' ({names})")
         for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`|([A-Za-z_][A-Za-z0-9_]*)", names):
@@ -386,16 +394,11 @@ def spec_tables(text: str, page: str) -> list[SpecTable]:
             continue
         above = [l for l in lines[max(0, i - 2):i] if l.strip() and not l.startswith("|")]
         doc = above[-1].strip().rstrip(":") if above else ""
-        rows = []
-        for row in lines[i + 2:]:
-            if not row.startswith("|"):
-                break
-            cells = [c.strip() for c in row.strip()[1:-1].split("|", 3)]
-            if len(cells) != 4:
-                raise SystemExit(f"{page}: a spec row without 4 cells: {row}")
-            names, ty, default, _ = cells
-            for key in re.findall(r"`([a-z_]+)`", names):
-                rows.append((key, spec_type(ty, m.group(1), page), default == "required"))
+        rows = [
+            (key, spec_type(ty, m.group(1), page), default == "required")
+            for names, ty, default in table_rows(lines, i, page)
+            for key in re.findall(r"`([a-z_]+)`", names)
+        ]
         tables.append(SpecTable(m.group(1), doc, rows))
     return tables
 

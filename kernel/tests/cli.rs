@@ -296,6 +296,18 @@ fn kernel_install_writes_a_kernelspec_and_uninstall_removes_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Jupyter connection file"));
 }
 
+/// The values of `metric` for `arm` (and `seed`, when given) in a saved `results.csv`
+/// (`arm, seed, split, metric, value`).
+fn values(results: &str, arm: &str, metric: &str, seed: Option<&str>) -> Vec<f64> {
+    results
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[0] == arm && r[3] == metric && seed.is_none_or(|s| r[1] == s))
+        .map(|r| r[4].parse().unwrap())
+        .collect()
+}
+
 /// The README's first command: the quickstart runs every arm on four seeds, prints the
 /// accuracy and PGR tables and the report's path, and leaves a manifest, the results and a
 /// self-contained HTML report — and its result means something: the weak model is clearly
@@ -335,16 +347,10 @@ fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
     assert_eq!(results.lines().count(), 1 + 4 * (6 + 4 + 3), "{results}");
     assert!(out_dir.join("manifest.json").is_file());
     // A meaningful result, per seed: weak clearly above chance, ceiling clearly above weak.
-    let rows: Vec<Vec<&str>> = results
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
     let acc = |arm: &str, seed: &str| -> f64 {
-        rows.iter()
-            .find(|r| r[0] == arm && r[1] == seed && r[3] == "accuracy")
-            .map(|r| r[4].parse().unwrap())
-            .unwrap()
+        let v = values(&results, arm, "accuracy", Some(seed));
+        assert_eq!(v.len(), 1, "{arm}, seed {seed}: {results}");
+        v[0]
     };
     for seed in ["1", "2", "3", "4"] {
         let (weak, ceiling) = (acc("weak", seed), acc("ceiling", seed));
@@ -387,17 +393,9 @@ fn real_sentiment_workbook_runs_the_sandwich_on_real_data_and_a_real_crowd() {
         started.elapsed().as_secs_f64()
     );
     let results = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
-    let rows: Vec<Vec<&str>> = results
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    // Each arm's mean over the two seeds; every arm must have run on both.
     let mean = |arm: &str, metric: &str| -> f64 {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r[0] == arm && r[3] == metric)
-            .map(|r| r[4].parse().unwrap())
-            .collect();
+        let v = values(&results, arm, metric, None);
         assert_eq!(v.len(), 2, "{arm} {metric}: {results}");
         v.iter().sum::<f64>() / 2.0
     };
@@ -407,6 +405,7 @@ fn real_sentiment_workbook_runs_the_sandwich_on_real_data_and_a_real_crowd() {
     );
     assert!((0.85..0.99).contains(&one), "one rating per snippet: {one}");
     assert!(all >= 0.93 && all >= one, "all ratings {all} vs one {one}");
+    // Every arm was trained and scored on both seeds (`mean` checks the count).
     for arm in ["weak", "ceiling", "naive_w2s", "raters_one", "raters_all"] {
         let acc = mean(arm, "accuracy");
         assert!((0.0..=1.0).contains(&acc), "{arm}: {acc}");

@@ -294,6 +294,26 @@ pub(crate) fn dtype(function: &str, name: &str) -> mlua::Result<DataType> {
     })
 }
 
+/// An integer argument, strictly: a number with an integral value (mlua would also turn the
+/// string "3" into 3), or nothing.
+pub(crate) fn integer(function: &str, argument: &str, v: &Value) -> mlua::Result<Option<i64>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Integer(i) => Ok(Some(*i)),
+        Value::Number(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Some(*x as i64)),
+        other => Err(Error::argument(
+            function,
+            argument,
+            "an integer",
+            match other {
+                Value::Number(x) => x.to_string(),
+                o => type_name(o).to_string(),
+            },
+        )
+        .into()),
+    }
+}
+
 /// A file path argument.
 pub(crate) fn path(function: &str, value: &Value) -> mlua::Result<String> {
     match value {

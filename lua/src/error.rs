@@ -137,17 +137,7 @@ struct WithCauses {
 
 impl WithCauses {
     fn new(error: sandwich_core::Error) -> Self {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(s) = source {
-            let cause = s.to_string();
-            // polars repeats a cause inside its context's message; say each thing once.
-            if !text.contains(&cause) {
-                text.push_str("\ncaused by: ");
-                text.push_str(&cause);
-            }
-            source = s.source();
-        }
+        let text = error.with_causes();
         WithCauses { error, text }
     }
 }

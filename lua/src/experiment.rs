@@ -333,8 +333,9 @@ fn build() -> Build {
 /// file: titled tables with rounded numbers, SVG charts) in a notebook, its text form on the
 /// command line. Returns the PGR table.
 fn display_report(lua: &Lua, exp: &Experiment) -> mlua::Result<LuaDataFrame> {
-    let mut bundle = crate::MimeBundle::plain(core::render_text(exp).lua()?);
-    bundle.insert("text/html", core::render_fragment(exp).lua()?);
+    let report = core::render(exp).lua()?;
+    let mut bundle = crate::MimeBundle::plain(report.text);
+    bundle.insert("text/html", report.html);
     crate::display::emit(
         lua,
         crate::display::DisplayEvent::Show {

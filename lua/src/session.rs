@@ -327,7 +327,7 @@ impl Session {
         let outcome = catch_unwind(AssertUnwindSafe(|| xpcall.call::<MultiValue>(call_args)));
         let mut values = match outcome {
             Ok(result) => result?,
-            Err(panic) => return Err(Error::Panic(panic_message(&*panic))),
+            Err(panic) => return Err(Error::Panic(sandwich_core::panic_message(&*panic))),
         };
         match values.pop_front() {
             Some(Value::Boolean(true)) => Ok(values),
@@ -372,16 +372,6 @@ fn syntax_error(e: mlua::Error) -> Error {
     match e {
         mlua::Error::SyntaxError { message, .. } => Error::Syntax(message),
         other => Error::Lua(other),
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".into()
     }
 }
 

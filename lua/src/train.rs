@@ -25,16 +25,12 @@ fn string(function: &str, argument: &str, v: Value, default: &str) -> mlua::Resu
 }
 
 fn integer(function: &str, argument: &str, v: Value, default: usize) -> mlua::Result<usize> {
-    match v {
-        Value::Nil => Ok(default),
-        Value::Integer(i) if i > 0 => Ok(i as usize),
-        other => Err(Error::argument(
-            function,
-            argument,
-            "a positive integer",
-            format!("{other:?}"),
-        )
-        .into()),
+    match crate::args::integer(function, argument, &v)? {
+        None => Ok(default),
+        Some(i) if i > 0 => Ok(i as usize),
+        Some(i) => {
+            Err(Error::argument(function, argument, "a positive integer", i.to_string()).into())
+        }
     }
 }
 

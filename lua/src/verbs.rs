@@ -164,26 +164,6 @@ fn count_arg(function: &'static str, argument: &str, n: Option<i64>) -> mlua::Re
     })
 }
 
-/// An integer argument, strictly: a number with an integral value (mlua would also turn the
-/// string "3" into 3), or nothing.
-fn strict_int(function: &'static str, argument: &str, v: &Value) -> mlua::Result<Option<i64>> {
-    match v {
-        Value::Nil => Ok(None),
-        Value::Integer(i) => Ok(Some(*i)),
-        Value::Number(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Some(*x as i64)),
-        other => Err(Error::argument(
-            function,
-            argument,
-            "an integer",
-            match other {
-                Value::Number(x) => x.to_string(),
-                o => crate::args::type_name(o).to_string(),
-            },
-        )
-        .into()),
-    }
-}
-
 /// Adds the shared verbs to a frame type's methods.
 pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
     macro_rules! name {
@@ -349,18 +329,26 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         T::from_lazy(this.to_lazy().drop(by_name(cols)), f)
     });
     m.add_method("head", |_, this, n: Value| {
-        let n = count_arg(name!("head"), "n", strict_int(name!("head"), "n", &n)?)?;
+        let n = count_arg(
+            name!("head"),
+            "n",
+            crate::args::integer(name!("head"), "n", &n)?,
+        )?;
         T::from_lazy(this.to_lazy().limit(n as IdxSize), name!("head"))
     });
     m.add_method("tail", |_, this, n: Value| {
-        let n = count_arg(name!("tail"), "n", strict_int(name!("tail"), "n", &n)?)?;
+        let n = count_arg(
+            name!("tail"),
+            "n",
+            crate::args::integer(name!("tail"), "n", &n)?,
+        )?;
         T::from_lazy(this.to_lazy().tail(n as IdxSize), name!("tail"))
     });
     m.add_method("slice", |_, this, (offset, length): (Value, Value)| {
         let f = name!("slice");
-        let offset = strict_int(f, "offset", &offset)?
+        let offset = crate::args::integer(f, "offset", &offset)?
             .ok_or_else(|| mlua::Error::from(Error::argument(f, "offset", "an integer", "nil")))?;
-        let length = match strict_int(f, "length", &length)? {
+        let length = match crate::args::integer(f, "length", &length)? {
             None => IdxSize::MAX,
             Some(l) => count_arg(f, "length", Some(l))? as IdxSize,
         };

@@ -47,13 +47,9 @@ create_exception!(
 /// `BaseException` that `except Exception` misses).
 pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".to_string());
         Err(SandwichError::new_err(format!(
-            "sandwich: internal error (a bug; please report it): {what}"
+            "sandwich: internal error (a bug; please report it): {}",
+            sandwich_core::panic_message(&*payload)
         )))
     })
 }
@@ -73,13 +69,7 @@ fn class_of(kind: ErrorKind, message: String) -> PyErr {
 
 /// An error of the core as a Python exception of its kind; the message keeps the cause chain.
 pub fn core_to_py(e: sandwich_core::Error) -> PyErr {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        message.push_str(&format!("\ncaused by: {s}"));
-        source = s.source();
-    }
-    class_of(e.kind(), message)
+    class_of(e.kind(), e.with_causes())
 }
 
 pub fn data_error(message: String) -> PyErr {
@@ -89,13 +79,9 @@ pub fn data_error(message: String) -> PyErr {
 /// An error of the Lua session as a Python exception of the kind carried up with it (from the
 /// core or the binding that raised it), never guessed from the words of its message.
 pub fn to_py(e: sandwich_lua::Error) -> PyErr {
-    let kind = e.kind();
-    if let sandwich_lua::Error::Panic(_) = &e {
-        // A panic the session caught is a bug, whatever words its message happens to hold.
-        return SandwichError::new_err(e.to_string());
-    }
+    // A caught panic (a bug) is of kind Other: a SandwichError, whatever its words.
     let message = match &e {
-        sandwich_lua::Error::Interrupted => "interrupted".to_string(),
+        sandwich_lua::Error::Core(core) => core.with_causes(),
         // A traceback with frames (an error in Lua code) helps; a bare header (an error raised
         // by a function called straight from Python) is noise.
         sandwich_lua::Error::Script {
@@ -116,7 +102,7 @@ pub fn to_py(e: sandwich_lua::Error) -> PyErr {
         }
         other => other.to_string(),
     };
-    class_of(kind, message)
+    class_of(e.kind(), message)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -252,16 +252,12 @@ impl PyExperiment {
         out(py, self.exp.supervision())
     }
 
-    /// The report as an HTML fragment (what a notebook shows; the file wraps it).
-    fn report_html(&self) -> PyResult<String> {
+    /// The report as `(html, text)`: the HTML fragment a notebook shows (the file wraps it) and
+    /// the same titled tables as text.
+    fn report(&self) -> PyResult<(String, String)> {
         ran(&self.exp, "report")?;
-        core::render_fragment(&self.exp).map_err(core_to_py)
-    }
-
-    /// The report as text: the same titled tables, rounded.
-    fn report_text(&self) -> PyResult<String> {
-        ran(&self.exp, "report")?;
-        core::render_text(&self.exp).map_err(core_to_py)
+        let r = core::render(&self.exp).map_err(core_to_py)?;
+        Ok((r.html, r.text))
     }
 
     fn write_report(&self, path: PathBuf) -> PyResult<String> {

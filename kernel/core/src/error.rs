@@ -65,7 +65,32 @@ pub enum ErrorKind {
     Other,
 }
 
+/// The message of a caught panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 impl Error {
+    /// The message and its causes, one `caused by:` line each, as the command line prints
+    /// them; polars repeats a cause inside its context's message, so each is said once.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let cause = s.to_string();
+            if !text.contains(&cause) {
+                text.push_str("\ncaused by: ");
+                text.push_str(&cause);
+            }
+            source = s.source();
+        }
+        text
+    }
+
     /// The [`ErrorKind`] of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {

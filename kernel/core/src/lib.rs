@@ -31,7 +31,7 @@ pub use data::{
     CsvReadOptions, CsvWriteOptions, IpcReadOptions, IpcWriteOptions, JsonReadOptions,
     JsonWriteOptions, ParquetReadOptions, ParquetWriteOptions,
 };
-pub use error::{Error, ErrorKind, Result};
+pub use error::{panic_message, Error, ErrorKind, Result};
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Silent};
 pub use rng::Rng;

@@ -37,11 +37,7 @@ fn fuzz(file: &Path, seed: u64, read: impl Fn() -> bool) -> Vec<String> {
     for (i, bytes) in corruptions(&original, seed).into_iter().enumerate() {
         std::fs::write(file, &bytes).unwrap();
         if let Err(p) = catch_unwind(AssertUnwindSafe(&read)) {
-            let what = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let what = sandwich_core::panic_message(&*p);
             panics.push(format!("{} corruption {i}: {what}", file.display()));
         }
     }

@@ -97,7 +97,7 @@ class _CoreExperiment:
         # One renderer: the core's report, as HTML in a notebook and as text elsewhere.
         if path is not None:
             self.write_report(path)
-        html, text = self._native.report_html(), self._native.report_text()
+        html, text = self._native.report()
         _display.show({"text/html": html, "text/plain": text}, None, False)
         return self.pgr()
 

@@ -69,11 +69,7 @@ fn context(path: &Path) -> String {
 /// kill the script that reads it.
 fn guarded<T>(op: &'static str, path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let what = crate::panic_message(&*payload);
         Err(Error::invalid(
             op,
             "path",

@@ -19,7 +19,7 @@ pub use arms::{
 };
 pub use manifest::{read_manifest, rerun, Build, Manifest, MANIFEST_FORMAT};
 pub use real::{data_dir, load_ratings, load_task, REAL};
-pub use report::{assistance_table, fmt_number, render_fragment, render_html, render_text};
+pub use report::{assistance_table, fmt_number, render, render_html, Rendered};
 pub use runner::{ArmDoneHook, ArmStepHook, Experiment, RunHooks};
 pub use schema::{check_task, frame_hash};
 pub use spec::{

@@ -342,16 +342,16 @@ fn sections(exp: &Experiment) -> Result<Vec<Section>> {
             exp.accuracy()?,
         ),
     ];
-    let has_pgr = pgr.height() > 0;
+    let chart = (pgr.height() > 0).then(|| pgr_chart(&pgr)).transpose()?;
     out.push(Section::Table(
         format!("Performance gap recovered against the weak model ({level}% interval over seeds)"),
-        pgr.clone(),
+        pgr,
     ));
-    if has_pgr {
+    if let Some(svg) = chart {
         out.push(Section::Chart(
             "PGR by arm: the estimate, and its interval as a whisker (arms in the spec's order)"
                 .into(),
-            pgr_chart(&pgr)?,
+            svg,
         ));
     }
     if let Some(a) = assistance_table(exp)? {
@@ -380,24 +380,44 @@ fn sections(exp: &Experiment) -> Result<Vec<Section>> {
 /// Styles scoped to the report's element, so that a notebook's page keeps its own.
 const STYLE: &str = ".sandwich-report{font-family:sans-serif;max-width:60em}.sandwich-report table{border-collapse:collapse;margin-bottom:1em}.sandwich-report td,.sandwich-report th{border:1px solid #ccc;padding:4px 8px;text-align:right}.sandwich-report td:first-child,.sandwich-report th:first-child{text-align:left}";
 
-/// The report as an HTML fragment (one `div`, styles scoped to it, charts as inline SVG, no
-/// script): what a notebook shows, and the body of the HTML file.
-pub fn render_fragment(exp: &Experiment) -> Result<String> {
-    let mut out = format!(
+/// The report rendered from one computation of its sections: an HTML fragment (one `div`,
+/// styles scoped to it, charts as inline SVG, no script) — what a notebook shows and the body
+/// of the HTML file — and text for a terminal (the same titled tables, rounded as in the HTML;
+/// charts named, since they are drawn in a notebook and in the file).
+pub struct Rendered {
+    pub html: String,
+    pub text: String,
+}
+
+/// The report, rendered (see [`Rendered`]).
+pub fn render(exp: &Experiment) -> Result<Rendered> {
+    let mut html = format!(
         "<div class=\"sandwich-report\"><style>{STYLE}</style><h1>{}</h1>",
         escape(&exp.name)
     );
+    let mut text = format!("{}\n", exp.name);
     for s in sections(exp)? {
         match s {
-            Section::Text(t) => write!(out, "<p>{}</p>", escape(&t)).expect("a String"),
-            Section::Table(title, df) => out.push_str(&table(&title, &df)?),
+            Section::Text(t) => {
+                write!(html, "<p>{}</p>", escape(&t)).expect("a String");
+                writeln!(text, "{t}\n").expect("a String");
+            }
+            Section::Table(title, df) => {
+                html.push_str(&table(&title, &df)?);
+                writeln!(text, "{title}\n{}\n", rounded(&df)?).expect("a String");
+            }
             Section::Chart(title, svg) => {
-                write!(out, "<h2>{}</h2>{svg}", escape(&title)).expect("a String")
+                write!(html, "<h2>{}</h2>{svg}", escape(&title)).expect("a String");
+                writeln!(
+                    text,
+                    "[chart: {title} (in a notebook or the HTML report)]\n"
+                )
+                .expect("a String");
             }
         }
     }
-    out.push_str("</div>");
-    Ok(out)
+    html.push_str("</div>");
+    Ok(Rendered { html, text })
 }
 
 /// The whole report as one self-contained HTML document.
@@ -405,27 +425,8 @@ pub fn render_html(exp: &Experiment) -> Result<String> {
     Ok(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body style=\"margin:2em\">{}</body></html>\n",
         escape(&exp.name),
-        render_fragment(exp)?
+        render(exp)?.html
     ))
-}
-
-/// The report as text for a terminal: the same titled tables, numbers rounded as in the HTML;
-/// charts are named (they are drawn in a notebook and in the HTML file).
-pub fn render_text(exp: &Experiment) -> Result<String> {
-    let mut out = format!("{}\n", exp.name);
-    for s in sections(exp)? {
-        match s {
-            Section::Text(t) => writeln!(out, "{t}\n").expect("a String"),
-            Section::Table(title, df) => {
-                writeln!(out, "{title}\n{}\n", rounded(&df)?).expect("a String")
-            }
-            Section::Chart(title, _) => {
-                writeln!(out, "[chart: {title} (in a notebook or the HTML report)]\n")
-                    .expect("a String")
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Float columns rounded to 3 decimals, for reading.
