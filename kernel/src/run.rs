@@ -58,8 +58,11 @@ fn report(e: &Error) -> ExitCode {
             message,
             traceback,
             causes,
-            ..
+            kind,
         } => {
+            // A panic caught inside a `sw` function and not caught by the script: its message
+            // says it is an internal error; the status tells a wrapper.
+            let internal = *kind == sandwich_lua::ErrorKind::Internal;
             eprintln!("error: {message}");
             for cause in causes {
                 eprintln!("caused by: {cause}");
@@ -67,7 +70,11 @@ fn report(e: &Error) -> ExitCode {
             if !traceback.is_empty() {
                 eprintln!("{traceback}");
             }
-            ExitCode::FAILURE
+            if internal {
+                ExitCode::from(INTERNAL)
+            } else {
+                ExitCode::FAILURE
+            }
         }
         other => {
             eprintln!("error: {other}");

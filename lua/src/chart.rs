@@ -3,6 +3,7 @@
 //! a cell that ends with one shows it (vega-lite in JupyterLab, a one-line summary as text), and
 //! `chart:spec()` gives the JSON for reports.
 
+use crate::guard::{GuardedLua, GuardedMethods};
 use mlua::{Lua, UserData, UserDataMethods, Value};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -17,8 +18,8 @@ pub struct LuaChart(pub serde_json::Value);
 
 impl UserData for LuaChart {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("spec", |_, this, ()| Ok(this.0.to_string()));
-        methods.add_meta_method("__tostring", |_, this, ()| {
+        methods.guarded_method("spec", |_, this, ()| Ok(this.0.to_string()));
+        methods.guarded_meta_method("__tostring", |_, this, ()| {
             Ok(crate::display::vegalite_bundle(this.0.clone())
                 .text()
                 .to_string())
@@ -172,7 +173,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     ] {
         chart.set(
             name,
-            lua.create_function(move |lua, (data, opts): (Value, Option<Value>)| {
+            lua.guarded_function(move |lua, (data, opts): (Value, Option<Value>)| {
                 build(lua, function, mark, data, opts)
             })?,
         )?;

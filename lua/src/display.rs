@@ -3,6 +3,7 @@
 //! hooks (the kernel sends `display_data` and `input_request`); without one, displays print their
 //! `text/plain` form and input reads a line from the process's stdin.
 
+use crate::guard::GuardedLua;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -193,7 +194,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let display = lua.create_table()?;
     display.set(
         "html",
-        lua.create_function(|lua, (html, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (html, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.html";
             let html = text_arg(F, "html", &html)?;
             let mut b = MimeBundle::plain("<HTML>".into());
@@ -203,7 +204,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     display.set(
         "markdown",
-        lua.create_function(|lua, (md, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (md, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.markdown";
             let md = text_arg(F, "markdown", &md)?;
             let mut b = MimeBundle::plain(md.clone());
@@ -213,7 +214,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     display.set(
         "json",
-        lua.create_function(|lua, (value, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (value, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.json";
             let json: serde_json::Value = lua.from_value(value).map_err(|e| {
                 Error::argument(F, "value", "a table of JSON values", e.to_string())
@@ -225,7 +226,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     display.set(
         "vegalite",
-        lua.create_function(|lua, (spec, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (spec, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.vegalite";
             let spec: serde_json::Value = match &spec {
                 Value::String(s) => serde_json::from_slice(&s.as_bytes()).map_err(|e| {
@@ -254,7 +255,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     display.set(
         "image",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.display.image";
             let o: ImageOpts = options(lua, F, opts)?;
             let bundle = image_bundle(&data, &o)?;
@@ -263,7 +264,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     display.set(
         "clear",
-        lua.create_function(|lua, wait: Option<bool>| {
+        lua.guarded_function(|lua, wait: Option<bool>| {
             emit(
                 lua,
                 DisplayEvent::Clear {
@@ -275,7 +276,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let meta = lua.create_table()?;
     meta.set(
         "__call",
-        lua.create_function(|lua, (_, value, opts): (Table, Value, Option<Value>)| {
+        lua.guarded_function(|lua, (_, value, opts): (Table, Value, Option<Value>)| {
             const F: &str = "sw.display";
             let mut values = MultiValue::new();
             values.push_back(value);
@@ -290,7 +291,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
 
     sw.set(
         "input",
-        lua.create_function(|lua, (prompt, opts): (Option<String>, Option<Value>)| {
+        lua.guarded_function(|lua, (prompt, opts): (Option<String>, Option<Value>)| {
             let o: InputOpts = options(lua, "sw.input", opts)?;
             read_line(lua, "sw.input", prompt.as_deref().unwrap_or(""), o.password)
         })?,
@@ -299,7 +300,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let io: Table = lua.globals().get("io")?;
     io.set(
         "read",
-        lua.create_function(|lua, format: Option<Value>| {
+        lua.guarded_function(|lua, format: Option<Value>| {
             let format = match &format {
                 None => "l".to_string(),
                 Some(Value::String(s)) => s.to_str()?.trim_start_matches('*').to_string(),

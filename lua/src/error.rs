@@ -53,7 +53,7 @@ impl Error {
             Error::Argument { .. } | Error::Usage { .. } | Error::Syntax(_) => ErrorKind::Config,
             Error::Script { kind, .. } => *kind,
             Error::Interrupted => ErrorKind::Interrupted,
-            Error::Panic(_) => ErrorKind::Other,
+            Error::Panic(_) => ErrorKind::Internal,
             Error::Lua(e) => kind_of(e),
         }
     }

@@ -3,6 +3,7 @@
 //! custom arms' `supervise` functions and hooks are taken out first and handed over as what
 //! they are. Custom arms run through one adapter ([`LuaArm`]).
 
+use crate::guard::{GuardedLua, GuardedMethods};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -82,7 +83,7 @@ impl Supervisor for LuaArm {
                 let crowd = LuaDataFrame(crowd);
                 let f = self
                     .lua
-                    .create_function(move |_, ()| Ok(LuaDataFrame(crowd.0.clone())))?;
+                    .guarded_function(move |_, ()| Ok(LuaDataFrame(crowd.0.clone())))?;
                 t.set("novices", f)?;
             }
             self.supervise.call::<Value>(t)
@@ -368,7 +369,7 @@ struct PgrOpts {
 
 impl UserData for LuaExperiment {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(mlua::MetaMethod::ToString, |_, this, ()| {
+        m.guarded_meta_method(mlua::MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "Experiment '{}' ({} arms, {} seeds)",
                 this.exp.name,
@@ -376,7 +377,7 @@ impl UserData for LuaExperiment {
                 this.exp.spec.seeds.len()
             ))
         });
-        m.add_method_mut("run", |lua, this, ()| {
+        m.guarded_method_mut("run", |lua, this, ()| {
             let failed = this.failed.clone();
             let (on_step, on_arm_done) = (this.on_step.clone(), this.on_arm_done.clone());
             let exp = &mut this.exp;
@@ -385,48 +386,48 @@ impl UserData for LuaExperiment {
             })
             .map(LuaDataFrame)
         });
-        m.add_method("results", |_, this, ()| {
+        m.guarded_method("results", |_, this, ()| {
             ran(&this.exp, "Experiment.results")?;
             Ok(this.exp.results.clone().map(LuaDataFrame))
         });
-        m.add_method("items", |_, this, ()| {
+        m.guarded_method("items", |_, this, ()| {
             ran(&this.exp, "Experiment.items")?;
             Ok(this.exp.items.clone().map(LuaDataFrame))
         });
-        m.add_method("curves", |_, this, ()| {
+        m.guarded_method("curves", |_, this, ()| {
             ran(&this.exp, "Experiment.curves")?;
             Ok(this.exp.curves.clone().map(LuaDataFrame))
         });
-        m.add_method("accuracy", |_, this, ()| {
+        m.guarded_method("accuracy", |_, this, ()| {
             this.exp.accuracy().lua().map(LuaDataFrame)
         });
-        m.add_method("pgr", |lua, this, opts: Option<Value>| {
+        m.guarded_method("pgr", |lua, this, opts: Option<Value>| {
             let o: PgrOpts = options(lua, "Experiment.pgr", opts)?;
             this.exp.pgr(o.baseline.as_deref()).lua().map(LuaDataFrame)
         });
-        m.add_method("compare", |_, this, (a, b): (String, String)| {
+        m.guarded_method("compare", |_, this, (a, b): (String, String)| {
             this.exp.compare(&a, &b).lua().map(LuaDataFrame)
         });
-        m.add_method("supervision", |_, this, ()| {
+        m.guarded_method("supervision", |_, this, ()| {
             this.exp.supervision().lua().map(LuaDataFrame)
         });
-        m.add_method("report", |lua, this, path: Option<String>| {
+        m.guarded_method("report", |lua, this, path: Option<String>| {
             ran(&this.exp, "Experiment.report")?;
             if let Some(p) = &path {
                 this.exp.write_report(Path::new(p)).lua()?;
             }
             display_report(lua, &this.exp)
         });
-        m.add_method("write_report", |_, this, path: String| {
+        m.guarded_method("write_report", |_, this, path: String| {
             ran(&this.exp, "Experiment.write_report")?;
             this.exp.write_report(Path::new(&path)).lua()?;
             Ok(path)
         });
-        m.add_method("manifest", |lua, this, ()| {
+        m.guarded_method("manifest", |lua, this, ()| {
             let m = this.exp.manifest(&build()).lua()?;
             lua.to_value(&m)
         });
-        m.add_method("save", |_, this, dir: String| {
+        m.guarded_method("save", |_, this, dir: String| {
             ran(&this.exp, "Experiment.save")?;
             this.exp.save(Path::new(&dir), &build()).lua()?;
             Ok(dir)
@@ -497,7 +498,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "rerun",
-        lua.create_function(|lua, (dir, opts): (String, Option<Value>)| {
+        lua.guarded_function(|lua, (dir, opts): (String, Option<Value>)| {
             let o = rerun_opts(opts)?;
             let failed = Default::default();
             let custom = arms_of(lua, o.supervise, &failed);
@@ -517,12 +518,12 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let meta = lua.create_table()?;
     meta.set(
         "__call",
-        lua.create_function(|lua, (_, name): (Value, Value)| {
+        lua.guarded_function(|lua, (_, name): (Value, Value)| {
             let Value::String(name) = name else {
                 return Err(Error::argument(F, "name", "a string", type_name(&name)).into());
             };
             let name = name.to_str()?.to_string();
-            lua.create_function(move |lua, spec: Value| {
+            lua.guarded_function(move |lua, spec: Value| {
                 let Parts {
                     spec,
                     task,

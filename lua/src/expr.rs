@@ -4,6 +4,7 @@
 //! comparison cannot be an operator: those metamethods raise an error naming the method to use
 //! (`:eq`, `:lt`, ...). Arithmetic and logic (`& | ~`) are metamethods.
 
+use crate::guard::{GuardedLua, GuardedMethods};
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value, Variadic};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -29,7 +30,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     sw.set(
         "col",
-        lua.create_function(|_, (names_or_name,): (Value,)| {
+        lua.guarded_function(|_, (names_or_name,): (Value,)| {
             let cols = names("sw.col", "name", &names_or_name)?;
             Ok(LuaExpr(if cols.len() == 1 {
                 col(cols[0].as_str())
@@ -40,12 +41,12 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     sw.set(
         "lit",
-        lua.create_function(|_, v: Value| Ok(LuaExpr(value_expr("sw.lit", "value", &v)?)))?,
+        lua.guarded_function(|_, v: Value| Ok(LuaExpr(value_expr("sw.lit", "value", &v)?)))?,
     )?;
-    sw.set("len", lua.create_function(|_, ()| Ok(LuaExpr(len())))?)?;
+    sw.set("len", lua.guarded_function(|_, ()| Ok(LuaExpr(len())))?)?;
     sw.set(
         "when",
-        lua.create_function(|_, cond: Value| {
+        lua.guarded_function(|_, cond: Value| {
             crate::args::no_bare_boolean("sw.when", "condition", &cond)?;
             Ok(LuaWhen {
                 branches: vec![(value_expr("sw.when", "condition", &cond)?, None)],
@@ -130,45 +131,45 @@ fn ddof(function: &str, v: Option<i64>) -> mlua::Result<u8> {
 
 impl UserData for LuaExpr {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_function(MetaMethod::Add, binary("Expr +", |a, b| a + b));
-        m.add_meta_function(MetaMethod::Sub, binary("Expr -", |a, b| a - b));
-        m.add_meta_function(MetaMethod::Mul, binary("Expr *", |a, b| a * b));
-        m.add_meta_function(MetaMethod::Div, binary("Expr /", Expr::true_div));
-        m.add_meta_function(MetaMethod::IDiv, binary("Expr //", Expr::floor_div));
-        m.add_meta_function(MetaMethod::Mod, binary("Expr %", |a, b| a % b));
-        m.add_meta_function(MetaMethod::Pow, binary("Expr ^", |a, b| a.pow(b)));
-        m.add_meta_function(MetaMethod::BAnd, binary("Expr &", Expr::and));
-        m.add_meta_function(MetaMethod::BOr, binary("Expr |", Expr::or));
-        m.add_meta_function(MetaMethod::BXor, binary("Expr ~", Expr::xor));
-        m.add_meta_method(MetaMethod::Unm, |_, this, ()| Ok(LuaExpr(-this.0.clone())));
-        m.add_meta_method(MetaMethod::BNot, |_, this, ()| {
+        m.guarded_meta_function(MetaMethod::Add, binary("Expr +", |a, b| a + b));
+        m.guarded_meta_function(MetaMethod::Sub, binary("Expr -", |a, b| a - b));
+        m.guarded_meta_function(MetaMethod::Mul, binary("Expr *", |a, b| a * b));
+        m.guarded_meta_function(MetaMethod::Div, binary("Expr /", Expr::true_div));
+        m.guarded_meta_function(MetaMethod::IDiv, binary("Expr //", Expr::floor_div));
+        m.guarded_meta_function(MetaMethod::Mod, binary("Expr %", |a, b| a % b));
+        m.guarded_meta_function(MetaMethod::Pow, binary("Expr ^", |a, b| a.pow(b)));
+        m.guarded_meta_function(MetaMethod::BAnd, binary("Expr &", Expr::and));
+        m.guarded_meta_function(MetaMethod::BOr, binary("Expr |", Expr::or));
+        m.guarded_meta_function(MetaMethod::BXor, binary("Expr ~", Expr::xor));
+        m.guarded_meta_method(MetaMethod::Unm, |_, this, ()| Ok(LuaExpr(-this.0.clone())));
+        m.guarded_meta_method(MetaMethod::BNot, |_, this, ()| {
             Ok(LuaExpr(this.0.clone().not()))
         });
-        m.add_meta_function(
+        m.guarded_meta_function(
             MetaMethod::Eq,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
                 Err(comparison_error("== or ~=", "a:eq(b) or a:ne(b)"))
             },
         );
-        m.add_meta_function(
+        m.guarded_meta_function(
             MetaMethod::Lt,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
                 Err(comparison_error("< or >", "a:lt(b) or a:gt(b)"))
             },
         );
-        m.add_meta_function(
+        m.guarded_meta_function(
             MetaMethod::Le,
             |_, (_a, _b): (Value, Value)| -> mlua::Result<bool> {
                 Err(comparison_error("<= or >=", "a:le(b) or a:ge(b)"))
             },
         );
-        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+        m.guarded_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("{}", this.0))
         });
 
         macro_rules! compare {
             ($($name:literal => $method:ident),*) => {$(
-                m.add_method($name, |_, this, other: Value| {
+                m.guarded_method($name, |_, this, other: Value| {
                     let rhs = value_expr(concat!("Expr.", $name), "other", &other)?;
                     Ok(LuaExpr(this.0.clone().$method(rhs)))
                 });
@@ -180,7 +181,7 @@ impl UserData for LuaExpr {
 
         macro_rules! unary {
             ($($name:literal => $f:expr),*) => {$(
-                m.add_method($name, |_, this, ()| Ok(LuaExpr(($f)(this.0.clone()))));
+                m.guarded_method($name, |_, this, ()| Ok(LuaExpr(($f)(this.0.clone()))));
             )*};
         }
         unary!(
@@ -199,15 +200,15 @@ impl UserData for LuaExpr {
             "not_" => Expr::not
         );
 
-        m.add_method("alias", |_, this, name: String| {
+        m.guarded_method("alias", |_, this, name: String| {
             Ok(LuaExpr(this.0.clone().alias(name)))
         });
-        m.add_method("cast", |_, this, name: String| {
+        m.guarded_method("cast", |_, this, name: String| {
             Ok(LuaExpr(
                 this.0.clone().strict_cast(dtype("Expr.cast", &name)?),
             ))
         });
-        m.add_method("is_in", |lua, this, values: Value| {
+        m.guarded_method("is_in", |lua, this, values: Value| {
             let other = match &values {
                 Value::Table(t) => {
                     let items: Vec<Value> = t.sequence_values().collect::<mlua::Result<_>>()?;
@@ -219,18 +220,18 @@ impl UserData for LuaExpr {
             };
             Ok(LuaExpr(this.0.clone().is_in(other, false)))
         });
-        m.add_method("fill_null", |_, this, v: Value| {
+        m.guarded_method("fill_null", |_, this, v: Value| {
             Ok(LuaExpr(this.0.clone().fill_null(value_expr(
                 "Expr.fill_null",
                 "value",
                 &v,
             )?)))
         });
-        m.add_method("over", |_, this, keys: Variadic<Value>| {
+        m.guarded_method("over", |_, this, keys: Variadic<Value>| {
             let keys = column_exprs("Expr.over", "partition_by", &keys)?;
             Ok(LuaExpr(this.0.clone().over(keys).ctx("Expr.over")?))
         });
-        m.add_method("sort", |lua, this, opts: Option<Value>| {
+        m.guarded_method("sort", |lua, this, opts: Option<Value>| {
             let o: SortOpts = options(lua, "Expr.sort", opts)?;
             Ok(LuaExpr(
                 this.0.clone().sort(
@@ -240,7 +241,7 @@ impl UserData for LuaExpr {
                 ),
             ))
         });
-        m.add_method("round", |_, this, decimals: Option<i64>| {
+        m.guarded_method("round", |_, this, decimals: Option<i64>| {
             let d = decimals.unwrap_or(0);
             let d = u32::try_from(d).map_err(|_| {
                 Error::argument(
@@ -252,7 +253,7 @@ impl UserData for LuaExpr {
             })?;
             Ok(LuaExpr(this.0.clone().round(d, RoundMode::HalfToEven)))
         });
-        m.add_method("clip", |_, this, (lo, hi): (Value, Value)| {
+        m.guarded_method("clip", |_, this, (lo, hi): (Value, Value)| {
             let e = this.0.clone();
             Ok(LuaExpr(match (lo, hi) {
                 (Value::Nil, Value::Nil) => {
@@ -290,13 +291,13 @@ impl UserData for LuaExpr {
                 }
             }))
         });
-        m.add_method("std", |_, this, d: Option<i64>| {
+        m.guarded_method("std", |_, this, d: Option<i64>| {
             Ok(LuaExpr(this.0.clone().std(ddof("Expr.std", d)?)))
         });
-        m.add_method("var", |_, this, d: Option<i64>| {
+        m.guarded_method("var", |_, this, d: Option<i64>| {
             Ok(LuaExpr(this.0.clone().var(ddof("Expr.var", d)?)))
         });
-        m.add_method(
+        m.guarded_method(
             "quantile",
             |lua, this, (q, opts): (Value, Option<Value>)| {
                 let q = match q {
@@ -366,7 +367,7 @@ fn pattern_opts(
 
 impl UserData for LuaStrNamespace {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method(
+        m.guarded_method(
             "contains",
             |lua, this, (pat, opts): (Value, Option<Value>)| {
                 let o = pattern_opts(lua, "Expr.str.contains", opts, false)?;
@@ -379,30 +380,30 @@ impl UserData for LuaStrNamespace {
                 }))
             },
         );
-        m.add_method("starts_with", |_, this, p: Value| {
+        m.guarded_method("starts_with", |_, this, p: Value| {
             Ok(LuaExpr(this.0.clone().str().starts_with(value_expr(
                 "Expr.str.starts_with",
                 "prefix",
                 &p,
             )?)))
         });
-        m.add_method("ends_with", |_, this, p: Value| {
+        m.guarded_method("ends_with", |_, this, p: Value| {
             Ok(LuaExpr(this.0.clone().str().ends_with(value_expr(
                 "Expr.str.ends_with",
                 "suffix",
                 &p,
             )?)))
         });
-        m.add_method("len_chars", |_, this, ()| {
+        m.guarded_method("len_chars", |_, this, ()| {
             Ok(LuaExpr(this.0.clone().str().len_chars()))
         });
-        m.add_method("to_lowercase", |_, this, ()| {
+        m.guarded_method("to_lowercase", |_, this, ()| {
             Ok(LuaExpr(this.0.clone().str().to_lowercase()))
         });
-        m.add_method("to_uppercase", |_, this, ()| {
+        m.guarded_method("to_uppercase", |_, this, ()| {
             Ok(LuaExpr(this.0.clone().str().to_uppercase()))
         });
-        m.add_method(
+        m.guarded_method(
             "replace",
             |lua, this, (pat, value, opts): (Value, Value, Option<Value>)| {
                 let o = pattern_opts(lua, "Expr.str.replace", opts, true)?;
@@ -416,7 +417,7 @@ impl UserData for LuaStrNamespace {
                 }))
             },
         );
-        m.add_method("split", |_, this, by: Value| {
+        m.guarded_method("split", |_, this, by: Value| {
             Ok(LuaExpr(this.0.clone().str().split(value_expr(
                 "Expr.str.split",
                 "by",
@@ -428,7 +429,7 @@ impl UserData for LuaStrNamespace {
 
 impl UserData for LuaWhen {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("then_", |_, this, v: Value| {
+        m.guarded_method("then_", |_, this, v: Value| {
             let mut next = this.clone();
             let last = next
                 .branches
@@ -444,7 +445,7 @@ impl UserData for LuaWhen {
             last.1 = Some(value_expr("sw.when(...):then_", "value", &v)?);
             Ok(next)
         });
-        m.add_method("when", |_, this, cond: Value| {
+        m.guarded_method("when", |_, this, cond: Value| {
             let mut next = this.clone();
             if next.branches.last().and_then(|b| b.1.as_ref()).is_none() {
                 return Err(Error::Usage {
@@ -458,7 +459,7 @@ impl UserData for LuaWhen {
                 .push((value_expr("sw.when(...):when", "condition", &cond)?, None));
             Ok(next)
         });
-        m.add_method("otherwise", |_, this, v: Value| {
+        m.guarded_method("otherwise", |_, this, v: Value| {
             let otherwise = value_expr("sw.when(...):otherwise", "value", &v)?;
             let mut result = otherwise;
             for (cond, then) in this.branches.iter().rev() {

@@ -1,5 +1,6 @@
 //! The DataFrame userdata, `sw.frame` and `sw.concat`.
 
+use crate::guard::{GuardedLua, GuardedMethods};
 use mlua::{Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -60,7 +61,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     sw.set(
         "frame",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             let Value::Table(t) = data else {
                 return Err(Error::argument(
                     "sw.frame",
@@ -78,7 +79,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     sw.set(
         "concat",
-        lua.create_function(|lua, (frames, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (frames, opts): (Value, Option<Value>)| {
             const F: &str = "sw.concat";
             let Value::Table(t) = frames else {
                 return Err(
@@ -146,26 +147,26 @@ fn column<'a>(df: &'a DataFrame, function: &str, name: &str) -> mlua::Result<&'a
 impl UserData for LuaDataFrame {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         add_verbs::<Self, M>(m);
-        m.add_method("shape", |lua, this, ()| {
+        m.guarded_method("shape", |lua, this, ()| {
             lua.create_sequence_from([this.0.height(), this.0.width()])
         });
-        m.add_method("height", |_, this, ()| Ok(this.0.height()));
-        m.add_method("width", |_, this, ()| Ok(this.0.width()));
-        m.add_method("columns", |lua, this, ()| {
+        m.guarded_method("height", |_, this, ()| Ok(this.0.height()));
+        m.guarded_method("width", |_, this, ()| Ok(this.0.width()));
+        m.guarded_method("columns", |lua, this, ()| {
             lua.create_sequence_from(this.0.get_column_names().into_iter().map(|n| n.to_string()))
         });
-        m.add_method("schema", |lua, this, ()| schema_table(lua, this.0.schema()));
-        m.add_method("lazy", |_, this, ()| {
+        m.guarded_method("schema", |lua, this, ()| schema_table(lua, this.0.schema()));
+        m.guarded_method("lazy", |_, this, ()| {
             Ok(LuaLazyFrame(this.0.clone().lazy()))
         });
-        m.add_method("describe", |_, this, ()| {
+        m.guarded_method("describe", |_, this, ()| {
             sandwich_core::describe(&this.0).lua().map(LuaDataFrame)
         });
-        m.add_method("to_records", |lua, this, ()| records(lua, &this.0));
-        m.add_method("column", |lua, this, name: String| {
+        m.guarded_method("to_records", |lua, this, ()| records(lua, &this.0));
+        m.guarded_method("column", |lua, this, name: String| {
             column_to_table(lua, column(&this.0, "DataFrame.column", &name)?)
         });
-        m.add_method("vstack", |_, this, other: Value| {
+        m.guarded_method("vstack", |_, this, other: Value| {
             let Value::UserData(ud) = &other else {
                 return Err(Error::argument(
                     "DataFrame.vstack",
@@ -187,7 +188,7 @@ impl UserData for LuaDataFrame {
             df.vstack_mut(&other.0).ctx("DataFrame.vstack")?;
             Ok(LuaDataFrame(df))
         });
-        m.add_method("sample", |lua, this, arg: Option<Value>| {
+        m.guarded_method("sample", |lua, this, arg: Option<Value>| {
             const F: &str = "DataFrame.sample";
             let o = match arg {
                 Some(Value::Integer(n)) => SampleOpts {
@@ -228,7 +229,7 @@ impl UserData for LuaDataFrame {
             };
             df.ctx(F).map(LuaDataFrame)
         });
-        m.add_method(
+        m.guarded_method(
             "write_csv",
             |lua, this, (path, opts): (Value, Option<Value>)| {
                 let path = crate::args::path("DataFrame.write_csv", &path)?;
@@ -236,7 +237,7 @@ impl UserData for LuaDataFrame {
                 sandwich_core::write_csv(&this.0, path, &o).lua()
             },
         );
-        m.add_method(
+        m.guarded_method(
             "write_parquet",
             |lua, this, (path, opts): (Value, Option<Value>)| {
                 let path = crate::args::path("DataFrame.write_parquet", &path)?;
@@ -244,7 +245,7 @@ impl UserData for LuaDataFrame {
                 sandwich_core::write_parquet(&this.0, path, &o).lua()
             },
         );
-        m.add_method(
+        m.guarded_method(
             "write_ipc",
             |lua, this, (path, opts): (Value, Option<Value>)| {
                 let path = crate::args::path("DataFrame.write_ipc", &path)?;
@@ -252,7 +253,7 @@ impl UserData for LuaDataFrame {
                 sandwich_core::write_ipc(&this.0, path, &o).lua()
             },
         );
-        m.add_method(
+        m.guarded_method(
             "write_json",
             |lua, this, (path, opts): (Value, Option<Value>)| {
                 let path = crate::args::path("DataFrame.write_json", &path)?;
@@ -260,10 +261,10 @@ impl UserData for LuaDataFrame {
                 sandwich_core::write_json(&this.0, path, &o).lua()
             },
         );
-        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+        m.guarded_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("{}", this.0))
         });
-        m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.height()));
+        m.guarded_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.height()));
     }
 }
 

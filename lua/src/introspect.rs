@@ -1,6 +1,7 @@
 //! Introspection for front ends: `sw._methods(value)` (method names of a `sw` userdata), name
 //! completion, inspection (a function's doc page) and whether a cell is complete.
 
+use crate::guard::GuardedLua;
 use mlua::{AnyUserData, Lua, Table, Value};
 
 use crate::expr::{LuaExpr, LuaStrNamespace, LuaWhen, EXPR_METHODS, STR_METHODS, WHEN_METHODS};
@@ -53,7 +54,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     sw.set(
         "_methods",
-        lua.create_function(|_, v: Value| Ok(methods(&v)))?,
+        lua.guarded_function(|_, v: Value| Ok(methods(&v)))?,
     )?;
     Ok(())
 }

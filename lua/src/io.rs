@@ -1,5 +1,6 @@
 //! `sw.read_*` and `sw.scan_*`; the writers are DataFrame methods (frame.rs).
 
+use crate::guard::GuardedLua;
 use mlua::{Lua, Value};
 
 use crate::args::{self, options};
@@ -13,7 +14,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         ($name:literal, $read:path, $wrap:expr) => {
             sw.set(
                 $name,
-                lua.create_function(|lua, (path, opts): (Value, Option<Value>)| {
+                lua.guarded_function(|lua, (path, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.", $name);
                     let path = args::path(F, &path)?;
                     let o = options(lua, F, opts)?;

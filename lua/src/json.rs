@@ -1,6 +1,7 @@
 //! `sw.json.encode/decode` and `sw.about()`: what manifests are written with, and what they
 //! record about the build.
 
+use crate::guard::GuardedLua;
 use mlua::{Lua, LuaSerdeExt, Value};
 use serde::Deserialize;
 
@@ -18,7 +19,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let json = lua.create_table()?;
     json.set(
         "encode",
-        lua.create_function(|lua, (value, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (value, opts): (Value, Option<Value>)| {
             const F: &str = "sw.json.encode";
             let o: EncodeOpts = options(lua, F, opts)?;
             crate::args::table_shape(F, &value, "value", 0)?;
@@ -37,7 +38,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     json.set(
         "decode",
-        lua.create_function(|lua, text: Value| {
+        lua.guarded_function(|lua, text: Value| {
             const F: &str = "sw.json.decode";
             let bytes = match &text {
                 Value::String(s) => s.as_bytes().to_vec(),
@@ -54,7 +55,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     json.set(
         "write",
-        lua.create_function(|lua, (path, value): (Value, Value)| {
+        lua.guarded_function(|lua, (path, value): (Value, Value)| {
             const F: &str = "sw.json.write";
             let path = match &path {
                 Value::String(s) => std::path::PathBuf::from(s.to_str()?.to_string()),
@@ -80,7 +81,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     sw.set("json", json)?;
     sw.set(
         "about",
-        lua.create_function(|lua, ()| {
+        lua.guarded_function(|lua, ()| {
             let t = lua.create_table()?;
             t.set("version", env!("CARGO_PKG_VERSION"))?;
             t.set(

@@ -1,5 +1,6 @@
 //! The LazyFrame and GroupBy userdata (LazyFrames come from `df:lazy()` and `sw.scan_*`).
 
+use crate::guard::GuardedMethods;
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value, Variadic};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -53,22 +54,22 @@ pub(crate) fn register(_lua: &Lua) -> mlua::Result<()> {
 impl UserData for LuaLazyFrame {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         add_verbs::<Self, M>(m);
-        m.add_method("collect", |_, this, ()| {
+        m.guarded_method("collect", |_, this, ()| {
             LuaDataFrame::from_lazy(this.0.clone(), "LazyFrame.collect")
         });
-        m.add_method("explain", |lua, this, opts: Option<Value>| {
+        m.guarded_method("explain", |lua, this, opts: Option<Value>| {
             let o: ExplainOpts = options(lua, "LazyFrame.explain", opts)?;
             this.0.explain(o.optimized).ctx("LazyFrame.explain")
         });
-        m.add_method("columns", |lua, this, ()| {
+        m.guarded_method("columns", |lua, this, ()| {
             let schema = this.0.clone().collect_schema().ctx("LazyFrame.columns")?;
             lua.create_sequence_from(schema.iter_names().map(|n| n.to_string()))
         });
-        m.add_method("schema", |lua, this, ()| {
+        m.guarded_method("schema", |lua, this, ()| {
             let schema = this.0.clone().collect_schema().ctx("LazyFrame.schema")?;
             schema_table(lua, &schema)
         });
-        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+        m.guarded_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "LazyFrame (call :collect() to run it)\n{}",
                 this.0
@@ -81,7 +82,7 @@ impl UserData for LuaLazyFrame {
 
 impl UserData for LuaGroupBy {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("agg", |lua, this, args: Variadic<Value>| {
+        m.guarded_method("agg", |lua, this, args: Variadic<Value>| {
             aggregate(lua, this, &args)
         });
     }

@@ -1,5 +1,6 @@
 //! `sw.model.load`, `sw.model.new`, `sw.lora` and the Model userdata.
 
+use crate::guard::{GuardedLua, GuardedMethods};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -284,7 +285,7 @@ fn info(lua: &Lua, m: &Model) -> mlua::Result<Table> {
 
 impl UserData for LuaModel {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+        methods.guarded_meta_method(MetaMethod::ToString, |_, this, ()| {
             let m = &this.0;
             let (all, trainable) = m.counts();
             let lora = if m.lora_config().is_some() {
@@ -306,21 +307,21 @@ impl UserData for LuaModel {
             .replace("model(", "Model(")
             .replace("lora:", "LoRA:"))
         });
-        methods.add_method("info", |lua, this, ()| info(lua, &this.0));
-        methods.add_method("save", |_, this, path: Value| {
+        methods.guarded_method("info", |lua, this, ()| info(lua, &this.0));
+        methods.guarded_method("save", |_, this, path: Value| {
             let p = args::path("Model.save", &path)?;
             this.0.save(Path::new(&p)).lua()
         });
-        methods.add_method("save_adapter", |_, this, path: Value| {
+        methods.guarded_method("save_adapter", |_, this, path: Value| {
             let p = args::path("Model.save_adapter", &path)?;
             this.0.save_adapter(Path::new(&p)).lua()
         });
-        methods.add_method_mut("load_adapter", |_, this, path: Value| {
+        methods.guarded_method_mut("load_adapter", |_, this, path: Value| {
             let p = args::path("Model.load_adapter", &path)?;
             this.0.load_adapter(Path::new(&p)).lua()
         });
-        methods.add_method_mut("merge_lora", |_, this, ()| this.0.merge_lora().lua());
-        methods.add_method(
+        methods.guarded_method_mut("merge_lora", |_, this, ()| this.0.merge_lora().lua());
+        methods.guarded_method(
             "generate",
             |lua, this, (input, opts): (Value, Option<Value>)| {
                 const F: &str = "Model.generate";
@@ -350,7 +351,7 @@ impl UserData for LuaModel {
                 beside(F, df, out).map(LuaDataFrame)
             },
         );
-        methods.add_method(
+        methods.guarded_method(
             "logprobs",
             |lua, this, (input, opts): (Value, Option<Value>)| {
                 const F: &str = "Model.logprobs";
@@ -375,7 +376,7 @@ impl UserData for LuaModel {
                 beside(F, Some(df), out).map(LuaDataFrame)
             },
         );
-        methods.add_method(
+        methods.guarded_method(
             "predict",
             |lua, this, (input, opts): (Value, Option<Value>)| {
                 const F: &str = "Model.predict";
@@ -398,7 +399,7 @@ impl UserData for LuaModel {
                 beside(F, df, out).map(LuaDataFrame)
             },
         );
-        methods.add_method(
+        methods.guarded_method(
             "embed",
             |lua, this, (input, opts): (Value, Option<Value>)| {
                 const F: &str = "Model.embed";
@@ -428,7 +429,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let model = lua.create_table()?;
     model.set(
         "load",
-        lua.create_function(|lua, (path, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (path, opts): (Value, Option<Value>)| {
             const F: &str = "sw.model.load";
             let p = args::path(F, &path)?;
             let o: LoadOptions = options(lua, F, opts)?;
@@ -437,7 +438,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     model.set(
         "new",
-        lua.create_function(|lua, opts: Value| {
+        lua.guarded_function(|lua, opts: Value| {
             const F: &str = "sw.model.new";
             let o: NewOptions = args::required_options(lua, F, Some(opts))?;
             Model::new_from(&o).lua().map(LuaModel)
@@ -446,7 +447,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     sw.set("model", model)?;
     sw.set(
         "lora",
-        lua.create_function(|lua, t: Value| {
+        lua.guarded_function(|lua, t: Value| {
             const F: &str = "sw.lora";
             let Value::Table(t) = t else {
                 return Err(Error::argument(

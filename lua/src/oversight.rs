@@ -1,5 +1,6 @@
 //! `sw.aggregate.*`, `sw.agreement.*`, `sw.metrics.*` and `sw.overseers.simulate`.
 
+use crate::guard::GuardedLua;
 use std::collections::HashMap;
 
 use mlua::{Function, Lua, Table, Value};
@@ -242,7 +243,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         ($name:literal, $f:path) => {
             t.set(
                 $name,
-                lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+                lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.aggregate.", $name);
                     let _: NoOpts = options(lua, F, opts)?;
                     result(lua, &$f(&crowd(F, &data)?))
@@ -254,7 +255,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
         ($name:literal, $f:path, $opts:ty) => {
             t.set(
                 $name,
-                lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+                lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.aggregate.", $name);
                     let o: $opts = options(lua, F, opts)?;
                     result(lua, &$f(&crowd(F, &data)?, &IterOptions::from(o)).lua()?)
@@ -274,7 +275,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     iterative!("glad", oversight::glad, EmOpts);
     t.set(
         "mace",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.aggregate.mace";
             let o: oversight::MaceOptions = options(lua, F, opts)?;
             let m = oversight::mace(&crowd(F, &data)?, &o).lua()?;
@@ -287,7 +288,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "gold_majority_vote",
-        lua.create_function(|lua, (data, gold): (Value, Value)| {
+        lua.guarded_function(|lua, (data, gold): (Value, Value)| {
             const F: &str = "sw.aggregate.gold_majority_vote";
             let c = crowd(F, &data)?;
             let gold = c.gold_from_frame(F, &frame(F, "gold", &gold)?).lua()?;
@@ -296,7 +297,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "bradley_terry",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.aggregate.bradley_terry";
             let o: BtOptions = options(lua, F, opts)?;
             let c = Comparisons::from_frame(F, &frame(F, "data", &data)?).lua()?;
@@ -310,7 +311,7 @@ fn aggregate(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "noisy_bradley_terry",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.aggregate.noisy_bradley_terry";
             let o: NoisyBtOptions = options(lua, F, opts)?;
             let fit = oversight::noisy_bradley_terry(&frame(F, "data", &data)?, &o).lua()?;
@@ -329,7 +330,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "cohen_kappa",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.agreement.cohen_kappa";
             let o: KappaOpts = options(lua, F, opts)?;
             let df = frame(F, "data", &data)?;
@@ -339,7 +340,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "fleiss_kappa",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.agreement.fleiss_kappa";
             let _: NoOpts = options(lua, F, opts)?;
             oversight::fleiss_kappa(&crowd(F, &data)?).lua()
@@ -347,7 +348,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "percent",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.agreement.percent";
             let _: NoOpts = options(lua, F, opts)?;
             oversight::percent_agreement(&crowd(F, &data)?).lua()
@@ -355,7 +356,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "krippendorff_alpha",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.agreement.krippendorff_alpha";
             let o: AlphaOpts = options(lua, F, opts)?;
             oversight::krippendorff_alpha(&frame(F, "data", &data)?, o.level).lua()
@@ -363,7 +364,7 @@ fn agreement(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "worker_accuracy",
-        lua.create_function(|_, (data, gold): (Value, Value)| {
+        lua.guarded_function(|_, (data, gold): (Value, Value)| {
             const F: &str = "sw.agreement.worker_accuracy";
             let out =
                 oversight::worker_accuracy(&frame(F, "data", &data)?, &frame(F, "gold", &gold)?)
@@ -386,7 +387,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "pgr",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.metrics.pgr";
             let Value::Table(args) = args else {
                 return Err(Error::argument(
@@ -458,7 +459,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "bootstrap",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.metrics.bootstrap";
             let Value::Table(args) = args else {
                 return Err(Error::argument(
@@ -502,7 +503,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "bt_ratings",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.metrics.bt_ratings";
             let o: BootOpts = options(lua, F, opts)?;
             let c = Comparisons::from_frame(F, &frame(F, "data", &data)?).lua()?;
@@ -513,7 +514,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "win_rates",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.metrics.win_rates";
             let _: NoOpts = options(lua, F, opts)?;
             let c = Comparisons::from_frame(F, &frame(F, "data", &data)?).lua()?;
@@ -524,7 +525,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
         ($name:literal, $opts:ty, $f:expr) => {
             t.set(
                 $name,
-                lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+                lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
                     const F: &str = concat!("sw.metrics.", $name);
                     let o: $opts = options(lua, F, opts)?;
                     let df = frame(F, "data", &data)?;
@@ -547,7 +548,7 @@ fn metrics(lua: &Lua) -> mlua::Result<Table> {
     });
     t.set(
         "classification",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.metrics.classification";
             let o: ClassOpts = options(lua, F, opts)?;
             let df = frame(F, "data", &data)?;
@@ -624,7 +625,7 @@ fn overseers(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "simulate",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.overseers.simulate";
             let Value::Table(args) = args else {
                 return Err(Error::argument(
@@ -665,7 +666,7 @@ fn overseers(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "simulate_pairwise",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.overseers.simulate_pairwise";
             let Value::Table(args) = args else {
                 return Err(Error::argument(

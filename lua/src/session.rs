@@ -1,5 +1,6 @@
 //! The evaluator every front end shares: one Lua state, the `sandwich` module, MIME output.
 
+use crate::guard::GuardedLua;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -88,9 +89,10 @@ fn stdout_sink() -> Sink {
 impl Session {
     /// A session that prints to the process's stdout and stderr.
     pub fn new() -> Result<Self> {
-        // With `catch_rust_panics(false)`, Lua's `pcall`/`xpcall` cannot catch a Rust panic: it
-        // travels up as a Lua error and is resumed only once back in Rust (see `call`), never
-        // unwinding through Lua's C frames, so the state stays consistent. (With `true`, our
+        // Our functions catch their own panics (`guard`): Lua sees a plain error. A panic that
+        // escapes them (in mlua's argument conversion, say) stays uncatchable by `pcall` with
+        // `catch_rust_panics(false)`: it travels up as a Lua error and is resumed only once back
+        // in Rust (see `call`), never unwinding through Lua's C frames. (With `true`, our
         // top-level `xpcall` handler meets mlua's wrapped panic and overflows the C stack.)
         let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::new().catch_rust_panics(false))?;
         let interrupt = Interrupt::new();
@@ -128,7 +130,7 @@ impl Session {
         // Kept aside so that a script redefining `xpcall` cannot break error reporting.
         let xpcall: Function = lua.globals().get("xpcall")?;
         install_interrupt_guards(&lua, &interrupt)?;
-        let handler = lua.create_function(|lua, err: Value| {
+        let handler = lua.guarded_function(|lua, err: Value| {
             let t = lua.create_table()?;
             t.set("error", err)?;
             t.set("traceback", lua.traceback(None, 1)?)?;
@@ -379,7 +381,7 @@ fn syntax_error(e: mlua::Error) -> Error {
 /// it: otherwise `while true do pcall(f) end` could never be stopped.
 fn install_interrupt_guards(lua: &Lua, interrupt: &Interrupt) -> mlua::Result<()> {
     let flag = interrupt.clone();
-    let interrupted = lua.create_function(move |_, ()| Ok(flag.is_requested()))?;
+    let interrupted = lua.guarded_function(move |_, ()| Ok(flag.is_requested()))?;
     let coroutine: Table = lua.globals().get("coroutine")?;
     lua.load(
         r#"
@@ -413,7 +415,7 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let out = emit(sink.clone(), Stream::Stdout);
     lua.globals().set(
         "print",
-        lua.create_function(move |lua, args: MultiValue| {
+        lua.guarded_function(move |lua, args: MultiValue| {
             let parts: Vec<String> = args
                 .iter()
                 .map(|v| repr::tostring(lua, v))
@@ -426,7 +428,7 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let out = emit(sink.clone(), Stream::Stdout);
     io.set(
         "write",
-        lua.create_function(move |lua, args: MultiValue| {
+        lua.guarded_function(move |lua, args: MultiValue| {
             out(&concat_writes(lua, "io.write", &args)?);
             Ok(())
         })?,
@@ -435,7 +437,7 @@ fn install_output(lua: &Lua, sink: &Arc<Mutex<Sink>>) -> mlua::Result<()> {
     let stderr = lua.create_table()?;
     stderr.set(
         "write",
-        lua.create_function(move |lua, args: MultiValue| {
+        lua.guarded_function(move |lua, args: MultiValue| {
             // Called as a method: the first argument is the stream table itself.
             let text: MultiValue = args.into_iter().skip(1).collect();
             err(&concat_writes(lua, "io.stderr:write", &text)?);

@@ -1,5 +1,6 @@
 //! `sw.tasks.builtin/list/from`: the tasks experiments run on.
 
+use crate::guard::GuardedLua;
 use mlua::{Lua, Value};
 use polars::prelude::*;
 use sandwich_core::experiment::{
@@ -79,7 +80,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "load",
-        lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (name, opts): (Value, Option<Value>)| {
             const F: &str = "sw.tasks.load";
             let name = name_arg(F, &name)?;
             let o: LoadOpts = options(lua, F, opts)?;
@@ -95,7 +96,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "ratings",
-        lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (name, opts): (Value, Option<Value>)| {
             const F: &str = "sw.tasks.ratings";
             let name = name_arg(F, &name)?;
             let o: RatingsOpts = options(lua, F, opts)?;
@@ -106,7 +107,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "builtin",
-        lua.create_function(|lua, (name, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (name, opts): (Value, Option<Value>)| {
             const F: &str = "sw.tasks.builtin";
             let name = match &name {
                 Value::String(s) => s.to_str()?.to_string(),
@@ -120,7 +121,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "list",
-        lua.create_function(|_, ()| {
+        lua.guarded_function(|_, ()| {
             let df = df!(
                 "name" => BUILTIN.iter().map(|t| t.0).collect::<Vec<_>>(),
                 "classes" => BUILTIN.iter().map(|t| t.1 as i64).collect::<Vec<_>>(),
@@ -132,7 +133,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "from",
-        lua.create_function(|lua, (data, opts): (Value, Option<Value>)| {
+        lua.guarded_function(|lua, (data, opts): (Value, Option<Value>)| {
             const F: &str = "sw.tasks.from";
             let df = frame(F, "data", &data)?;
             let o: FromOpts = match opts {
@@ -164,7 +165,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "tokenizer",
-        lua.create_function(|_, (data, dir): (Value, Value)| {
+        lua.guarded_function(|_, (data, dir): (Value, Value)| {
             const F: &str = "sw.tasks.tokenizer";
             let df = frame(F, "task", &data)?;
             let dir = match &dir {
@@ -184,7 +185,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "hash",
-        lua.create_function(|_, data: Value| {
+        lua.guarded_function(|_, data: Value| {
             const F: &str = "sw.tasks.hash";
             frame_hash(&frame(F, "data", &data)?).lua()
         })?,

@@ -1,5 +1,6 @@
 //! `sw.train.sft` and `sw.train.classify`.
 
+use crate::guard::GuardedLua;
 use std::cell::RefCell;
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
@@ -131,7 +132,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "sft",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.train.sft";
             let (a, ud, data, eval) = common(lua, F, args)?;
             let prompt = string(F, "prompt", take(&a, "prompt")?, "prompt")?;
@@ -165,7 +166,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "classify",
-        lua.create_function(|lua, args: Value| {
+        lua.guarded_function(|lua, args: Value| {
             const F: &str = "sw.train.classify";
             let (a, ud, data, eval) = common(lua, F, args)?;
             let text = string(F, "text", take(&a, "text")?, "text")?;

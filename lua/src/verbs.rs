@@ -3,6 +3,7 @@
 //! An eager verb is the lazy verb followed by `collect`, as in py-polars; this keeps one
 //! implementation and lets polars optimise even eager pipelines.
 
+use crate::guard::GuardedMethods;
 use mlua::{AnyUserData, Lua, UserData, UserDataMethods, Value, Variadic};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -175,15 +176,15 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             }
         };
     }
-    m.add_method("select", |_, this, args: Variadic<Value>| {
+    m.guarded_method("select", |_, this, args: Variadic<Value>| {
         let exprs = nonempty_exprs(name!("select"), "exprs", &args)?;
         T::from_lazy(this.to_lazy().select(exprs), name!("select"))
     });
-    m.add_method("with_columns", |_, this, args: Variadic<Value>| {
+    m.guarded_method("with_columns", |_, this, args: Variadic<Value>| {
         let exprs = nonempty_exprs(name!("with_columns"), "exprs", &args)?;
         T::from_lazy(this.to_lazy().with_columns(exprs), name!("with_columns"))
     });
-    m.add_method("filter", |_, this, args: Variadic<Value>| {
+    m.guarded_method("filter", |_, this, args: Variadic<Value>| {
         for a in args.iter() {
             crate::args::no_bare_boolean(name!("filter"), "predicate", a)?;
         }
@@ -191,7 +192,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         let predicate = predicates.into_iter().reduce(Expr::and).expect("nonempty");
         T::from_lazy(this.to_lazy().filter(predicate), name!("filter"))
     });
-    m.add_method("sort", |lua, this, (by, opts): (Value, Option<Value>)| {
+    m.guarded_method("sort", |lua, this, (by, opts): (Value, Option<Value>)| {
         let f = name!("sort");
         let by = column_exprs(f, "by", std::slice::from_ref(&by))?;
         if by.is_empty() {
@@ -204,7 +205,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             .with_maintain_order(o.maintain_order);
         T::from_lazy(this.to_lazy().sort_by_exprs(by, sort), f)
     });
-    m.add_method(
+    m.guarded_method(
         "group_by",
         |lua, this, (keys, opts): (Value, Option<Value>)| {
             let f = name!("group_by");
@@ -221,7 +222,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             })
         },
     );
-    m.add_method(
+    m.guarded_method(
         "join",
         |lua, this, (other, opts): (Value, Option<Value>)| {
             let f = name!("join");
@@ -261,7 +262,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             T::from_lazy(lf, f)
         },
     );
-    m.add_method("unique", |lua, this, opts: Option<Value>| {
+    m.guarded_method("unique", |lua, this, opts: Option<Value>| {
         let f = name!("unique");
         let o: UniqueOpts = options(lua, f, opts)?;
         let keep = keep_strategy(f, &o.keep)?;
@@ -274,7 +275,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         };
         T::from_lazy(lf, f)
     });
-    m.add_method("drop_nulls", |_, this, subset: Option<Value>| {
+    m.guarded_method("drop_nulls", |_, this, subset: Option<Value>| {
         let f = name!("drop_nulls");
         let subset = subset
             .map(|v| names(f, "subset", &v))
@@ -282,7 +283,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             .map(by_name);
         T::from_lazy(this.to_lazy().drop_nulls(subset), f)
     });
-    m.add_method("rename", |_, this, (a, b): (Value, Option<String>)| {
+    m.guarded_method("rename", |_, this, (a, b): (Value, Option<String>)| {
         let f = name!("rename");
         let (old, new): (Vec<String>, Vec<String>) = match (a, b) {
             (Value::String(old), Some(new)) => (vec![old.to_str()?.to_string()], vec![new]),
@@ -320,7 +321,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         };
         T::from_lazy(this.to_lazy().rename(old, new, true), f)
     });
-    m.add_method("drop", |_, this, args: Variadic<Value>| {
+    m.guarded_method("drop", |_, this, args: Variadic<Value>| {
         let f = name!("drop");
         let mut cols = Vec::new();
         for v in args.iter() {
@@ -328,7 +329,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         }
         T::from_lazy(this.to_lazy().drop(by_name(cols)), f)
     });
-    m.add_method("head", |_, this, n: Value| {
+    m.guarded_method("head", |_, this, n: Value| {
         let n = count_arg(
             name!("head"),
             "n",
@@ -336,7 +337,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         )?;
         T::from_lazy(this.to_lazy().limit(n as IdxSize), name!("head"))
     });
-    m.add_method("tail", |_, this, n: Value| {
+    m.guarded_method("tail", |_, this, n: Value| {
         let n = count_arg(
             name!("tail"),
             "n",
@@ -344,7 +345,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
         )?;
         T::from_lazy(this.to_lazy().tail(n as IdxSize), name!("tail"))
     });
-    m.add_method("slice", |_, this, (offset, length): (Value, Value)| {
+    m.guarded_method("slice", |_, this, (offset, length): (Value, Value)| {
         let f = name!("slice");
         let offset = crate::args::integer(f, "offset", &offset)?
             .ok_or_else(|| mlua::Error::from(Error::argument(f, "offset", "an integer", "nil")))?;

@@ -10,7 +10,7 @@ use mlua::{Lua, MultiValue, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use sandwich_lua::{LuaDataFrame, MimeBundle, Session};
+use sandwich_lua::{GuardedLua, LuaDataFrame, MimeBundle, Session};
 
 use crate::error::to_py;
 use crate::frame::{extract_frame, PyDataFrame};
@@ -131,7 +131,7 @@ pub fn to_lua(lua: &Lua, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if obj.is_callable() {
         let f = obj.clone().unbind();
         let func = lua
-            .create_function(move |lua, args: MultiValue| {
+            .guarded_function(move |lua, args: MultiValue| {
                 Python::attach(|py| {
                     let session = crate::session::current(lua);
                     let py_args = args

@@ -64,6 +64,8 @@ fn class_of(kind: ErrorKind, message: String) -> PyErr {
         ErrorKind::Model => ModelError::new_err(message),
         ErrorKind::Interrupted => Interrupted::new_err(message),
         ErrorKind::Other => SandwichError::new_err(message),
+        // Its message already says it is an internal error (a caught Rust panic).
+        ErrorKind::Internal => SandwichError::new_err(message),
     }
 }
 
@@ -79,7 +81,7 @@ pub fn data_error(message: String) -> PyErr {
 /// An error of the Lua session as a Python exception of the kind carried up with it (from the
 /// core or the binding that raised it), never guessed from the words of its message.
 pub fn to_py(e: sandwich_lua::Error) -> PyErr {
-    // A caught panic (a bug) is of kind Other: a SandwichError, whatever its words.
+    // A caught panic (a bug) is of kind Internal: a SandwichError, whatever its words.
     let message = match &e {
         sandwich_lua::Error::Core(core) => core.with_causes(),
         // A traceback with frames (an error in Lua code) helps; a bare header (an error raised

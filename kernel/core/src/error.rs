@@ -63,6 +63,9 @@ pub enum ErrorKind {
     Interrupted,
     /// Anything else: a failing user callback, an error raised by a script.
     Other,
+    /// A bug of ours: a Rust panic caught at a binding's entry point. The command line exits
+    /// with status 70 for it; Python raises `SandwichError` saying so.
+    Internal,
 }
 
 /// The message of a caught panic's payload (`panic!` gives a `&str` or a `String`).

@@ -171,3 +171,82 @@ fn option_tables_with_holes_or_mixed_keys_are_errors() {
     );
     assert!(!r[1].0 && r[1].1.contains("not both"), "{}", r[1].1);
 }
+
+/// The last line of defence: a panic inside any function registered the way every `sw`
+/// function is (`GuardedLua`) is an error that Lua's `pcall` catches and can print, and,
+/// uncaught, an error of kind `Internal` (the command line's exit status 70).
+#[test]
+fn a_panic_inside_a_sw_function_is_catchable_by_pcall() {
+    use sandwich_lua::{Error, ErrorKind, GuardedLua};
+    let c = Captured::new();
+    let f = c
+        .session
+        .lua()
+        .guarded_function(|_, n: i64| -> mlua::Result<i64> {
+            if n < 0 {
+                panic!("index out of bounds: the len is 0 but the index is {n}")
+            }
+            Ok(n)
+        })
+        .unwrap();
+    c.session.lua().globals().set("fragile", f).unwrap();
+    let r = caught(&c, &["fragile(-3)", "fragile(2)"]);
+    assert!(!r[0].0, "{r:?}");
+    assert!(
+        r[0].1.contains("internal error") && r[0].1.contains("the index is -3"),
+        "{}",
+        r[0].1
+    );
+    assert!(r[1].0, "{r:?}");
+    // The script printed what it caught (the value is a plain error, not a wrapped panic that
+    // would resume on its way back into Rust).
+    c.take();
+    c.eval("local ok, e = pcall(fragile, -1); print(e)");
+    assert!(c.take().contains("the index is -1"));
+    match c.session.eval("local function g() fragile(-5) end g()", "t") {
+        Err(e @ Error::Script { .. }) => assert_eq!(e.kind(), ErrorKind::Internal, "{e:?}"),
+        other => panic!("expected a script error, got {other:?}"),
+    }
+    assert_eq!(c.eval("1 + 1"), "2");
+}
+
+/// Keeps it so: no file of the Lua binding (or the Python one, which makes Lua functions from
+/// callables) registers a Rust function for Lua other than through `guard`.
+#[test]
+fn every_lua_entry_point_is_guarded() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = [
+        ".create_function(",
+        ".create_function_mut(",
+        ".add_method(",
+        ".add_method_mut(",
+        ".add_function(",
+        ".add_function_mut(",
+        ".add_meta_method(",
+        ".add_meta_method_mut(",
+        ".add_meta_function(",
+        ".add_meta_function_mut(",
+        ".add_async_function(",
+        ".add_async_method(",
+    ];
+    let mut offenders = vec![];
+    for dir in [root.join("src"), root.join("../python/src")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "guard.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                // pyo3's module `add_function` registers Python functions, not Lua ones.
+                if line.contains("wrap_pyfunction!") {
+                    continue;
+                }
+                if let Some(call) = raw.iter().find(|r| line.contains(*r)) {
+                    offenders.push(format!("{}:{}: {call}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "unguarded entry points:\n{}", offenders.join("\n"));
+}
