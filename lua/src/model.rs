@@ -7,8 +7,8 @@ use std::sync::Arc;
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 use polars::prelude::*;
 use sandwich_core::model::{
-    generations_frame, logprobs_frame, Arch, GenerateOptions, Head, LoadOptions, LoraConfig, Model,
-    NewOptions,
+    generations_frame, logprobs_frame, Arch, GenerateOptions, Head, LoadOptions, LoraOptions,
+    Model, NewOptions,
 };
 use sandwich_core::{Interrupt, Progress, Silent};
 use serde::Deserialize;
@@ -167,35 +167,6 @@ impl Default for EmbedOpts {
             column: "text".into(),
             normalize: true,
             batch_size: 32,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoraOpts {
-    #[serde(default = "rank")]
-    rank: usize,
-    alpha: Option<f64>,
-    #[serde(default)]
-    dropout: f64,
-    targets: Option<Vec<String>>,
-    #[serde(default)]
-    seed: u64,
-}
-
-fn rank() -> usize {
-    8
-}
-
-impl Default for LoraOpts {
-    fn default() -> Self {
-        Self {
-            rank: 8,
-            alpha: None,
-            dropout: 0.0,
-            targets: None,
-            seed: 0,
         }
     }
 }
@@ -461,24 +432,8 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let t = copy(lua, &t)?;
             let m = take(&t, "model")?;
             let ud = model_arg(F, &m)?;
-            let o: LoraOpts = options(lua, F, Some(Value::Table(t)))?;
-            if o.targets.as_ref().is_some_and(Vec::is_empty) {
-                return Err(Error::argument(
-                    F,
-                    "targets",
-                    "at least one module name (leave targets out for the architecture's default)",
-                    "an empty list",
-                )
-                .into());
-            }
-            let config = LoraConfig {
-                rank: o.rank,
-                alpha: o.alpha.unwrap_or(2.0 * o.rank as f64),
-                dropout: o.dropout,
-                targets: o.targets.unwrap_or_default(),
-                seed: o.seed,
-            };
-            ud.borrow_mut::<LuaModel>()?.0.add_lora(config).lua()?;
+            let o: LoraOptions = options(lua, F, Some(Value::Table(t)))?;
+            ud.borrow_mut::<LuaModel>()?.0.add_lora(o).lua()?;
             Ok(ud.clone())
         })?,
     )?;

@@ -36,3 +36,4 @@ pub use interrupt::Interrupt;
 pub use progress::{Progress, Silent};
 pub use rng::Rng;
 pub use time::utc_now_iso8601;
+pub use validate::Options;

@@ -3,6 +3,16 @@
 
 use crate::{Error, Result};
 
+/// An option struct that knows the range of each of its options. Every public function that
+/// takes one calls [`Options::check`] before any work, so Lua, Python and Rust callers get the
+/// same error; the property tests (`kernel/core/tests/option_ranges.rs`) hold each option to
+/// the range its doc page states.
+pub trait Options {
+    /// Checks every option against its documented range; an error names `op`, the option,
+    /// the allowed range and the value given.
+    fn check(&self, op: &'static str) -> Result<()>;
+}
+
 /// A count that must be at least 1.
 pub fn positive_count(op: &'static str, arg: &'static str, v: usize) -> Result<()> {
     if v == 0 {
@@ -25,6 +35,26 @@ pub fn non_negative(op: &'static str, arg: &'static str, v: f64) -> Result<()> {
         return Err(Error::invalid(op, arg, "a finite number ≥ 0", v));
     }
     Ok(())
+}
+
+/// A finite number ≥ 0, when given.
+pub fn non_negative_opt(op: &'static str, arg: &'static str, v: Option<f64>) -> Result<()> {
+    v.map_or(Ok(()), |v| non_negative(op, arg, v))
+}
+
+/// A finite number > 0, when given.
+pub fn positive_opt(op: &'static str, arg: &'static str, v: Option<f64>) -> Result<()> {
+    v.map_or(Ok(()), |v| positive(op, arg, v))
+}
+
+/// A count ≥ 1, when given.
+pub fn positive_count_opt(op: &'static str, arg: &'static str, v: Option<usize>) -> Result<()> {
+    v.map_or(Ok(()), |v| positive_count(op, arg, v))
+}
+
+/// A probability: a number in [0, 1].
+pub fn probability(op: &'static str, arg: &'static str, v: f64) -> Result<()> {
+    within(op, arg, v, 0.0, 1.0, false)
 }
 
 /// A number in [lo, hi] (`hi_open`: in [lo, hi)).

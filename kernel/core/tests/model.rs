@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use candle_core::{DType, Device, Tensor};
 use polars::prelude::*;
 use sandwich_core::model::{
-    GenerateOptions, Head, Inputs, LoraConfig, Model, Padding, Placement, Tokenizer,
+    GenerateOptions, Head, Inputs, LoraOptions, Model, Padding, Placement, Tokenizer,
 };
 use sandwich_core::train::{self, Hooks, Labels, TrainConfig};
 use sandwich_core::{Error, Interrupt, Progress, Silent};
@@ -517,11 +517,11 @@ fn an_interrupted_run_resumes_bit_identically() {
         let make = || {
             let mut m = model(llama_config(), Head::Lm, 6);
             if lora {
-                m.add_lora(LoraConfig {
+                m.add_lora(LoraOptions {
                     rank: 4,
-                    alpha: 8.0,
+                    alpha: Some(8.0),
                     dropout: 0.1,
-                    targets: vec![],
+                    targets: None,
                     seed: 1,
                 })
                 .unwrap();
@@ -588,11 +588,11 @@ fn lora_trains_only_adapters_and_merges_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model(gpt2_config(), Head::Lm, 7);
     let base = weights(&m);
-    m.add_lora(LoraConfig {
+    m.add_lora(LoraOptions {
         rank: 4,
-        alpha: 16.0,
+        alpha: Some(16.0),
         dropout: 0.0,
-        targets: vec!["c_attn".into(), "c_fc".into()],
+        targets: Some(vec!["c_attn".into(), "c_fc".into()]),
         seed: 3,
     })
     .unwrap();
@@ -642,11 +642,11 @@ fn lora_trains_only_adapters_and_merges_exactly() {
         .unwrap();
     assert!(diff < 1e-5, "merged model differs by {diff}");
     let err = model(gpt2_config(), Head::Lm, 7)
-        .add_lora(LoraConfig {
+        .add_lora(LoraOptions {
             rank: 4,
-            alpha: 8.0,
+            alpha: Some(8.0),
             dropout: 0.0,
-            targets: vec!["q_proj".into()],
+            targets: Some(vec!["q_proj".into()]),
             seed: 0,
         })
         .unwrap_err()

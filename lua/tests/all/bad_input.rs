@@ -96,7 +96,7 @@ fn nonsense_is_refused_not_accepted_in_silence() {
         ("sw.train.classify{model = m, data = task, text = 'input', weight_decay = 0/0}", &["weight_decay"]),
         ("sw.train.classify{model = m, data = task, text = 'input', batch_size = 0}", &["batch_size", "positive"]),
         ("sw.lora{model = m, alpha = 0/0}", &["lora", "alpha"]),
-        ("sw.lora{model = m, targets = {}}", &["sw.lora", "targets"]),
+        ("sw.lora{model = m, targets = {}}", &["lora", "targets", "at least one module"]),
         ("sw.aggregate.zero_based_skill(sw.frame{task = {'t'}, worker = {'w'}, label = {'x'}}, {lr_init = -1})", &["zero_based_skill", "lr_init"]),
         ("sw.aggregate.zero_based_skill(sw.frame{task = {'t'}, worker = {'w'}, label = {'x'}}, {lr_reduce_factor = 0/0})", &["lr_reduce_factor"]),
         ("df:drop_nulls{subset = 'nope'}", &["drop_nulls", "subset", "key 'subset'"]),
@@ -203,7 +203,10 @@ fn a_panic_inside_a_sw_function_is_catchable_by_pcall() {
     c.take();
     c.eval("local ok, e = pcall(fragile, -1); print(e)");
     assert!(c.take().contains("the index is -1"));
-    match c.session.eval("local function g() fragile(-5) end g()", "t") {
+    match c
+        .session
+        .eval("local function g() fragile(-5) end g()", "t")
+    {
         Err(e @ Error::Script { .. }) => assert_eq!(e.kind(), ErrorKind::Internal, "{e:?}"),
         other => panic!("expected a script error, got {other:?}"),
     }
@@ -248,5 +251,9 @@ fn every_lua_entry_point_is_guarded() {
             }
         }
     }
-    assert!(offenders.is_empty(), "unguarded entry points:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "unguarded entry points:\n{}",
+        offenders.join("\n")
+    );
 }

@@ -55,6 +55,22 @@ fn optional_quote(op: &'static str, s: &str) -> Result<Option<u8>> {
     }
 }
 
+impl crate::Options for CsvReadOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        ascii_char(op, "separator", &self.separator)?;
+        optional_quote(op, &self.quote_char)?;
+        if self.comment_prefix.as_deref() == Some("") {
+            return Err(Error::invalid(
+                op,
+                "comment_prefix",
+                "a non-empty prefix (leave it out for none)",
+                "\"\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn infer_length(n: usize) -> Option<usize> {
     // polars reads every row when the length is None; 0 is the user's spelling of that.
     (n > 0).then_some(n)
@@ -85,6 +101,7 @@ fn guarded<T>(op: &'static str, path: &Path, read: impl FnOnce() -> Result<T>) -
 /// Reads a CSV file.
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvReadOptions) -> Result<DataFrame> {
     const OP: &str = "read_csv";
+    crate::Options::check(opts, OP)?;
     let path = path.as_ref();
     ensure_exists(OP, path)?;
     let parse = CsvParseOptions::default()

@@ -30,6 +30,14 @@ fn invalid(op: &'static str, arg: &'static str, expected: &str, got: &str) -> Er
     }
 }
 
+impl crate::Options for CsvWriteOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        ascii_char(op, "separator", &self.separator)?;
+        ascii_char(op, "quote_char", &self.quote_char)?;
+        Ok(())
+    }
+}
+
 /// Writes a CSV file.
 pub fn write_csv(df: &DataFrame, path: impl AsRef<Path>, opts: &CsvWriteOptions) -> Result<()> {
     const OP: &str = "write_csv";

@@ -488,6 +488,10 @@ impl Spec {
             ));
         }
         for (side, s) in [("strong", &self.strong), ("weak", &self.weak)] {
+            match &s.model {
+                ModelSpec::New(o) => crate::Options::check(o, OP)?,
+                ModelSpec::Load { options, .. } => crate::Options::check(options, OP)?,
+            }
             if let ModelSpec::Load { path, .. } = &s.model {
                 if !Path::new(path).join("config.json").is_file() {
                     return Err(Error::invalid(
@@ -534,6 +538,8 @@ impl Spec {
                     0,
                 ));
             }
+            // The trainer's own ranges (betas, eps, ...), before any compute.
+            crate::Options::check(&cfg, OP)?;
         }
         Ok(())
     }

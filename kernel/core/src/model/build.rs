@@ -120,37 +120,60 @@ pub fn head_of(
     }
 }
 
+/// The sizes' ranges; the vocabulary's, which may come from the tokenizer, is checked where it
+/// is known ([`hf_config`]).
+impl crate::Options for NewOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{positive, positive_count, positive_count_opt};
+        positive_count_opt(op, "vocab_size", self.vocab_size)?;
+        positive_count(op, "hidden_size", self.hidden_size)?;
+        positive_count(op, "layers", self.layers)?;
+        positive_count(op, "heads", self.heads)?;
+        positive_count(op, "max_positions", self.max_positions)?;
+        positive_count_opt(op, "intermediate_size", self.intermediate_size)?;
+        classes(op, self.num_labels)?;
+        positive(op, "rope_theta", self.rope_theta)?;
+        if !self.hidden_size.is_multiple_of(self.heads) {
+            return Err(Error::invalid(
+                op,
+                "heads",
+                format!("a divisor of hidden_size ({})", self.hidden_size),
+                self.heads,
+            ));
+        }
+        if let Some(kv) = self.kv_heads {
+            if kv == 0 || !self.heads.is_multiple_of(kv) {
+                return Err(Error::invalid(
+                    op,
+                    "kv_heads",
+                    format!("a positive divisor of heads ({})", self.heads),
+                    kv,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::Options for LoadOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        classes(op, self.num_labels)
+    }
+}
+
+/// `num_labels`, when given: a classifier needs at least two classes.
+fn classes(op: &'static str, num_labels: Option<usize>) -> Result<()> {
+    match num_labels {
+        Some(n) if n < 2 => Err(Error::invalid(op, "num_labels", "at least 2 classes", n)),
+        _ => Ok(()),
+    }
+}
+
 /// An HF `config.json` for `o`, with the tokenizer's special ids when there is one.
 pub fn hf_config(o: &NewOptions, vocab: usize, tok: Option<&Tokenizer>) -> Result<Value> {
     const OP: &str = "model.new";
-    use crate::validate::{positive, positive_count};
-    positive_count(OP, "vocab_size", vocab)?;
-    positive_count(OP, "hidden_size", o.hidden_size)?;
-    positive_count(OP, "layers", o.layers)?;
-    positive_count(OP, "heads", o.heads)?;
-    positive_count(OP, "max_positions", o.max_positions)?;
-    if let Some(i) = o.intermediate_size {
-        positive_count(OP, "intermediate_size", i)?;
-    }
-    positive(OP, "rope_theta", o.rope_theta)?;
-    if !o.hidden_size.is_multiple_of(o.heads) {
-        return Err(Error::invalid(
-            OP,
-            "heads",
-            format!("a divisor of hidden_size ({})", o.hidden_size),
-            o.heads,
-        ));
-    }
-    if let Some(kv) = o.kv_heads {
-        if kv == 0 || !o.heads.is_multiple_of(kv) {
-            return Err(Error::invalid(
-                OP,
-                "kv_heads",
-                format!("a positive divisor of heads ({})", o.heads),
-                kv,
-            ));
-        }
-    }
+    crate::Options::check(o, OP)?;
+    crate::validate::positive_count(OP, "vocab_size", vocab)?;
     let inter = o.intermediate_size.unwrap_or(4 * o.hidden_size);
     let mut c = match o.arch.as_str() {
         "gpt2" => json!({
@@ -238,6 +261,7 @@ impl Model {
 
     /// A checkpoint directory with the placement and head of `o` (`sw.model.load`).
     pub fn load_with(dir: &Path, o: &LoadOptions) -> Result<Model> {
+        crate::Options::check(o, "model.load")?;
         let head = head_of(o.head.as_deref(), o.num_labels, None)?;
         Model::load(dir, head, &placement(&o.dtype, &o.device, o.seed)?)
     }

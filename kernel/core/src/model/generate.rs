@@ -66,34 +66,18 @@ pub struct Generation {
     pub finish_reason: &'static str,
 }
 
-impl GenerateOptions {
-    fn validate(&self) -> Result<()> {
-        const OP: &str = "generate";
-        if self.max_new_tokens == 0 || self.batch_size == 0 {
-            return Err(Error::invalid(
-                OP,
-                "max_new_tokens/batch_size",
-                "positive integers",
-                0,
-            ));
-        }
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(Error::invalid(
-                OP,
-                "temperature",
-                "a number ≥ 0",
-                self.temperature,
-            ));
-        }
+impl crate::Options for GenerateOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{non_negative, positive_count, positive_count_opt};
+        positive_count(op, "max_new_tokens", self.max_new_tokens)?;
+        positive_count(op, "batch_size", self.batch_size)?;
+        non_negative(op, "temperature", self.temperature)?;
         if let Some(p) = self.top_p {
             if !(p > 0.0 && p <= 1.0) {
-                return Err(Error::invalid(OP, "top_p", "a probability in (0, 1]", p));
+                return Err(Error::invalid(op, "top_p", "a probability in (0, 1]", p));
             }
         }
-        if self.top_k == Some(0) {
-            return Err(Error::invalid(OP, "top_k", "a positive integer", 0));
-        }
-        Ok(())
+        positive_count_opt(op, "top_k", self.top_k)
     }
 }
 
@@ -159,7 +143,7 @@ impl Model {
         interrupt: Option<&Interrupt>,
     ) -> Result<Vec<Generation>> {
         const OP: &str = "generate";
-        o.validate()?;
+        crate::Options::check(o, OP)?;
         if self.head != Head::Lm {
             return Err(Error::invalid(
                 OP,

@@ -12,14 +12,59 @@ use serde_json::{json, Value};
 use super::{io, Arch, LinearKind, Model};
 use crate::{Error, Result, Rng};
 
-/// The adapter's shape and where it goes.
+/// What `add_lora` is asked for: PEFT's options, with its defaults.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraOptions {
+    /// The adapter's rank r (≥ 1).
+    pub rank: usize,
+    /// The update's scale is alpha / r; default 2r (> 0).
+    pub alpha: Option<f64>,
+    /// Dropout on the adapter's input, a probability in [0, 1).
+    pub dropout: f64,
+    /// Module names (or their last components, as PEFT matches them), at least one; default:
+    /// the architecture's attention query and value projections.
+    pub targets: Option<Vec<String>>,
+    /// Seed of A's initialisation and of the dropout masks.
+    pub seed: u64,
+}
+
+impl Default for LoraOptions {
+    fn default() -> Self {
+        LoraOptions {
+            rank: 8,
+            alpha: None,
+            dropout: 0.0,
+            targets: None,
+            seed: 0,
+        }
+    }
+}
+
+impl crate::Options for LoraOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        crate::validate::positive_count(op, "rank", self.rank)?;
+        crate::validate::positive_opt(op, "alpha", self.alpha)?;
+        crate::validate::within(op, "dropout", self.dropout, 0.0, 1.0, true)?;
+        if self.targets.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid(
+                op,
+                "targets",
+                "at least one module name (leave targets out for the architecture's default)",
+                "an empty list",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The adapter as attached: its shape and where it went (the options with defaults resolved).
 #[derive(Clone, Debug)]
 pub struct LoraConfig {
     pub rank: usize,
     pub alpha: f64,
     pub dropout: f64,
-    /// Module names (or their last components, as PEFT matches them); empty = the
-    /// architecture's attention query and value projections.
+    /// Module names (or their last components, as PEFT matches them).
     pub targets: Vec<String>,
     pub seed: u64,
 }
@@ -122,8 +167,9 @@ impl Lora {
 impl Model {
     /// Adds LoRA adapters to the target modules and freezes everything else. A (rank, in) is
     /// Kaiming-uniform (PEFT's default), B (out, rank) zero, so the model starts unchanged.
-    pub fn add_lora(&mut self, mut config: LoraConfig) -> Result<()> {
+    pub fn add_lora(&mut self, o: LoraOptions) -> Result<()> {
         const OP: &str = "lora";
+        crate::Options::check(&o, OP)?;
         if self.lora.is_some() {
             return Err(Error::invalid(
                 OP,
@@ -132,21 +178,13 @@ impl Model {
                 "a model with LoRA adapters",
             ));
         }
-        if config.rank == 0 {
-            return Err(Error::invalid(OP, "rank", "a positive integer", 0));
-        }
-        crate::validate::positive(OP, "alpha", config.alpha)?;
-        if !(0.0..1.0).contains(&config.dropout) {
-            return Err(Error::invalid(
-                OP,
-                "dropout",
-                "a probability in [0, 1)",
-                config.dropout,
-            ));
-        }
-        if config.targets.is_empty() {
-            config.targets = default_targets(&self.arch);
-        }
+        let config = LoraConfig {
+            rank: o.rank,
+            alpha: o.alpha.unwrap_or(2.0 * o.rank as f64),
+            dropout: o.dropout,
+            targets: o.targets.unwrap_or_else(|| default_targets(&self.arch)),
+            seed: o.seed,
+        };
         let linears = linear_modules(self);
         let mut modules = BTreeSet::new();
         let mut rng = Rng::derived(config.seed, 3);
@@ -308,14 +346,14 @@ impl Model {
                 ))
             }
         };
-        let config = LoraConfig {
+        let options = LoraOptions {
             rank,
-            alpha: get("lora_alpha").as_f64().unwrap_or(rank as f64),
+            alpha: Some(get("lora_alpha").as_f64().unwrap_or(rank as f64)),
             dropout: get("lora_dropout").as_f64().unwrap_or(0.0),
-            targets,
+            targets: Some(targets),
             seed: get("sandwich_seed").as_u64().unwrap_or(0),
         };
-        self.add_lora(config)?;
+        self.add_lora(options)?;
         let weights = io::Weights::open(OP, &[dir.join("adapter_model.safetensors")])?;
         let mut seen = 0;
         for (file_name, _) in weights.shapes() {

@@ -27,7 +27,7 @@ pub use build::{argmax, head_of, hf_config, softmax, LoadOptions, NewOptions};
 pub use config::{Activation, Arch, BertConfig, Gpt2Config, LlamaConfig, RopeScaling};
 pub use generate::{generations_frame, logprobs_frame, GenerateOptions, Generation};
 pub use inputs::{Inputs, KvCache, Padding};
-pub use lora::LoraConfig;
+pub use lora::{LoraConfig, LoraOptions};
 pub use params::{Init, Params, Spec};
 pub use tokenizer::Tokenizer;
 

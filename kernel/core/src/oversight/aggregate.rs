@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::crowd::Crowd;
 use super::metrics::{parallel_blocks_mut, parallel_map};
-use crate::{Error, Result};
+use crate::{Error, Options, Result};
 
 const EPS: f64 = 1e-10;
 
@@ -297,18 +297,15 @@ impl Default for IterOptions {
     }
 }
 
-impl IterOptions {
+impl crate::Options for IterOptions {
     fn check(&self, op: &'static str) -> Result<()> {
-        if self.n_iter == 0 {
-            return Err(Error::invalid(op, "n_iter", "a positive integer", 0));
-        }
-        if self.tol.is_nan() || self.tol < 0.0 {
-            return Err(Error::invalid(op, "tol", "a number ≥ 0", self.tol));
-        }
+        use crate::validate::{non_negative, positive, positive_count, within};
+        positive_count(op, "n_iter", self.n_iter)?;
+        non_negative(op, "tol", self.tol)?;
         // Zero-based skill's schedule (the other methods keep the defaults, which pass).
-        crate::validate::positive(op, "lr_init", self.lr_init)?;
-        crate::validate::positive_count(op, "lr_steps_to_reduce", self.lr_steps_to_reduce)?;
-        crate::validate::within(
+        positive(op, "lr_init", self.lr_init)?;
+        positive_count(op, "lr_steps_to_reduce", self.lr_steps_to_reduce)?;
+        within(
             op,
             "lr_reduce_factor",
             self.lr_reduce_factor,
@@ -316,8 +313,7 @@ impl IterOptions {
             1.0,
             false,
         )?;
-        crate::validate::non_negative(op, "eps", self.eps)?;
-        Ok(())
+        non_negative(op, "eps", self.eps)
     }
 }
 

@@ -72,35 +72,17 @@ impl Default for MaceOptions {
     }
 }
 
-impl MaceOptions {
-    fn check(&self) -> Result<()> {
-        if self.n_restarts == 0 {
-            return Err(Error::invalid(OP, "n_restarts", "a positive integer", 0));
-        }
-        if self.n_iter == 0 {
-            return Err(Error::invalid(OP, "n_iter", "a positive integer", 0));
-        }
-        let finite_nonneg = |name: &'static str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::invalid(OP, name, "a finite number ≥ 0", v))
-            }
-        };
-        finite_nonneg("tol", self.tol)?;
-        finite_nonneg("default_noise", self.default_noise)?;
-        if let Some(s) = self.smoothing {
-            // A zero count with no smoothing would make a weight 0 and its logarithm −∞.
-            if !(s.is_finite() && s > 0.0) {
-                return Err(Error::invalid(OP, "smoothing", "a finite number > 0", s));
-            }
-        }
-        for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(Error::invalid(OP, name, "a finite number > 0", v));
-            }
-        }
-        Ok(())
+impl crate::Options for MaceOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{non_negative, positive, positive_count, positive_opt};
+        positive_count(op, "n_restarts", self.n_restarts)?;
+        positive_count(op, "n_iter", self.n_iter)?;
+        non_negative(op, "tol", self.tol)?;
+        non_negative(op, "default_noise", self.default_noise)?;
+        // A zero count with no smoothing would make a weight 0 and its logarithm −∞.
+        positive_opt(op, "smoothing", self.smoothing)?;
+        positive(op, "alpha", self.alpha)?;
+        positive(op, "beta", self.beta)
     }
 }
 
@@ -383,7 +365,7 @@ fn finish(c: &Crowd, run: (usize, bool, MaceParams, Expectation)) -> Mace {
 
 /// MACE with `n_restarts` random starts; keeps the one with the highest marginal likelihood.
 pub fn mace(c: &Crowd, o: &MaceOptions) -> Result<Mace> {
-    o.check()?;
+    crate::Options::check(o, OP)?;
     let (offsets, order) = c.by_task();
     let mut best: Option<(usize, bool, MaceParams, Expectation)> = None;
     for restart in 0..o.n_restarts {
@@ -402,7 +384,7 @@ pub fn mace(c: &Crowd, o: &MaceOptions) -> Result<Mace> {
 /// MACE from given parameters (one run, `n_restarts` ignored): to continue a fit, or to start
 /// where another implementation started.
 pub fn mace_from(c: &Crowd, o: &MaceOptions, init: MaceParams) -> Result<Mace> {
-    o.check()?;
+    crate::Options::check(o, OP)?;
     check_params(c, &init)?;
     let (offsets, order) = c.by_task();
     Ok(finish(c, fit_from(c, o, &offsets, &order, init)))

@@ -285,16 +285,25 @@ impl Default for BtOptions {
     }
 }
 
+impl crate::Options for BtOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        crate::validate::positive_count(op, "n_iter", self.n_iter)?;
+        crate::validate::non_negative(op, "tol", self.tol)
+    }
+}
+
+impl crate::Options for NoisyBtOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        crate::validate::positive_count(op, "n_iter", self.n_iter)?;
+        crate::validate::non_negative(op, "regularization_ratio", self.regularization_ratio)
+    }
+}
+
 /// Bradley-Terry scores of every item from all comparisons (crowd-kit's `BradleyTerry`), as
 /// `label, score`.
 pub fn bradley_terry(c: &Comparisons, o: &BtOptions) -> Result<DataFrame> {
     const OP: &str = "aggregate.bradley_terry";
-    if o.n_iter == 0 {
-        return Err(Error::invalid(OP, "n_iter", "a positive integer", 0));
-    }
-    if o.tol.is_nan() || o.tol < 0.0 {
-        return Err(Error::invalid(OP, "tol", "a number ≥ 0", o.tol));
-    }
+    crate::Options::check(o, OP)?;
     let rows: Vec<usize> = (0..c.left.len()).collect();
     scores_frame(c, &bt_scores(c, &rows, o.ties, o.n_iter, o.tol))
 }
@@ -335,17 +344,7 @@ pub struct NoisyBtFrames {
 /// [0, 1) starting point as crowd-kit draws it (from our generator, seeded by `o.seed`).
 pub fn noisy_bradley_terry(df: &DataFrame, o: &NoisyBtOptions) -> Result<NoisyBtFrames> {
     const OP: &str = "aggregate.noisy_bradley_terry";
-    if o.n_iter == 0 {
-        return Err(Error::invalid(OP, "n_iter", "a positive integer", 0));
-    }
-    if !o.regularization_ratio.is_finite() || o.regularization_ratio < 0.0 {
-        return Err(Error::invalid(
-            OP,
-            "regularization_ratio",
-            "a finite number ≥ 0",
-            o.regularization_ratio,
-        ));
-    }
+    crate::Options::check(o, OP)?;
     let c = Comparisons::from_frame(OP, df)?;
     let (workers, codes) = worker_codes(OP, df)?;
     let mut rng = Rng::new(o.seed);

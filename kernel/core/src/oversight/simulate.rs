@@ -84,7 +84,49 @@ fn prob(op: &'static str, arg: &'static str, v: f64) -> Result<f64> {
     }
 }
 
-/// Checks shared by both simulators: a non-empty table, at least one overseer, distinct ids.
+/// The options' own ranges, whatever the data: at least one overseer, distinct ids, every
+/// probability in [0, 1], a bias beside its strength, `k` ≥ 1, `confidence_noise` ≥ 0.
+impl crate::Options for SimulateOptions {
+    fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{non_negative, positive_count, probability};
+        if self.overseers.is_empty() {
+            return Err(Error::invalid(
+                op,
+                "overseers",
+                "at least one overseer",
+                "none",
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for ov in &self.overseers {
+            if let Some(a) = ov.accuracy {
+                probability(op, "accuracy", a)?;
+            }
+            probability(op, "bias_strength", ov.bias_strength)?;
+            probability(op, "flip", ov.flip)?;
+            if ov.bias.is_none() && ov.bias_strength != 0.0 {
+                return Err(Error::invalid(
+                    op,
+                    "bias_strength",
+                    format!("a 'bias' beside it (overseer '{}')", ov.id),
+                    ov.bias_strength,
+                ));
+            }
+            if !ids.insert(ov.id.as_str()) {
+                return Err(Error::invalid(
+                    op,
+                    "overseers",
+                    "distinct ids",
+                    format!("'{}' twice", ov.id),
+                ));
+            }
+        }
+        positive_count(op, "k", self.k)?;
+        non_negative(op, "confidence_noise", self.confidence_noise)
+    }
+}
+
+/// Checks shared by both simulators: a non-empty table and the options' ranges.
 fn check_inputs(
     op: &'static str,
     arg: &'static str,
@@ -99,34 +141,7 @@ fn check_inputs(
             "an empty table",
         ));
     }
-    if o.overseers.is_empty() {
-        return Err(Error::invalid(
-            op,
-            "overseers",
-            "at least one overseer",
-            "none",
-        ));
-    }
-    let mut ids = std::collections::HashSet::new();
-    for ov in &o.overseers {
-        if ov.bias.is_none() && ov.bias_strength != 0.0 {
-            return Err(Error::invalid(
-                op,
-                "bias_strength",
-                format!("a 'bias' beside it (overseer '{}')", ov.id),
-                ov.bias_strength,
-            ));
-        }
-        if !ids.insert(ov.id.as_str()) {
-            return Err(Error::invalid(
-                op,
-                "overseers",
-                "distinct ids",
-                format!("'{}' twice", ov.id),
-            ));
-        }
-    }
-    Ok(())
+    crate::Options::check(o, op)
 }
 
 /// Labels for the tasks of `gold` (`task, true_label`, optionally `difficulty` in [0, 1]).
@@ -265,18 +280,7 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
             flip: prob(OP, "flip", ov.flip)?,
         });
     }
-    if o.confidence_noise < 0.0 {
-        return Err(Error::invalid(
-            OP,
-            "confidence_noise",
-            "a number ≥ 0",
-            o.confidence_noise,
-        ));
-    }
     let per_task = o.k.min(plans.len());
-    if per_task == 0 {
-        return Err(Error::invalid(OP, "k", "a positive integer", 0));
-    }
     let mut rng = Rng::new(o.seed);
     let (mut out_task, mut out_worker, mut out_label, mut out_conf) =
         (vec![], vec![], vec![], vec![]);
@@ -532,9 +536,6 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
         ));
     }
     let per_pair = o.k.min(plans.len());
-    if per_pair == 0 {
-        return Err(Error::invalid(OP, "k", "a positive integer", 0));
-    }
     let mut rng = Rng::new(o.seed);
     let (mut w_out, mut l_out, mut r_out, mut lab_out) = (vec![], vec![], vec![], vec![]);
     for i in 0..left.len() {

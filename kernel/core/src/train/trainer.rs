@@ -22,7 +22,7 @@ use super::metrics::{self, Row};
 use super::optim::{decays, AdamW, AdamWConfig};
 use super::schedule::{Schedule, ScheduleKind};
 use crate::model::Model;
-use crate::{Error, Interrupt, Progress, Result, Rng};
+use crate::{Error, Interrupt, Options, Progress, Result, Rng};
 
 fn one() -> usize {
     1
@@ -128,50 +128,21 @@ impl Default for TrainConfig {
     }
 }
 
-impl TrainConfig {
-    fn validate(&self, op: &'static str) -> Result<()> {
-        let counts = [
-            ("batch_size", self.batch_size),
-            ("grad_accum", self.grad_accum),
-            ("epochs", self.epochs),
-            ("keep_checkpoints", self.keep_checkpoints),
-        ];
-        for (arg, v) in counts {
-            if v == 0 {
-                return Err(Error::invalid(op, arg, "a positive integer", 0));
-            }
-        }
-        if self.max_steps == Some(0)
-            || self.eval_every == Some(0)
-            || self.checkpoint_every == Some(0)
-        {
-            return Err(Error::invalid(
-                op,
-                "max_steps/eval_every/checkpoint_every",
-                "positive integers",
-                0,
-            ));
-        }
-        if !(self.aux_coef.is_finite() && (0.0..=1.0).contains(&self.aux_coef)) {
-            return Err(Error::invalid(
-                op,
-                "aux_coef",
-                "a number in [0, 1]",
-                self.aux_coef,
-            ));
-        }
-        if !(self.aux_warmup_frac.is_finite() && (0.0..=1.0).contains(&self.aux_warmup_frac)) {
-            return Err(Error::invalid(
-                op,
-                "aux_warmup_frac",
-                "a number in [0, 1]",
-                self.aux_warmup_frac,
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(Error::invalid(op, "lr", "a non-negative number", self.lr));
-        }
-        use crate::validate::{non_negative, positive, within};
+impl Options for TrainConfig {
+    fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{
+            non_negative, positive, positive_count, positive_count_opt, probability, within,
+        };
+        positive_count(op, "batch_size", self.batch_size)?;
+        positive_count(op, "grad_accum", self.grad_accum)?;
+        positive_count(op, "epochs", self.epochs)?;
+        positive_count(op, "keep_checkpoints", self.keep_checkpoints)?;
+        positive_count_opt(op, "max_steps", self.max_steps)?;
+        positive_count_opt(op, "eval_every", self.eval_every)?;
+        positive_count_opt(op, "checkpoint_every", self.checkpoint_every)?;
+        probability(op, "aux_coef", self.aux_coef)?;
+        probability(op, "aux_warmup_frac", self.aux_warmup_frac)?;
+        non_negative(op, "lr", self.lr)?;
         non_negative(op, "weight_decay", self.weight_decay)?;
         within(op, "beta1", self.beta1, 0.0, 1.0, true)?;
         within(op, "beta2", self.beta2, 0.0, 1.0, true)?;
@@ -275,7 +246,7 @@ pub fn train(
     cfg: &TrainConfig,
     hooks: Hooks,
 ) -> Result<DataFrame> {
-    cfg.validate(op)?;
+    cfg.check(op)?;
     if cfg.eval_every.is_some() && eval.is_none() {
         return Err(Error::invalid(
             op,
