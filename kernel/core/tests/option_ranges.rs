@@ -59,6 +59,99 @@ fn inside(r: Range) -> BoxedStrategy<f64> {
     }
 }
 
+/// How a doc page says a range (in the option's row).
+fn phrase(r: Range) -> &'static str {
+    match r {
+        Range::Positive => "> 0",
+        Range::NonNegative => "≥ 0",
+        Range::Probability => "[0, 1]",
+        Range::Unit => "[0, 1)",
+        Range::OpenUnit => "(0, 1]",
+        Range::OpenBoth => "(0, 1)",
+    }
+}
+
+/// The doc pages of an operation's options.
+fn pages(op: &str) -> &'static [&'static str] {
+    match op {
+        "train" => &["sw.train.classify.md", "sw.train.sft.md"],
+        "generate" => &["Model.generate.md"],
+        "aggregate.mace" => &["sw.aggregate.mace.md"],
+        "aggregate.zero_based_skill" => &["sw.aggregate.zero_based_skill.md"],
+        "aggregate.dawid_skene" => &[
+            "sw.aggregate.dawid_skene.md",
+            "sw.aggregate.one_coin_dawid_skene.md",
+            "sw.aggregate.glad.md",
+        ],
+        "aggregate.bradley_terry" => &["sw.aggregate.bradley_terry.md"],
+        "aggregate.noisy_bradley_terry" => &["sw.aggregate.noisy_bradley_terry.md"],
+        "overseers.simulate" => &["sw.overseers.simulate.md"],
+        "model.new" => &["sw.model.new.md"],
+        "model.load" => &["sw.model.load.md"],
+        "lora" => &["sw.lora.md"],
+        "read_csv" => &["sw.read_csv.md"],
+        "write_csv" => &["DataFrame.write_csv.md"],
+        other => panic!("no doc page listed for {other}"),
+    }
+}
+
+/// The rows of `page` documenting `key` (in the table whose header starts with `table`, when
+/// given): a row's first cell lists one or more keys, e.g. "`beta1, beta2, eps`".
+fn doc_rows(page: &str, table: Option<&str>, key: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../lua/docs")
+        .join(page);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut in_table = table.is_none();
+    let mut rows = vec![];
+    for line in text.lines() {
+        let Some(first) = line.strip_prefix('|').and_then(|l| l.split('|').next()) else {
+            continue;
+        };
+        let first = first.trim();
+        if let Some(t) = table {
+            if first.ends_with(" key") || first == "option" || first == "arm" {
+                in_table = first.starts_with(t);
+                continue;
+            }
+        }
+        let keys = first.replace('`', "");
+        if in_table && keys.split(',').any(|k| k.trim() == key) {
+            rows.push(line.to_string());
+        }
+    }
+    rows
+}
+
+thread_local! {
+    /// What the pages fail to say, gathered over one test (each test runs on its own thread).
+    static UNDOCUMENTED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The option's row on its page states the range the check enforces.
+fn documented(op: &str, field: &str, phrase: &str) {
+    let rows: Vec<String> = pages(op)
+        .iter()
+        .flat_map(|p| doc_rows(p, None, field))
+        .collect();
+    let mut missing = vec![];
+    if rows.is_empty() {
+        missing.push(format!("{op}: no row for '{field}' on {:?}", pages(op)));
+    }
+    for row in rows.into_iter().filter(|r| !r.contains(phrase)) {
+        missing.push(format!(
+            "{op}.{field}: the row does not say {phrase:?}: {row}"
+        ));
+    }
+    UNDOCUMENTED.with(|u| u.borrow_mut().extend(missing));
+}
+
+/// Fails the test with every option whose page row does not state its range.
+fn all_documented() {
+    let missing = UNDOCUMENTED.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    assert!(missing.is_empty(), "\n{}", missing.join("\n"));
+}
+
 fn runner() -> TestRunner {
     TestRunner::new(Config {
         cases: 64,
@@ -101,6 +194,7 @@ fn number<T: Options + DeserializeOwned>(
             Ok(())
         })
         .unwrap();
+    documented(op, field, phrase(range));
 }
 
 /// A count option (≥ 1): 0 is an error naming it; positive counts pass unless `free` is
@@ -119,6 +213,7 @@ fn count<T: Options + DeserializeOwned>(
         msg.contains(op) && msg.contains(&format!("'{field}'")),
         "{op}.{field} = 0: {msg:?}"
     );
+    documented(op, field, "≥ 1");
     if free {
         runner()
             .run(&(1usize..100_000), |v| {
@@ -172,6 +267,7 @@ fn train_config() {
     count::<TrainConfig>(op, j, "checkpoint_every", false, |o, v| {
         o.checkpoint_every = Some(v)
     });
+    all_documented();
 }
 
 #[test]
@@ -188,6 +284,7 @@ fn generate_options() {
     });
     count::<GenerateOptions>(op, j.clone(), "batch_size", true, |o, v| o.batch_size = v);
     count::<GenerateOptions>(op, j, "top_k", true, |o, v| o.top_k = Some(v));
+    all_documented();
 }
 
 #[test]
@@ -215,8 +312,11 @@ fn aggregator_options() {
     count::<MaceOptions>(op, j.clone(), "n_restarts", true, |o, v| o.n_restarts = v);
     count::<MaceOptions>(op, j, "n_iter", true, |o, v| o.n_iter = v);
 
-    let (op, j) = ("aggregate.zero_based_skill", json!({}));
+    // The EM methods take n_iter and tol of the iterative options; zero-based skill the rest.
+    let (op, j) = ("aggregate.dawid_skene", json!({}));
     number::<IterOptions>(op, j.clone(), "tol", Range::NonNegative, |o, v| o.tol = v);
+    count::<IterOptions>(op, j, "n_iter", true, |o, v| o.n_iter = v);
+    let (op, j) = ("aggregate.zero_based_skill", json!({}));
     number::<IterOptions>(op, j.clone(), "eps", Range::NonNegative, |o, v| o.eps = v);
     number::<IterOptions>(op, j.clone(), "lr_init", Range::Positive, |o, v| {
         o.lr_init = v
@@ -245,6 +345,7 @@ fn aggregator_options() {
         |o, v| o.regularization_ratio = v,
     );
     count::<NoisyBtOptions>(op, j, "n_iter", true, |o, v| o.n_iter = v);
+    all_documented();
 }
 
 #[test]
@@ -275,6 +376,7 @@ fn simulate_options() {
     let mut o: SimulateOptions = base(&j);
     o.overseers.clear();
     assert!(o.check(op).unwrap_err().to_string().contains("'overseers'"));
+    all_documented();
 }
 
 #[test]
@@ -345,6 +447,7 @@ fn model_options() {
     let mut o: LoraOptions = base(&j);
     o.targets = Some(vec![]);
     assert!(o.check(op).unwrap_err().to_string().contains("'targets'"));
+    all_documented();
 }
 
 #[test]
@@ -373,6 +476,15 @@ fn csv_options() {
             })
             .unwrap();
     }
+    for (op, field) in [
+        ("read_csv", "separator"),
+        ("read_csv", "quote_char"),
+        ("write_csv", "separator"),
+        ("write_csv", "quote_char"),
+    ] {
+        documented(op, field, "one ASCII character");
+    }
+    all_documented();
 }
 
 /// The experiment spec, as the front ends pass it (JSON): every range the page states.
@@ -386,28 +498,66 @@ fn experiment_spec() {
         "arms": ["weak", "ceiling"],
     });
     assert!(base::<Spec>(&spec).check(&[]).is_ok());
-    let cases: &[(&str, &str, Range)] = &[
-        ("split.test", "/split/test", Range::OpenBoth),
-        ("level", "/level", Range::OpenBoth),
-        ("aux.aux_coef", "/aux/aux_coef", Range::Probability),
-        ("aux.warmup_frac", "/aux/warmup_frac", Range::Probability),
-        ("assistance.trust", "/assistance/trust", Range::Probability),
+    // (the option as errors name it, its JSON path, its range, its doc table and key)
+    let cases: &[(&str, &str, Range, &str, &str)] = &[
+        (
+            "split.test",
+            "/split/test",
+            Range::OpenBoth,
+            "split",
+            "test",
+        ),
+        ("level", "/level", Range::OpenBoth, "spec", "level"),
+        (
+            "aux.aux_coef",
+            "/aux/aux_coef",
+            Range::Probability,
+            "aux",
+            "aux_coef",
+        ),
+        (
+            "aux.warmup_frac",
+            "/aux/warmup_frac",
+            Range::Probability,
+            "aux",
+            "warmup_frac",
+        ),
+        (
+            "assistance.trust",
+            "/assistance/trust",
+            Range::Probability,
+            "assistance",
+            "trust",
+        ),
         (
             "assistance.calibration",
             "/assistance/calibration",
             Range::NonNegative,
+            "assistance",
+            "calibration",
         ),
         (
             "weight_decay",
             "/strong/train/weight_decay",
             Range::NonNegative,
+            "train",
+            "weight_decay",
         ),
         (
             "max_grad_norm",
             "/weak/train/max_grad_norm",
             Range::Positive,
+            "train",
+            "max_grad_norm",
         ),
-        ("rope_theta", "/weak/model/rope_theta", Range::Positive),
+        // The model table is `sw.model.new`'s options (its page states the range).
+        (
+            "rope_theta",
+            "/weak/model/rope_theta",
+            Range::Positive,
+            "",
+            "",
+        ),
     ];
     let set = |path: &str, v: f64| {
         let mut j = spec.clone();
@@ -423,7 +573,19 @@ fn experiment_spec() {
         node[key] = json!(v);
         j
     };
-    for &(field, path, range) in cases {
+    for &(field, path, range, table, key) in cases {
+        if !table.is_empty() {
+            let rows = doc_rows("sw.experiment.md", Some(table), key);
+            let said = rows.len() == 1 && rows[0].contains(phrase(range));
+            if !said {
+                UNDOCUMENTED.with(|u| {
+                    u.borrow_mut().push(format!(
+                        "sw.experiment.md, {table} key '{key}' does not say {:?}: {rows:?}",
+                        phrase(range)
+                    ))
+                });
+            }
+        }
         // JSON has no NaN or infinity: the finite values outside the range.
         runner()
             .run(
@@ -455,4 +617,5 @@ fn experiment_spec() {
             })
             .unwrap();
     }
+    all_documented();
 }

@@ -54,15 +54,15 @@ class Model(Protocol):
         | option | type | default | meaning |
         |---|---|---|---|
         | `column` | string | `prompt` | prompt column of a DataFrame input |
-        | `max_new_tokens` | integer | 64 | tokens to generate at most |
+        | `max_new_tokens` | integer | 64 | tokens to generate at most (≥ 1) |
         | `greedy` | boolean | false | always the most likely token (also `temperature = 0`) |
-        | `temperature` | number | 1.0 | divides the logits |
-        | `top_k` | integer | none | sample among the k most likely |
-        | `top_p` | number | none | sample among the smallest set with this much probability |
+        | `temperature` | number | 1.0 | divides the logits (≥ 0) |
+        | `top_k` | integer | none | sample among the k most likely (≥ 1) |
+        | `top_p` | number | none | sample among the smallest set with this much probability (in (0, 1]) |
         | `stop` | list of strings | none | end when the completion contains one |
         | `stop_tokens` | list of integers | none | token ids that end generation, besides EOS |
         | `seed` | integer | 0 | sampling seed |
-        | `batch_size` | integer | 8 | prompts per batch |
+        | `batch_size` | integer | 8 | prompts per batch (≥ 1) |
 
         An unknown option key is an error that lists the valid keys.
         """

@@ -23,8 +23,8 @@ def bradley_terry(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 100 | iterations at most |
-    | `tol` | number | 1e-5 | stop when Σ|Δscore| is below |
+    | `n_iter` | integer | 100 | iterations at most (≥ 1) |
+    | `tol` | number | 1e-5 | stop when Σ|Δscore| is below (≥ 0) |
     | `ties` | boolean | false | count a row whose label is neither side as half a win each way (otherwise ignored) |
 
     An unknown option key is an error that lists the valid keys.
@@ -44,8 +44,8 @@ def dawid_skene(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 100 | EM iterations at most |
-    | `tol` | number | 1e-5 | stop when the bound improves by less |
+    | `n_iter` | integer | 100 | EM iterations at most (≥ 1) |
+    | `tol` | number | 1e-5 | stop when the bound improves by less (≥ 0) |
 
     An unknown option key is an error that lists the valid keys.
     """
@@ -59,8 +59,8 @@ def glad(data: FrameLike, *, n_iter: int | None = None, tol: float | None = None
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 100 | EM iterations at most |
-    | `tol` | number | 1e-5 | stop when the expected log-posterior per label improves by less |
+    | `n_iter` | integer | 100 | EM iterations at most (≥ 1) |
+    | `tol` | number | 1e-5 | stop when the expected log-posterior per label improves by less (≥ 0) |
 
     An unknown option key is an error that lists the valid keys.
     """
@@ -94,13 +94,13 @@ def mace(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_restarts` | integer | 10 | random starts; the most likely fit is kept |
-    | `n_iter` | integer | 50 | iterations per start |
-    | `tol` | number | 0 | stop a start when the log-likelihood changes by less (0: run all) |
+    | `n_restarts` | integer | 10 | random starts; the most likely fit is kept (≥ 1) |
+    | `n_iter` | integer | 50 | iterations per start (≥ 1) |
+    | `tol` | number | 0 | stop a start when the log-likelihood changes by less (≥ 0; 0: run all) |
     | `method` | string | `"vb"` | `"vb"` (variational Bayes with priors) or `"em"` |
-    | `smoothing` | number | 0.01 / labels | added to every count before normalising (EM) |
-    | `default_noise` | number | 0.5 | initial weights uniform on [1, 1 + noise] |
-    | `alpha`, `beta` | number | 0.5, 0.5 | Beta prior on (spam, know) (VB) |
+    | `smoothing` | number | 0.01 / labels | added to every count before normalising (EM) (> 0) |
+    | `default_noise` | number | 0.5 | initial weights uniform on [1, 1 + noise] (≥ 0) |
+    | `alpha`, `beta` | number | 0.5, 0.5 | Beta prior on (spam, know) (VB) (> 0) |
     | `seed` | integer | 0 | seeds the restarts |
 
     An unknown option key is an error that lists the valid keys.
@@ -127,8 +127,8 @@ def noisy_bradley_terry(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 1000 | L-BFGS iterations at most |
-    | `regularization_ratio` | number | 1e-5 | weight of the anchor penalty |
+    | `n_iter` | integer | 1000 | L-BFGS iterations at most (≥ 1) |
+    | `regularization_ratio` | number | 1e-5 | weight of the anchor penalty (≥ 0) |
     | `seed` | integer | 0 | seed of the starting values |
 
     An unknown option key is an error that lists the valid keys.
@@ -146,8 +146,8 @@ def one_coin_dawid_skene(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 100 | EM iterations at most |
-    | `tol` | number | 1e-5 | stop when the evidence lower bound per label improves by less |
+    | `n_iter` | integer | 100 | EM iterations at most (≥ 1) |
+    | `tol` | number | 1e-5 | stop when the evidence lower bound per label improves by less (≥ 0) |
 
     An unknown option key is an error that lists the valid keys.
     """
@@ -173,7 +173,7 @@ def zero_based_skill(
 
     | option | type | default | meaning |
     |---|---|---|---|
-    | `n_iter` | integer | 100 | iterations |
+    | `n_iter` | integer | 100 | iterations (≥ 1) |
     | `lr_init` | number | 1.0 | initial learning rate (finite, > 0) |
     | `lr_steps_to_reduce` | integer | 20 | halve the rate every this many iterations (≥ 1) |
     | `lr_reduce_factor` | number | 0.5 | factor of each reduction, in [0, 1] |

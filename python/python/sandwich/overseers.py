@@ -38,22 +38,22 @@ def simulate(
     |---|---|---|---|
     | `id` | string | required | the `worker` of its labels |
     | `kind` | "one_coin" or "confusion" or "spammer" or "constant" or "model" | `"one_coin"` | how it answers |
-    | `accuracy` | number | none | `one_coin`: the chance of the right label on an easy task |
+    | `accuracy` | number | none | `one_coin`: the chance of the right label on an easy task (in [0, 1]) |
     | `confusion` | list of lists of numbers | none | `confusion`: `confusion[true][given]` |
     | `constant` | string | none | `constant`: the label it always gives |
     | `predictions` | DataFrame | none | `model`: `task, label` |
     | `bias` | string | none | a label it prefers |
-    | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task |
-    | `flip` | number | `0` | the probability of switching to a random other label |
+    | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task (in [0, 1]) |
+    | `flip` | number | `0` | the probability of switching to a random other label (in [0, 1]) |
 
     | option | type | default | meaning |
     |---|---|---|---|
     | `gold` | DataFrame | required | `task, true_label` [, `difficulty`] |
     | `overseers` | list of tables | required | see above |
-    | `k` | integer | all | overseers per task |
+    | `k` | integer | all | overseers per task (≥ 1) |
     | `seed` | integer | 0 | seed |
     | `confidence` | boolean | false | add a `confidence` column: the chance the answer is right, plus noise |
-    | `confidence_noise` | number | 0 | standard deviation of that noise |
+    | `confidence_noise` | number | 0 | standard deviation of that noise (≥ 0) |
 
     An unknown option key is an error that lists the valid keys.
     """
