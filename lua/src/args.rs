@@ -223,6 +223,22 @@ pub(crate) fn no_bare_boolean(function: &str, argument: &str, value: &Value) -> 
     Ok(())
 }
 
+/// A predicate (of `filter`, `when`): a boolean Expr or a column's name. A plain boolean is
+/// the trap `no_bare_boolean` explains; a number can be no predicate.
+pub(crate) fn predicate(function: &str, argument: &str, value: &Value) -> mlua::Result<()> {
+    no_bare_boolean(function, argument, value)?;
+    if let Value::Integer(_) | Value::Number(_) = value {
+        return Err(Error::argument(
+            function,
+            argument,
+            "a boolean Expr (e.g. sw.col(\"a\"):gt(1)) or a boolean column's name",
+            type_name(value),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Expressions from `Variadic` arguments, rejecting an empty list.
 pub(crate) fn nonempty_exprs(
     function: &str,
@@ -311,6 +327,15 @@ pub(crate) fn integer(function: &str, argument: &str, v: &Value) -> mlua::Result
             },
         )
         .into()),
+    }
+}
+
+/// A string argument, strictly: a number is not turned into its digits (mlua would), and a
+/// wrong type is said in Lua's words.
+pub(crate) fn string(function: &str, argument: &str, v: &Value) -> mlua::Result<String> {
+    match v {
+        Value::String(s) => Ok(s.to_str()?.to_string()),
+        other => Err(Error::argument(function, argument, "a string", type_name(other)).into()),
     }
 }
 

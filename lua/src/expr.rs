@@ -47,7 +47,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     sw.set(
         "when",
         lua.guarded_function(|_, cond: Value| {
-            crate::args::no_bare_boolean("sw.when", "condition", &cond)?;
+            crate::args::predicate("sw.when", "condition", &cond)?;
             Ok(LuaWhen {
                 branches: vec![(value_expr("sw.when", "condition", &cond)?, None)],
             })
@@ -122,8 +122,8 @@ fn quantile_method(name: Option<&str>) -> mlua::Result<QuantileMethod> {
     })
 }
 
-fn ddof(function: &str, v: Option<i64>) -> mlua::Result<u8> {
-    let v = v.unwrap_or(1);
+fn ddof(function: &str, v: Value) -> mlua::Result<u8> {
+    let v = crate::args::integer(function, "ddof", &v)?.unwrap_or(1);
     u8::try_from(v).map_err(|_| {
         Error::argument(function, "ddof", "an integer from 0 to 255", v.to_string()).into()
     })
@@ -200,10 +200,12 @@ impl UserData for LuaExpr {
             "not_" => Expr::not
         );
 
-        m.guarded_method("alias", |_, this, name: String| {
+        m.guarded_method("alias", |_, this, name: Value| {
+            let name = crate::args::string("Expr.alias", "name", &name)?;
             Ok(LuaExpr(this.0.clone().alias(name)))
         });
-        m.guarded_method("cast", |_, this, name: String| {
+        m.guarded_method("cast", |_, this, name: Value| {
+            let name = crate::args::string("Expr.cast", "dtype", &name)?;
             Ok(LuaExpr(
                 this.0.clone().strict_cast(dtype("Expr.cast", &name)?),
             ))
@@ -241,8 +243,8 @@ impl UserData for LuaExpr {
                 ),
             ))
         });
-        m.guarded_method("round", |_, this, decimals: Option<i64>| {
-            let d = decimals.unwrap_or(0);
+        m.guarded_method("round", |_, this, decimals: Value| {
+            let d = crate::args::integer("Expr.round", "decimals", &decimals)?.unwrap_or(0);
             let d = u32::try_from(d).map_err(|_| {
                 Error::argument(
                     "Expr.round",
@@ -291,10 +293,10 @@ impl UserData for LuaExpr {
                 }
             }))
         });
-        m.guarded_method("std", |_, this, d: Option<i64>| {
+        m.guarded_method("std", |_, this, d: Value| {
             Ok(LuaExpr(this.0.clone().std(ddof("Expr.std", d)?)))
         });
-        m.guarded_method("var", |_, this, d: Option<i64>| {
+        m.guarded_method("var", |_, this, d: Value| {
             Ok(LuaExpr(this.0.clone().var(ddof("Expr.var", d)?)))
         });
         m.guarded_method(
@@ -454,7 +456,7 @@ impl UserData for LuaWhen {
                 }
                 .into());
             }
-            crate::args::no_bare_boolean("sw.when(...):when", "condition", &cond)?;
+            crate::args::predicate("sw.when(...):when", "condition", &cond)?;
             next.branches
                 .push((value_expr("sw.when(...):when", "condition", &cond)?, None));
             Ok(next)

@@ -163,7 +163,8 @@ impl UserData for LuaDataFrame {
             sandwich_core::describe(&this.0).lua().map(LuaDataFrame)
         });
         m.guarded_method("to_records", |lua, this, ()| records(lua, &this.0));
-        m.guarded_method("column", |lua, this, name: String| {
+        m.guarded_method("column", |lua, this, name: Value| {
+            let name = crate::args::string("DataFrame.column", "name", &name)?;
             column_to_table(lua, column(&this.0, "DataFrame.column", &name)?)
         });
         m.guarded_method("vstack", |_, this, other: Value| {

@@ -186,7 +186,7 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
     });
     m.guarded_method("filter", |_, this, args: Variadic<Value>| {
         for a in args.iter() {
-            crate::args::no_bare_boolean(name!("filter"), "predicate", a)?;
+            crate::args::predicate(name!("filter"), "predicate", a)?;
         }
         let predicates = nonempty_exprs(name!("filter"), "predicate", &args)?;
         let predicate = predicates.into_iter().reduce(Expr::and).expect("nonempty");
@@ -283,9 +283,13 @@ pub(crate) fn add_verbs<T: Frame, M: UserDataMethods<T>>(m: &mut M) {
             .map(by_name);
         T::from_lazy(this.to_lazy().drop_nulls(subset), f)
     });
-    m.guarded_method("rename", |_, this, (a, b): (Value, Option<String>)| {
+    m.guarded_method("rename", |_, this, (a, b): (Value, Value)| {
         let f = name!("rename");
-        let (old, new): (Vec<String>, Vec<String>) = match (a, b) {
+        let new = match b {
+            Value::Nil => None,
+            b => Some(crate::args::string(f, "new", &b)?),
+        };
+        let (old, new): (Vec<String>, Vec<String>) = match (a, new) {
             (Value::String(old), Some(new)) => (vec![old.to_str()?.to_string()], vec![new]),
             (Value::Table(t), None) => {
                 // Strictly strings: mlua would turn `{a = 5}` into the name "5".

@@ -257,3 +257,86 @@ fn every_lua_entry_point_is_guarded() {
         offenders.join("\n")
     );
 }
+
+/// The campaign, kept: every public `sw` function and every method of every `sw` type is
+/// called with each of a set of bad arguments (wrong types, NaN, infinities, negative and
+/// fractional numbers, tables with holes or stray keys, objects of the wrong kind), once alone
+/// and once after a valid receiver, inside `pcall`. Nothing may escape `pcall`, nothing may
+/// panic (a panic would read "internal error"), and no message may speak Rust.
+#[test]
+fn campaign_over_every_public_function() {
+    let dir = tempfile::tempdir().unwrap();
+    // A string argument is a path inside a directory that does not exist, under the test's
+    // temporary directory: writers given it fail (or write there), never into the tree.
+    let missing = lua_str(dir.path().join("no/such/dir/x").to_str().unwrap());
+    let tok = lua_str(dir.path().join("tok").to_str().unwrap());
+    let c = Captured::new();
+    let report = c.eval(&format!(
+        r#"
+        local tok = {tok}
+        local task = sw.tasks.builtin('sentiment', {{n = 24}})
+        sw.tasks.tokenizer(task, tok)
+        local df = sw.frame{{a = {{1, 2, 3}}, b = {{'x', 'y', 'z'}}}}
+        local model = sw.model.new{{arch = 'gpt2', tokenizer = tok, hidden_size = 8, layers = 1, heads = 2}}
+        local objects = {{
+          DataFrame = df, LazyFrame = df:lazy(), Expr = sw.col('a'), ["Expr.str"] = sw.col('b').str,
+          GroupBy = df:group_by('b'), When = sw.when(sw.col('a'):eq(1)), Model = model,
+          Chart = sw.chart.bar(df, {{x = 'b', y = 'a'}}),
+        }}
+        local bad = {{
+          0, -1, 1.5, 0/0, 1/0, -1/0, 2^63, '', {missing}, true, {{}}, {{1, nil, 3}}, {{x = 1}},
+          {{{{}}}}, {{a = {{f = 1}}}}, function() end, df, sw.col('a'), model,
+        }}
+        -- Functions that wait for a person or run a whole job when their arguments are valid.
+        local skip = {{['sw.input'] = true, ['sw.experiment.rerun'] = true}}
+        local calls, errors, panics, leaks = 0, 0, {{}}, {{}}
+        local rust = {{'usize', 'u64', 'i64', 'f64', 'f32', 'u32', 'unwrap()', 'Option<', 'Vec<', 'panicked', 'error converting', '`Lua'}}
+        local function try(name, f, ...)
+          calls = calls + 1
+          local ok, err = pcall(f, ...)
+          if ok then return end
+          errors = errors + 1
+          local msg = tostring(err)
+          if msg:find('internal error', 1, true) then panics[#panics + 1] = name .. ': ' .. msg end
+          for _, word in ipairs(rust) do
+            if msg:find(word, 1, true) then leaks[#leaks + 1] = name .. ': ' .. msg:gsub('\n.*', '') break end
+          end
+        end
+        local function walk(prefix, t, seen)
+          local names = {{}}
+          for k in pairs(t) do if type(k) == 'string' and k:sub(1, 1) ~= '_' then names[#names + 1] = k end end
+          table.sort(names)
+          for _, k in ipairs(names) do
+            local v, name = t[k], prefix .. '.' .. k
+            if type(v) == 'function' and not skip[name] then
+              for _, b in ipairs(bad) do
+                try(name, v, b)
+                try(name, v, df, b)
+              end
+            elseif type(v) == 'table' and not seen[v] then
+              seen[v] = true
+              walk(name, v, seen)
+            end
+          end
+        end
+        walk('sw', sw, {{}})
+        for type_name, obj in pairs(objects) do
+          for _, m in ipairs(sw._methods(obj)) do
+            local name = type_name .. '.' .. m
+            for _, b in ipairs(bad) do
+              try(name, function(...) return obj[m](obj, ...) end, b)
+              try(name, function(...) return obj[m](obj, ...) end, b, b)
+            end
+          end
+        end
+        return ('%d %d\n'):format(calls, errors) .. table.concat(panics, '\n') .. '\n--\n' .. table.concat(leaks, '\n')
+        "#
+    ));
+    let (counts, rest) = report.split_once('\n').unwrap();
+    let (panics, leaks) = rest.split_once("--").unwrap();
+    eprintln!("campaign: calls, errors = {counts}");
+    assert!(panics.trim().is_empty(), "panics:\n{panics}");
+    assert!(leaks.trim().is_empty(), "Rust in messages:\n{leaks}");
+    let calls: usize = counts.split(' ').next().unwrap().parse().unwrap();
+    assert!(calls > 4000, "the campaign shrank: {calls} calls");
+}
