@@ -405,20 +405,27 @@ impl UserData for LuaExperiment {
             let o: PgrOpts = options(lua, "Experiment.pgr", opts)?;
             this.exp.pgr(o.baseline.as_deref()).lua().map(LuaDataFrame)
         });
-        m.guarded_method("compare", |_, this, (a, b): (String, String)| {
+        m.guarded_method("compare", |_, this, (a, b): (Value, Value)| {
+            let a = crate::args::string("Experiment.compare", "a", &a)?;
+            let b = crate::args::string("Experiment.compare", "b", &b)?;
             this.exp.compare(&a, &b).lua().map(LuaDataFrame)
         });
         m.guarded_method("supervision", |_, this, ()| {
             this.exp.supervision().lua().map(LuaDataFrame)
         });
-        m.guarded_method("report", |lua, this, path: Option<String>| {
+        m.guarded_method("report", |lua, this, path: Value| {
             ran(&this.exp, "Experiment.report")?;
+            let path = match path {
+                Value::Nil => None,
+                p => Some(crate::args::path("Experiment.report", &p)?),
+            };
             if let Some(p) = &path {
                 this.exp.write_report(Path::new(p)).lua()?;
             }
             display_report(lua, &this.exp)
         });
-        m.guarded_method("write_report", |_, this, path: String| {
+        m.guarded_method("write_report", |_, this, path: Value| {
+            let path = crate::args::path("Experiment.write_report", &path)?;
             ran(&this.exp, "Experiment.write_report")?;
             this.exp.write_report(Path::new(&path)).lua()?;
             Ok(path)
@@ -427,7 +434,8 @@ impl UserData for LuaExperiment {
             let m = this.exp.manifest(&build()).lua()?;
             lua.to_value(&m)
         });
-        m.guarded_method("save", |_, this, dir: String| {
+        m.guarded_method("save", |_, this, dir: Value| {
+            let dir = crate::args::path("Experiment.save", &dir)?;
             ran(&this.exp, "Experiment.save")?;
             this.exp.save(Path::new(&dir), &build()).lua()?;
             Ok(dir)
@@ -498,7 +506,8 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "rerun",
-        lua.guarded_function(|lua, (dir, opts): (String, Option<Value>)| {
+        lua.guarded_function(|lua, (dir, opts): (Value, Option<Value>)| {
+            let dir = crate::args::path("sw.experiment.rerun", &dir)?;
             let o = rerun_opts(opts)?;
             let failed = Default::default();
             let custom = arms_of(lua, o.supervise, &failed);

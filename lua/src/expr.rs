@@ -4,7 +4,7 @@
 //! comparison cannot be an operator: those metamethods raise an error naming the method to use
 //! (`:eq`, `:lt`, ...). Arithmetic and logic (`& | ~`) are metamethods.
 
-use crate::guard::{GuardedLua, GuardedMethods};
+use crate::guard::{GuardedFields, GuardedLua, GuardedMethods};
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value, Variadic};
 use polars::prelude::*;
 use serde::Deserialize;
@@ -335,7 +335,7 @@ impl UserData for LuaExpr {
     }
 
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
-        f.add_field_method_get("str", |_, this| Ok(LuaStrNamespace(this.0.clone())));
+        f.guarded_field_get("str", |_, this| Ok(LuaStrNamespace(this.0.clone())));
     }
 }
 

@@ -13,7 +13,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, UserData, UserDataMethods};
+use mlua::{
+    FromLuaMulti, Function, IntoLua, IntoLuaMulti, Lua, UserData, UserDataFields, UserDataMethods,
+};
 
 use crate::Error;
 
@@ -111,5 +113,23 @@ impl<T: UserData + 'static, M: UserDataMethods<T>> GuardedMethods<T> for M {
         F: Fn(&Lua, A) -> mlua::Result<R> + Send + 'static,
     {
         self.add_meta_function(name, move |lua, args: A| catching(|| f(lua, args)));
+    }
+}
+
+/// `UserDataFields::add_field_method_get`, guarded.
+pub(crate) trait GuardedFields<T: UserData + 'static> {
+    fn guarded_field_get<R, F>(&mut self, name: impl Into<String>, f: F)
+    where
+        R: IntoLua,
+        F: Fn(&Lua, &T) -> mlua::Result<R> + Send + 'static;
+}
+
+impl<T: UserData + 'static, U: UserDataFields<T>> GuardedFields<T> for U {
+    fn guarded_field_get<R, F>(&mut self, name: impl Into<String>, f: F)
+    where
+        R: IntoLua,
+        F: Fn(&Lua, &T) -> mlua::Result<R> + Send + 'static,
+    {
+        self.add_field_method_get(name, move |lua, this| catching(|| f(lua, this)));
     }
 }

@@ -435,6 +435,7 @@ fn model_options() {
                 msg.contains("'num_labels'") && msg.contains("2 classes"),
                 "{msg}"
             );
+            documented(op, "num_labels", "≥ 2");
         }
     }
 
@@ -550,6 +551,7 @@ fn experiment_spec() {
             "train",
             "max_grad_norm",
         ),
+        ("lr", "/strong/train/lr", Range::Positive, "train", "lr"),
         // The model table is `sw.model.new`'s options (its page states the range).
         (
             "rope_theta",
@@ -618,4 +620,91 @@ fn experiment_spec() {
             .unwrap();
     }
     all_documented();
+}
+
+/// The public functions call the check first: a bad option through each entry point (not only
+/// `check` itself) is the error naming it.
+#[test]
+fn entry_points_check_their_options() {
+    use polars::prelude::df;
+    use sandwich_core::oversight::{
+        bradley_terry, dawid_skene, mace, noisy_bradley_terry, simulate, zero_based_skill,
+        Comparisons, Crowd,
+    };
+    let names = |r: sandwich_core::Result<()>, field: &str| {
+        let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains(&format!("'{field}'")), "{field}: {msg:?}");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("a.csv");
+    std::fs::write(&csv, "a,b\n1,2\n").unwrap();
+    let bad_csv: CsvReadOptions = base(&json!({"separator": ";;"}));
+    names(
+        sandwich_core::read_csv(&csv, &bad_csv).map(drop),
+        "separator",
+    );
+    names(
+        sandwich_core::scan_csv(&csv, &bad_csv).map(drop),
+        "separator",
+    );
+    let empty_comment: CsvReadOptions = base(&json!({"comment_prefix": ""}));
+    names(
+        sandwich_core::scan_csv(&csv, &empty_comment).map(drop),
+        "comment_prefix",
+    );
+    let frame = df!("a" => [1i64, 2]).unwrap();
+    let bad_write: CsvWriteOptions = base(&json!({"quote_char": "''"}));
+    names(
+        sandwich_core::write_csv(&frame, dir.path().join("b.csv"), &bad_write),
+        "quote_char",
+    );
+
+    let labels = df!(
+        "task" => ["t1", "t1", "t2", "t2"],
+        "worker" => ["w1", "w2", "w1", "w2"],
+        "label" => ["x", "y", "x", "x"],
+    )
+    .unwrap();
+    let crowd = Crowd::from_frame("test", &labels).unwrap();
+    let iter: IterOptions = base(&json!({"tol": -1.0}));
+    names(dawid_skene(&crowd, &iter).map(drop), "tol");
+    let iter: IterOptions = base(&json!({"lr_init": 0.0}));
+    names(zero_based_skill(&crowd, &iter).map(drop), "lr_init");
+    let m: MaceOptions = base(&json!({"alpha": -1.0}));
+    names(mace(&crowd, &m).map(drop), "alpha");
+    let pairs = df!(
+        "worker" => ["w1", "w2"],
+        "left" => ["a", "b"],
+        "right" => ["b", "c"],
+        "label" => ["a", "c"],
+    )
+    .unwrap();
+    let bt: BtOptions = base(&json!({"n_iter": 0}));
+    let comparisons = Comparisons::from_frame("test", &pairs).unwrap();
+    names(bradley_terry(&comparisons, &bt).map(drop), "n_iter");
+    let nbt: NoisyBtOptions = base(&json!({"regularization_ratio": -1.0}));
+    names(
+        noisy_bradley_terry(&pairs, &nbt).map(drop),
+        "regularization_ratio",
+    );
+    let gold = df!("task" => ["t1"], "true_label" => ["x"]).unwrap();
+    let sim: SimulateOptions = base(&json!({"overseers": [{"id": "a", "accuracy": 0.8}], "k": 0}));
+    names(simulate(&gold, &sim).map(drop), "k");
+
+    let new: NewOptions =
+        base(&json!({"arch": "bert", "vocab_size": 16, "hidden_size": 8, "heads": 3}));
+    names(
+        sandwich_core::model::Model::new_from(&new).map(drop),
+        "heads",
+    );
+    let new: NewOptions =
+        base(&json!({"arch": "gpt2", "vocab_size": 16, "hidden_size": 8, "heads": 2, "layers": 1}));
+    let mut model = sandwich_core::model::Model::new_from(&new).unwrap();
+    let lora: LoraOptions = base(&json!({"dropout": 1.0}));
+    names(model.add_lora(lora), "dropout");
+    let load: LoadOptions = base(&json!({"num_labels": 1}));
+    names(
+        sandwich_core::model::Model::load_with(dir.path(), &load).map(drop),
+        "num_labels",
+    );
 }

@@ -45,7 +45,7 @@ def read_csv(
     | `skip_rows` | integer | 0 | lines to skip before the header |
     | `infer_schema_length` | integer | 100 | rows used to infer types; 0 reads them all first |
     | `null_values` | list of strings | none | strings read as null |
-    | `quote_char` | string | "\\"" | quote character; "" turns quoting off (one ASCII character) |
+    | `quote_char` | string | "\\"" | quote character: one ASCII character, or "" to turn quoting off |
     | `comment_prefix` | string | none | lines starting with it are skipped |
     | `try_parse_dates` | boolean | false | parse date-like strings as dates |
     | `ignore_errors` | boolean | false | unparseable values become null instead of an error |
@@ -211,8 +211,8 @@ def lora(
     |---|---|---|---|
     | `model` | Model | required | the model to adapt |
     | `rank` | integer | 8 | rank r of the update (≥ 1) |
-    | `alpha` | number | 2 × rank | scale numerator (the update is scaled by alpha / r) (> 0) |
-    | `dropout` | number | 0 | dropout on the adapter's input while training (in [0, 1)) |
+    | `alpha` | number | 2 × rank | scale numerator (the update is scaled by alpha / r; > 0) |
+    | `dropout` | number | 0 | dropout on the adapter's input while training, in [0, 1) |
     | `targets` | list of strings | q/v projections | module names or their last part (`c_attn`, `q_proj`, `query`, ...); default: GPT-2 `c_attn`, Llama `q_proj`+`v_proj`, BERT `query`+`value` |
     | `seed` | integer | 0 | seeds A and the dropout masks |
 

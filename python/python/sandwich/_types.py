@@ -58,7 +58,7 @@ class Model(Protocol):
         | `greedy` | boolean | false | always the most likely token (also `temperature = 0`) |
         | `temperature` | number | 1.0 | divides the logits (≥ 0) |
         | `top_k` | integer | none | sample among the k most likely (≥ 1) |
-        | `top_p` | number | none | sample among the smallest set with this much probability (in (0, 1]) |
+        | `top_p` | number | none | sample among the smallest set with this much probability, in (0, 1] |
         | `stop` | list of strings | none | end when the completion contains one |
         | `stop_tokens` | list of integers | none | token ids that end generation, besides EOS |
         | `seed` | integer | 0 | sampling seed |

@@ -98,9 +98,9 @@ def mace(
     | `n_iter` | integer | 50 | iterations per start (≥ 1) |
     | `tol` | number | 0 | stop a start when the log-likelihood changes by less (≥ 0; 0: run all) |
     | `method` | string | `"vb"` | `"vb"` (variational Bayes with priors) or `"em"` |
-    | `smoothing` | number | 0.01 / labels | added to every count before normalising (EM) (> 0) |
+    | `smoothing` | number | 0.01 / labels | added to every count before normalising (EM; > 0) |
     | `default_noise` | number | 0.5 | initial weights uniform on [1, 1 + noise] (≥ 0) |
-    | `alpha`, `beta` | number | 0.5, 0.5 | Beta prior on (spam, know) (VB) (> 0) |
+    | `alpha`, `beta` | number | 0.5, 0.5 | Beta prior on (spam, know) (VB; > 0) |
     | `seed` | integer | 0 | seeds the restarts |
 
     An unknown option key is an error that lists the valid keys.

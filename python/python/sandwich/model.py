@@ -26,7 +26,7 @@ def load(
     | option | type | default | meaning |
     |---|---|---|---|
     | `head` | string | the checkpoint's | `lm`, `scalar`, `classify` or `none` |
-    | `num_labels` | integer | 2 | classes of a `classify` head (implies it) |
+    | `num_labels` | integer | 2 | classes of a `classify` head (implies it; ≥ 2) |
     | `dtype` | string | `f32` | `f32`, `bf16` or `f16` |
     | `device` | string | `cpu` | `cpu` or `cuda:N` |
     | `seed` | integer | 0 | seeds a fresh head |
@@ -71,7 +71,7 @@ def new(
     | `rope_theta` | number | 10000 | RoPE base (llama/qwen2; finite, > 0) |
     | `tie_embeddings` | boolean | false | share input and output embeddings (llama/qwen2; GPT-2 always ties) |
     | `head` | string | `lm` (`none` for bert) | `lm`, `scalar` (reward/value), `classify` or `none` |
-    | `num_labels` | integer | 2 | classes of a `classify` head (implies it) |
+    | `num_labels` | integer | 2 | classes of a `classify` head (implies it; ≥ 2) |
     | `seed` | integer | 0 | seeds the initialisation |
     | `dtype` | string | `f32` | `f32`, `bf16` or `f16` |
     | `device` | string | `cpu` | `cpu` or `cuda:N` (a build with `--features cuda`) |

@@ -38,13 +38,13 @@ def simulate(
     |---|---|---|---|
     | `id` | string | required | the `worker` of its labels |
     | `kind` | "one_coin" or "confusion" or "spammer" or "constant" or "model" | `"one_coin"` | how it answers |
-    | `accuracy` | number | none | `one_coin`: the chance of the right label on an easy task (in [0, 1]) |
+    | `accuracy` | number | none | `one_coin`: the chance of the right label on an easy task, in [0, 1] |
     | `confusion` | list of lists of numbers | none | `confusion`: `confusion[true][given]` |
     | `constant` | string | none | `constant`: the label it always gives |
     | `predictions` | DataFrame | none | `model`: `task, label` |
     | `bias` | string | none | a label it prefers |
-    | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task (in [0, 1]) |
-    | `flip` | number | `0` | the probability of switching to a random other label (in [0, 1]) |
+    | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task, in [0, 1] |
+    | `flip` | number | `0` | the probability of switching to a random other label, in [0, 1] |
 
     | option | type | default | meaning |
     |---|---|---|---|

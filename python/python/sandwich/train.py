@@ -56,9 +56,9 @@ def classify(
     | `probs` | list of strings | none | probability columns, one per class (instead of `label`) |
     | `max_length` | integer | min(512, positions) | truncate texts to this many tokens |
     | `epochs` | integer | 1 | passes over the data (≥ 1) |
-    | `max_steps` | integer | none | optimizer steps in all (overrides epochs) (≥ 1) |
+    | `max_steps` | integer | none | optimizer steps in all (overrides epochs; ≥ 1) |
     | `batch_size` | integer | 8 | examples per micro-batch (≥ 1) |
-    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised) (≥ 1) |
+    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised; ≥ 1) |
     | `lr` | number | 5e-5 | peak learning rate (≥ 0) |
     | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
     | `warmup_steps` | integer | 0 | linear warm-up from 0 |
@@ -67,14 +67,14 @@ def classify(
     | `max_grad_norm` | number | 1.0 | clip the global gradient norm (finite, > 0) |
     | `seed` | integer | 0 | data order |
     | `shuffle` | boolean | true | shuffle each epoch |
-    | `aux_coef` | number | 0 | weak-to-strong's auxiliary confidence loss: weight of the model's own hardened predictions in the target (Burns et al. use 0.5) (in [0, 1]) |
-    | `aux_warmup_frac` | number | 0.1 | fraction of training over which `aux_coef` ramps up from 0 (in [0, 1]) |
+    | `aux_coef` | number | 0 | weak-to-strong's auxiliary confidence loss: weight of the model's own hardened predictions in the target (Burns et al. use 0.5), in [0, 1] |
+    | `aux_warmup_frac` | number | 0.1 | fraction of training over which `aux_coef` ramps up from 0, in [0, 1] |
     | `aux_schedule` | string | "reference" | `reference` (the reference's ramp and jump) or `linear` |
     | `eval` | DataFrame | none | evaluation data (same columns) |
     | `eval_every` | integer | none | evaluate every n steps and after the last (≥ 1) |
     | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
-    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt) (≥ 1) |
-    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest) (≥ 1) |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest; ≥ 1) |
     | `on_step` | function | none | called after every optimizer step with `{step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy}`; an error in it stops training and is raised (with a checkpoint first when checkpointing is on) |
     | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir` — exactly: the final weights are bit-identical to an uninterrupted run |
 
@@ -124,9 +124,9 @@ def sft(
     | `max_length` | integer | min(512, positions) | truncate (or pack) to this many tokens |
     | `packing` | boolean | false | pack examples into full blocks |
     | `epochs` | integer | 1 | passes over the data (≥ 1) |
-    | `max_steps` | integer | none | optimizer steps in all (overrides epochs) (≥ 1) |
+    | `max_steps` | integer | none | optimizer steps in all (overrides epochs; ≥ 1) |
     | `batch_size` | integer | 8 | examples per micro-batch (≥ 1) |
-    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised) (≥ 1) |
+    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised; ≥ 1) |
     | `lr` | number | 5e-5 | peak learning rate (≥ 0) |
     | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
     | `warmup_steps` | integer | 0 | linear warm-up from 0 |
@@ -138,8 +138,8 @@ def sft(
     | `eval` | DataFrame | none | evaluation data (same columns) |
     | `eval_every` | integer | none | evaluate every n steps and after the last (≥ 1) |
     | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
-    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt) (≥ 1) |
-    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest) (≥ 1) |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest; ≥ 1) |
     | `on_step` | function | none | called after every optimizer step with `{step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy}`; an error in it stops training and is raised (with a checkpoint first when checkpointing is on) |
     | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir` — exactly: the final weights are bit-identical to an uninterrupted run |
 

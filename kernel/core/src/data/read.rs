@@ -188,6 +188,7 @@ pub fn read_json(path: impl AsRef<Path>, opts: &JsonReadOptions) -> Result<DataF
 /// Starts a lazy query over a CSV file; nothing is read until the query is collected.
 pub fn scan_csv(path: impl AsRef<Path>, opts: &CsvReadOptions) -> Result<LazyFrame> {
     const OP: &str = "scan_csv";
+    crate::Options::check(opts, OP)?;
     let path = path.as_ref();
     ensure_exists(OP, path)?;
     let separator = ascii_char(OP, "separator", &opts.separator)?;

@@ -41,6 +41,7 @@ impl crate::Options for CsvWriteOptions {
 /// Writes a CSV file.
 pub fn write_csv(df: &DataFrame, path: impl AsRef<Path>, opts: &CsvWriteOptions) -> Result<()> {
     const OP: &str = "write_csv";
+    crate::Options::check(opts, OP)?;
     let path = path.as_ref();
     let separator = ascii_char(OP, "separator", &opts.separator)?;
     let quote = ascii_char(OP, "quote_char", &opts.quote_char)?;

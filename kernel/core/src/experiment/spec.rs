@@ -351,6 +351,17 @@ fn in_unit(arg: &'static str, v: f64, open: bool) -> Result<()> {
     }
 }
 
+/// A side's option error said as the spec's key (`weak.train`, `strong.model`), the option
+/// named in what was expected.
+fn on_side(key: &'static str, e: Error) -> Error {
+    match e {
+        Error::InvalidArgument {
+            arg, expected, got, ..
+        } => Error::invalid(OP, key, format!("{expected} for '{arg}'"), got),
+        other => other,
+    }
+}
+
 impl Spec {
     /// The kind of each arm, in order; `custom` names the arms the front end supplies.
     pub fn arm_kinds(&self, custom: &[String]) -> Result<Vec<ArmKind>> {
@@ -488,10 +499,16 @@ impl Spec {
             ));
         }
         for (side, s) in [("strong", &self.strong), ("weak", &self.weak)] {
+            let (model_key, train_key) = if side == "strong" {
+                ("strong.model", "strong.train")
+            } else {
+                ("weak.model", "weak.train")
+            };
             match &s.model {
-                ModelSpec::New(o) => crate::Options::check(o, OP)?,
-                ModelSpec::Load { options, .. } => crate::Options::check(options, OP)?,
+                ModelSpec::New(o) => crate::Options::check(o, OP),
+                ModelSpec::Load { options, .. } => crate::Options::check(options, OP),
             }
+            .map_err(|e| on_side(model_key, e))?;
             if let ModelSpec::Load { path, .. } = &s.model {
                 if !Path::new(path).join("config.json").is_file() {
                     return Err(Error::invalid(
@@ -507,39 +524,17 @@ impl Spec {
                 }
             }
             let cfg = s.train.config(0);
-            let bad = [
-                ("batch_size", cfg.batch_size),
-                ("epochs", cfg.epochs),
-                ("grad_accum", cfg.grad_accum),
-            ]
-            .into_iter()
-            .find(|(_, v)| *v == 0);
-            if let Some((key, _)) = bad {
-                return Err(Error::invalid(
-                    OP,
-                    "train",
-                    format!("a positive {key} ({side}.train)"),
-                    0,
-                ));
-            }
+            // An arm that does not train measures nothing: lr = 0 is for `sw.train` only.
             if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-                return Err(Error::invalid(
-                    OP,
-                    "train",
-                    format!("a positive lr ({side}.train)"),
-                    cfg.lr,
-                ));
+                let e = Error::invalid(OP, "lr", "a finite number > 0", cfg.lr);
+                return Err(on_side(train_key, e));
             }
-            if s.train.max_length == Some(0) || s.train.max_steps == Some(0) {
-                return Err(Error::invalid(
-                    OP,
-                    "train",
-                    format!("positive max_length and max_steps ({side}.train)"),
-                    0,
-                ));
+            if s.train.max_length == Some(0) {
+                let e = Error::invalid(OP, "max_length", "a positive integer", 0);
+                return Err(on_side(train_key, e));
             }
-            // The trainer's own ranges (betas, eps, ...), before any compute.
-            crate::Options::check(&cfg, OP)?;
+            // The trainer's own ranges (counts, decay, clipping), before any compute.
+            crate::Options::check(&cfg, OP).map_err(|e| on_side(train_key, e))?;
         }
         Ok(())
     }

@@ -231,6 +231,7 @@ impl Model {
     /// from the tokenizer unless given, an LM head for decoders and none for BERT by default.
     pub fn new_from(o: &NewOptions) -> Result<Model> {
         const OP: &str = "model.new";
+        crate::Options::check(o, OP)?;
         let tok = match &o.tokenizer {
             Some(dir) => Some(Tokenizer::load(Path::new(dir), &json!({}))?),
             None => None,

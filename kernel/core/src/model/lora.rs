@@ -350,7 +350,8 @@ impl Model {
             rank,
             alpha: Some(get("lora_alpha").as_f64().unwrap_or(rank as f64)),
             dropout: get("lora_dropout").as_f64().unwrap_or(0.0),
-            targets: Some(targets),
+            // PEFT writes the list it matched; an empty one means the architecture's default.
+            targets: (!targets.is_empty()).then_some(targets),
             seed: get("sandwich_seed").as_u64().unwrap_or(0),
         };
         self.add_lora(options)?;

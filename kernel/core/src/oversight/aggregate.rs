@@ -325,7 +325,7 @@ pub fn zero_based_skill(c: &Crowd, o: &IterOptions) -> Result<Aggregation> {
     let mut skills = vec![1.0 / k as f64 + o.eps; c.n_workers()];
     let mut lr = o.lr_init;
     for iteration in 1..=o.n_iter {
-        if iteration % o.lr_steps_to_reduce.max(1) == 0 {
+        if iteration % o.lr_steps_to_reduce == 0 {
             lr *= o.lr_reduce_factor;
         }
         let probas = vote(c, |w| skills[w]);

@@ -218,7 +218,7 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
         )?;
         set("constant", ov.constant.is_some(), ov.kind == Kind::Constant)?;
         let accuracy = match (&ov.kind, ov.accuracy) {
-            (Kind::OneCoin, Some(a)) => prob(OP, "accuracy", a)?,
+            (Kind::OneCoin, Some(a)) => a, // in [0, 1]: checked with the options
             (Kind::OneCoin, None) => {
                 return Err(Error::invalid(
                     OP,
@@ -265,10 +265,7 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
             ));
         }
         let bias = match &ov.bias {
-            Some(b) => Some((
-                lookup("bias", b)?,
-                prob(OP, "bias_strength", ov.bias_strength)?,
-            )),
+            Some(b) => Some((lookup("bias", b)?, ov.bias_strength)),
             None => None,
         };
         plans.push(Plan {
@@ -277,7 +274,7 @@ pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
             confusion,
             constant,
             bias,
-            flip: prob(OP, "flip", ov.flip)?,
+            flip: ov.flip,
         });
     }
     let per_task = o.k.min(plans.len());
@@ -481,7 +478,7 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
     let mut plans = Vec::with_capacity(o.overseers.len());
     for ov in &o.overseers {
         let accuracy = match (&ov.kind, ov.accuracy) {
-            (Kind::OneCoin, Some(a)) => prob(OP, "accuracy", a)?,
+            (Kind::OneCoin, Some(a)) => a, // in [0, 1]: checked with the options
             (Kind::OneCoin, None) => {
                 return Err(Error::invalid(
                     OP,
@@ -528,12 +525,7 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
                 ))
             }
         };
-        plans.push((
-            accuracy,
-            bias,
-            prob(OP, "bias_strength", ov.bias_strength)?,
-            prob(OP, "flip", ov.flip)?,
-        ));
+        plans.push((accuracy, bias, ov.bias_strength, ov.flip));
     }
     let per_pair = o.k.min(plans.len());
     let mut rng = Rng::new(o.seed);
