@@ -146,6 +146,9 @@ fn with_hooks<T: Send>(
             d.set_item("loss", r.loss)?;
             d.set_item("lr", r.lr)?;
             d.set_item("grad_norm", r.grad_norm)?;
+            // As Lua's hook table: None where the step did not evaluate.
+            d.set_item("eval_loss", r.eval_loss)?;
+            d.set_item("eval_accuracy", r.eval_accuracy)?;
             h.call1(py, (arm, seed, d)).map(drop)
         })
         .map_err(|e| sandwich_core::Error::Hook {

@@ -102,8 +102,12 @@ def test_an_experiment_from_a_dict_runs_saves_and_reruns_identically(tmp_path):
         seen["b"], seen["weak"] = ctx["b"].columns, ctx["weak_predictions"].columns
         return polars.DataFrame(ctx["weak_predictions"]).select("id", "p0", "p1")
 
+    steps = []
     spec = _spec(task) | {
-        "hooks": {"on_arm_done": lambda arm, seed, acc: done.append(arm)},
+        "hooks": {
+            "on_arm_done": lambda arm, seed, acc: done.append(arm),
+            "on_step": lambda arm, seed, report: steps.append(report),
+        },
         "arms": ["weak", "ceiling", "naive_w2s", {"name": "soft", "supervise": soft}],
     }
     exp = sandwich.experiment("py", spec)
@@ -111,6 +115,10 @@ def test_an_experiment_from_a_dict_runs_saves_and_reruns_identically(tmp_path):
     assert not isinstance(exp, sandwich.LuaObject)
     results = exp.run()
     assert done == ["weak", "ceiling", "naive_w2s", "soft"] * 2
+    # The step report has the keys Lua's has (eval_* None where no evaluation ran).
+    assert steps and set(steps[0]) == {
+        "step", "total", "epoch", "loss", "lr", "grad_norm", "eval_loss", "eval_accuracy"
+    }
     assert seen == {"b": ["id", "input"], "weak": ["id", "input", "pred", "p0", "p1"]}
     assert set(results.columns) >= {"arm", "seed", "metric", "value"}
     pgr = polars.DataFrame(exp.pgr())

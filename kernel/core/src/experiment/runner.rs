@@ -208,6 +208,16 @@ impl Services for SeedServices<'_> {
     }
 }
 
+/// The word tokenizer built for this experiment lives only as long as the experiment: models
+/// read it when they are built, and no saved artefact points at it (a manifest regenerates it).
+/// (A process that exits without dropping its experiments, as the command line does, is
+/// covered by `run` removing it when it returns.)
+impl Drop for Experiment {
+    fn drop(&mut self) {
+        self.remove_tokenizer();
+    }
+}
+
 impl Experiment {
     /// Checks `spec` and builds the task: `task` is the DataFrame of a spec whose task is a
     /// DataFrame (its hash is recorded), `None` for a built-in task. `custom` are the custom
@@ -331,6 +341,12 @@ impl Experiment {
             self.tokenizer = Some(dir);
         }
         Ok(self.tokenizer.as_ref().map(|p| p.display().to_string()))
+    }
+
+    fn remove_tokenizer(&mut self) {
+        if let Some(dir) = self.tokenizer.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 
     /// A fresh model of `side` with a classification head for this task.
@@ -551,6 +567,13 @@ impl Experiment {
 
     /// Runs every arm for every seed; returns `arm, seed, split, metric, value`.
     pub fn run(&mut self, hooks: RunHooks) -> Result<DataFrame> {
+        let result = self.run_seeds(hooks);
+        // Every model is built by now; a later run builds the tokenizer again.
+        self.remove_tokenizer();
+        result
+    }
+
+    fn run_seeds(&mut self, hooks: RunHooks) -> Result<DataFrame> {
         self.tokenizer()?;
         let mut rows = Rows::default();
         let mut items = Vec::new();
