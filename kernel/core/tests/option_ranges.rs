@@ -164,6 +164,58 @@ fn base<T: DeserializeOwned>(json: &Value) -> T {
     serde_json::from_value(json.clone()).expect("the base options are valid")
 }
 
+/// The options with `set(value)` applied to the base, and what `check` says of them.
+fn checked<T: Options + DeserializeOwned, V>(
+    op: &'static str,
+    json: &Value,
+    set: fn(&mut T, V),
+    v: V,
+) -> sandwich_core::Result<()> {
+    let mut o: T = base(json);
+    set(&mut o, v);
+    o.check(op)
+}
+
+/// Every value drawn is refused with an error naming `op` and `field`.
+fn refuses<T: Options + DeserializeOwned, V: Clone + std::fmt::Debug>(
+    op: &'static str,
+    json: &Value,
+    field: &str,
+    values: impl Strategy<Value = V>,
+    set: fn(&mut T, V),
+) {
+    runner()
+        .run(&values, |v| {
+            let msg = checked(op, json, set, v.clone())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            prop_assert!(
+                msg.contains(op) && msg.contains(&format!("'{field}'")),
+                "{op}.{field} = {v:?}: {msg:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Every value drawn passes.
+fn accepts<T: Options + DeserializeOwned, V: Clone + std::fmt::Debug>(
+    op: &'static str,
+    json: &Value,
+    field: &str,
+    values: impl Strategy<Value = V>,
+    set: fn(&mut T, V),
+) {
+    runner()
+        .run(&values, |v| {
+            let r = checked(op, json, set, v.clone());
+            prop_assert!(r.is_ok(), "{op}.{field} = {v:?} refused: {r:?}");
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// A number option: outside its range an error naming `op` and `field`; inside it, no error.
 fn number<T: Options + DeserializeOwned>(
     op: &'static str,
@@ -172,28 +224,8 @@ fn number<T: Options + DeserializeOwned>(
     range: Range,
     set: fn(&mut T, f64),
 ) {
-    runner()
-        .run(&outside(range), |v| {
-            let mut o: T = base(&json);
-            set(&mut o, v);
-            let e = o.check(op).map(|_| ()).err();
-            let msg = e.map(|e| e.to_string()).unwrap_or_default();
-            prop_assert!(
-                msg.contains(op) && msg.contains(&format!("'{field}'")),
-                "{op}.{field} = {v}: {msg:?}"
-            );
-            Ok(())
-        })
-        .unwrap();
-    runner()
-        .run(&inside(range), |v| {
-            let mut o: T = base(&json);
-            set(&mut o, v);
-            let r = o.check(op);
-            prop_assert!(r.is_ok(), "{op}.{field} = {v} refused: {r:?}");
-            Ok(())
-        })
-        .unwrap();
+    refuses(op, &json, field, outside(range), set);
+    accepts(op, &json, field, inside(range), set);
     documented(op, field, phrase(range));
 }
 
@@ -206,24 +238,10 @@ fn count<T: Options + DeserializeOwned>(
     free: bool,
     set: fn(&mut T, usize),
 ) {
-    let mut o: T = base(&json);
-    set(&mut o, 0);
-    let msg = o.check(op).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(
-        msg.contains(op) && msg.contains(&format!("'{field}'")),
-        "{op}.{field} = 0: {msg:?}"
-    );
+    refuses(op, &json, field, Just(0usize), set);
     documented(op, field, "≥ 1");
     if free {
-        runner()
-            .run(&(1usize..100_000), |v| {
-                let mut o: T = base(&json);
-                set(&mut o, v);
-                let r = o.check(op);
-                prop_assert!(r.is_ok(), "{op}.{field} = {v} refused: {r:?}");
-                Ok(())
-            })
-            .unwrap();
+        accepts(op, &json, field, 1usize..100_000, set);
     }
 }
 
