@@ -57,6 +57,7 @@ local function minilm(max_length)
   side.train.epochs = epochs
   side.train.batch_size = 16
   side.train.lr = 1e-4
+  side.train.warmup_steps = 10
   return side
 end
 -- A small BERT-style model from scratch on A (480 snippets) stayed at chance (0.49, 0.50): real
