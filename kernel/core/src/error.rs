@@ -30,6 +30,14 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// A campaign's SQLite file could not be read or written.
+    #[error("{op}: {context}")]
+    Store {
+        op: &'static str,
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A tensor operation failed (shapes, dtypes, devices).
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
@@ -98,7 +106,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidArgument { .. } => ErrorKind::Config,
-            Error::Io { .. } | Error::Polars { .. } => ErrorKind::Data,
+            Error::Io { .. } | Error::Polars { .. } | Error::Store { .. } => ErrorKind::Data,
             Error::Tensor(_) => ErrorKind::Model,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Hook { .. } => ErrorKind::Other,

@@ -15,6 +15,7 @@
 mod data;
 mod error;
 pub mod experiment;
+pub mod feedback;
 mod interrupt;
 pub mod model;
 pub mod nn;
