@@ -1,9 +1,11 @@
-//! `sandwich`: run Lua scripts over the Sandwich workbench, or serve them as a Jupyter kernel.
+//! `sandwich`: run Lua scripts over the Sandwich workbench, serve them as a Jupyter kernel, or
+//! serve a feedback campaign's rater pages.
 
 mod alloc;
 mod bar;
 mod jupyter;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,22 @@ enum Command {
         /// The connection file Jupyter wrote (ports, key).
         #[arg(long, value_name = "FILE")]
         connection_file: Option<PathBuf>,
+    },
+    /// Serve a feedback campaign's rater pages (made with `sw.feedback.campaign`) until Ctrl-C;
+    /// prints each rater's link.
+    Serve {
+        /// The campaign's file.
+        campaign: PathBuf,
+        /// The address to listen on: loopback unless you say otherwise (put a TLS proxy in
+        /// front of anything public).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// The URL raters reach the server at, when not http://HOST:PORT (behind a proxy).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
 }
 
@@ -133,5 +151,11 @@ fn main() -> ExitCode {
             action,
             connection_file,
         } => kernel(action, connection_file),
+        Command::Serve {
+            campaign,
+            host,
+            port,
+            public_url,
+        } => serve::serve(&campaign, host, port, public_url),
     }
 }

@@ -35,6 +35,8 @@ pub(crate) fn userdata_type(ud: &AnyUserData) -> Option<(&'static str, Vec<&'sta
         ("Chart", crate::chart::METHODS.to_vec())
     } else if ud.is::<crate::experiment::LuaExperiment>() {
         ("Experiment", crate::experiment::METHODS.to_vec())
+    } else if ud.is::<crate::feedback::LuaCampaign>() {
+        ("Campaign", crate::feedback::METHODS.to_vec())
     } else {
         return None;
     })

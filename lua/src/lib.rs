@@ -20,6 +20,7 @@ mod display;
 mod error;
 mod experiment;
 mod expr;
+mod feedback;
 mod frame;
 mod guard;
 mod html;
@@ -63,6 +64,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("tasks", tasks::register),
     ("json", json::register),
     ("experiment", experiment::register),
+    ("feedback", feedback::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

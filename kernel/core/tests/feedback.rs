@@ -12,9 +12,25 @@ fn spec(v: serde_json::Value) -> CampaignSpec {
 fn items(n: usize, gold_every: usize) -> DataFrame {
     let id: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
     let text: Vec<String> = (0..n).map(|i| format!("review {i}")).collect();
-    let model: Vec<String> = (0..n).map(|i| if i % 2 == 0 { "pos".into() } else { "neg".into() }).collect();
+    let model: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                "pos".into()
+            } else {
+                "neg".into()
+            }
+        })
+        .collect();
     let gold: Vec<Option<String>> = (0..n)
-        .map(|i| (gold_every > 0 && i % gold_every == 0).then(|| if i % 2 == 0 { "pos".into() } else { "neg".into() }))
+        .map(|i| {
+            (gold_every > 0 && i % gold_every == 0).then(|| {
+                if i % 2 == 0 {
+                    "pos".into()
+                } else {
+                    "neg".into()
+                }
+            })
+        })
         .collect();
     df!("id" => id, "text" => text, "model" => model, "gold" => gold).unwrap()
 }
@@ -34,8 +50,13 @@ fn next_item(c: &Campaign, tok: &str) -> Option<String> {
 fn assignment_fills_every_item_to_its_overlap_and_never_repeats_an_item() {
     let dir = tempfile::tempdir().unwrap();
     let raters: Vec<_> = (0..5).map(|i| json!({"id": format!("r{i}")})).collect();
-    let c = Campaign::create(dir.path().join("c.db"), spec(json!({
-        "kind": "label", "choices": ["neg", "pos"], "overlap": 3, "raters": raters})), &items(10, 0)).unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({
+        "kind": "label", "choices": ["neg", "pos"], "overlap": 3, "raters": raters})),
+        &items(10, 0),
+    )
+    .unwrap();
     let mut seen = std::collections::HashSet::new();
     // Round-robin: each rater takes one item in turn until all are done.
     let mut active: Vec<String> = (0..5).map(|i| token(&c, &format!("r{i}"))).collect();
@@ -43,9 +64,21 @@ fn assignment_fills_every_item_to_its_overlap_and_never_repeats_an_item() {
     while !active.is_empty() {
         active.retain(|tok| match next_item(&c, tok) {
             Some(item) => {
-                assert!(seen.insert((tok.clone(), item.clone())), "an item served twice to a rater");
-                let s = c.submit(tok, &item, &json!("pos"), &format!("k{n}")).unwrap().unwrap();
-                assert_eq!(s, Submitted::Saved { duplicate: false, paused: false });
+                assert!(
+                    seen.insert((tok.clone(), item.clone())),
+                    "an item served twice to a rater"
+                );
+                let s = c
+                    .submit(tok, &item, &json!("pos"), &format!("k{n}"))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    s,
+                    Submitted::Saved {
+                        duplicate: false,
+                        paused: false
+                    }
+                );
                 n += 1;
                 true
             }
@@ -54,70 +87,198 @@ fn assignment_fills_every_item_to_its_overlap_and_never_repeats_an_item() {
     }
     let j = c.judgments().unwrap();
     assert_eq!(j.height(), 30);
-    let per_item = j.clone().lazy().group_by([col("task")]).agg([len().alias("n")]).collect().unwrap();
+    let per_item = j
+        .clone()
+        .lazy()
+        .group_by([col("task")])
+        .agg([len().alias("n")])
+        .collect()
+        .unwrap();
     assert_eq!(per_item.height(), 10);
-    assert!(per_item.column("n").unwrap().u32().unwrap().iter().flatten().all(|v| v == 3));
-    let per_rater = j.lazy().group_by([col("worker")]).agg([len().alias("n")]).collect().unwrap();
+    assert!(per_item
+        .column("n")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .all(|v| v == 3));
+    let per_rater = j
+        .lazy()
+        .group_by([col("worker")])
+        .agg([len().alias("n")])
+        .collect()
+        .unwrap();
     // Taking turns, raters share the work nearly evenly.
-    let n: Vec<u32> = per_rater.column("n").unwrap().u32().unwrap().iter().flatten().collect();
-    assert!(n.iter().max().unwrap() - n.iter().min().unwrap() <= 2, "{n:?}");
+    let n: Vec<u32> = per_rater
+        .column("n")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        n.iter().max().unwrap() - n.iter().min().unwrap() <= 2,
+        "{n:?}"
+    );
 }
 
 #[test]
 fn gold_items_are_interleaved_and_a_rater_below_the_threshold_is_paused_and_flagged() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Campaign::create(dir.path().join("c.db"), spec(json!({
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({
         "kind": "label", "choices": ["neg", "pos"], "overlap": 2,
         "gold": {"rate": 0.5, "min_gold": 2, "threshold": 0.75},
-        "raters": [{"id": "good"}, {"id": "bad"}]})), &items(20, 4)).unwrap();
-    let truth = |item: &str| if item[1..].parse::<usize>().unwrap() % 2 == 0 { "pos" } else { "neg" };
+        "raters": [{"id": "good"}, {"id": "bad"}]})),
+        &items(20, 4),
+    )
+    .unwrap();
+    let truth = |item: &str| {
+        if item[1..].parse::<usize>().unwrap() % 2 == 0 {
+            "pos"
+        } else {
+            "neg"
+        }
+    };
     for (rater, honest) in [("good", true), ("bad", false)] {
         let tok = token(&c, rater);
         for k in 0..6 {
-            let Some(item) = next_item(&c, &tok) else { break };
+            let Some(item) = next_item(&c, &tok) else {
+                break;
+            };
             let t = truth(&item);
-            let answer = if honest { t } else if t == "pos" { "neg" } else { "pos" };
-            c.submit(&tok, &item, &json!(answer), &format!("{rater}{k}")).unwrap().unwrap();
+            let answer = if honest {
+                t
+            } else if t == "pos" {
+                "neg"
+            } else {
+                "pos"
+            };
+            c.submit(&tok, &item, &json!(answer), &format!("{rater}{k}"))
+                .unwrap()
+                .unwrap();
         }
     }
     let q = c.quality().unwrap();
-    let paused: Vec<bool> = q.column("paused").unwrap().bool().unwrap().iter().flatten().collect();
+    let paused: Vec<bool> = q
+        .column("paused")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(paused, vec![false, true]);
-    let acc: Vec<Option<f64>> = q.column("gold_accuracy").unwrap().f64().unwrap().iter().collect();
+    let acc: Vec<Option<f64>> = q
+        .column("gold_accuracy")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(acc, vec![Some(1.0), Some(0.0)]);
     // Every second item was gold: positions 2 and 4 for each rater.
     let j = c.judgments().unwrap();
-    let bad = j.clone().lazy().filter(col("worker").eq(lit("bad"))).collect().unwrap();
-    assert_eq!(bad.height(), 4, "the bad rater stops at the second gold item");
-    let gold: Vec<bool> = bad.column("gold").unwrap().bool().unwrap().iter().flatten().collect();
+    let bad = j
+        .clone()
+        .lazy()
+        .filter(col("worker").eq(lit("bad")))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        bad.height(),
+        4,
+        "the bad rater stops at the second gold item"
+    );
+    let gold: Vec<bool> = bad
+        .column("gold")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(gold, vec![false, true, false, true]);
-    assert!(bad.column("flagged").unwrap().bool().unwrap().iter().flatten().all(|f| f));
+    assert!(bad
+        .column("flagged")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .flatten()
+        .all(|f| f));
     let tok = token(&c, "bad");
-    assert!(matches!(c.next(&tok).unwrap().unwrap(), Next::Paused { answered: 4 }));
+    assert!(matches!(
+        c.next(&tok).unwrap().unwrap(),
+        Next::Paused { answered: 4 }
+    ));
 }
 
 #[test]
 fn submissions_that_are_not_the_raters_own_are_refused_and_replays_are_written_once() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Campaign::create(dir.path().join("c.db"), spec(json!({
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({
         "kind": "label", "choices": ["neg", "pos"], "overlap": 1,
-        "raters": [{"id": "a"}, {"id": "b"}]})), &items(4, 0)).unwrap();
+        "raters": [{"id": "a"}, {"id": "b"}]})),
+        &items(4, 0),
+    )
+    .unwrap();
     let (a, b) = (token(&c, "a"), token(&c, "b"));
     let item_a = next_item(&c, &a).unwrap();
     // Another rater's item, an item never served, an unknown item, a guessed token.
-    assert_eq!(c.submit(&b, &item_a, &json!("pos"), "x1").unwrap(), Some(Submitted::NotAssigned));
-    assert_eq!(c.submit(&a, "t3", &json!("pos"), "x2").unwrap().unwrap(), Submitted::NotAssigned);
-    assert_eq!(c.submit(&a, "nope", &json!("pos"), "x3").unwrap().unwrap(), Submitted::NotAssigned);
-    assert_eq!(c.submit("guess", &item_a, &json!("pos"), "x4").unwrap(), None);
+    assert_eq!(
+        c.submit(&b, &item_a, &json!("pos"), "x1").unwrap(),
+        Some(Submitted::NotAssigned)
+    );
+    assert_eq!(
+        c.submit(&a, "t3", &json!("pos"), "x2").unwrap().unwrap(),
+        Submitted::NotAssigned
+    );
+    assert_eq!(
+        c.submit(&a, "nope", &json!("pos"), "x3").unwrap().unwrap(),
+        Submitted::NotAssigned
+    );
+    assert_eq!(
+        c.submit("guess", &item_a, &json!("pos"), "x4").unwrap(),
+        None
+    );
     assert!(c.next("guess").unwrap().is_none());
     // A bad answer writes nothing.
-    assert!(matches!(c.submit(&a, &item_a, &json!("maybe"), "x5").unwrap().unwrap(), Submitted::Invalid { .. }));
+    assert!(matches!(
+        c.submit(&a, &item_a, &json!("maybe"), "x5")
+            .unwrap()
+            .unwrap(),
+        Submitted::Invalid { .. }
+    ));
     // The real one, then its replay, then another key for the same item, then the key reused.
-    assert_eq!(c.submit(&a, &item_a, &json!("pos"), "k").unwrap().unwrap(), Submitted::Saved { duplicate: false, paused: false });
-    assert_eq!(c.submit(&a, &item_a, &json!("pos"), "k").unwrap().unwrap(), Submitted::Saved { duplicate: true, paused: false });
-    assert_eq!(c.submit(&a, &item_a, &json!("neg"), "k2").unwrap().unwrap(), Submitted::AlreadyJudged);
+    assert_eq!(
+        c.submit(&a, &item_a, &json!("pos"), "k").unwrap().unwrap(),
+        Submitted::Saved {
+            duplicate: false,
+            paused: false
+        }
+    );
+    assert_eq!(
+        c.submit(&a, &item_a, &json!("pos"), "k").unwrap().unwrap(),
+        Submitted::Saved {
+            duplicate: true,
+            paused: false
+        }
+    );
+    assert_eq!(
+        c.submit(&a, &item_a, &json!("neg"), "k2").unwrap().unwrap(),
+        Submitted::AlreadyJudged
+    );
     let item_b = next_item(&c, &b).unwrap();
-    assert_eq!(c.submit(&b, &item_b, &json!("pos"), "k").unwrap().unwrap(), Submitted::KeyReused);
+    assert_eq!(
+        c.submit(&b, &item_b, &json!("pos"), "k").unwrap().unwrap(),
+        Submitted::KeyReused
+    );
     assert_eq!(c.judgments().unwrap().height(), 1);
 }
 
@@ -125,21 +286,57 @@ fn submissions_that_are_not_the_raters_own_are_refused_and_replays_are_written_o
 fn every_kind_validates_its_answers_and_tables_use_crowd_kit_columns() {
     let dir = tempfile::tempdir().unwrap();
     let pairs = df!("id" => ["p0", "p1"], "left" => ["x", "y"], "right" => ["y", "z"],
-                    "a" => ["A0", "A1"], "b" => ["B0", "B1"], "c" => ["C0", "C1"]).unwrap();
+                    "a" => ["A0", "A1"], "b" => ["B0", "B1"], "c" => ["C0", "C1"])
+    .unwrap();
     let cases = [
-        (json!({"kind": "pairwise"}), json!("up"), json!("right"), "label", "y"),
-        (json!({"kind": "rate", "scale": 7}), json!(8), json!(7), "label", "7"),
-        (json!({"kind": "rank", "candidates": ["a", "b", "c"]}), json!(["a", "a", "c"]), json!(["c", "a", "b"]), "label", "c>a>b"),
-        (json!({"kind": "demo"}), json!("  "), json!("a better answer"), "label", "a better answer"),
+        (
+            json!({"kind": "pairwise"}),
+            json!("up"),
+            json!("right"),
+            "label",
+            "y",
+        ),
+        (
+            json!({"kind": "rate", "scale": 7}),
+            json!(8),
+            json!(7),
+            "label",
+            "7",
+        ),
+        (
+            json!({"kind": "rank", "candidates": ["a", "b", "c"]}),
+            json!(["a", "a", "c"]),
+            json!(["c", "a", "b"]),
+            "label",
+            "c>a>b",
+        ),
+        (
+            json!({"kind": "demo"}),
+            json!("  "),
+            json!("a better answer"),
+            "label",
+            "a better answer",
+        ),
     ];
     for (i, (extra, bad, good, column, stored)) in cases.into_iter().enumerate() {
         let mut s = json!({"raters": [{"id": "r"}], "overlap": 1});
-        s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        s.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let c = Campaign::create(dir.path().join(format!("{i}.db")), spec(s), &pairs).unwrap();
         let tok = token(&c, "r");
         let item = next_item(&c, &tok).unwrap();
-        assert!(matches!(c.submit(&tok, &item, &bad, "k0").unwrap().unwrap(), Submitted::Invalid { .. }), "{bad}");
-        assert!(matches!(c.submit(&tok, &item, &good, "k1").unwrap().unwrap(), Submitted::Saved { .. }));
+        assert!(
+            matches!(
+                c.submit(&tok, &item, &bad, "k0").unwrap().unwrap(),
+                Submitted::Invalid { .. }
+            ),
+            "{bad}"
+        );
+        assert!(matches!(
+            c.submit(&tok, &item, &good, "k1").unwrap().unwrap(),
+            Submitted::Saved { .. }
+        ));
         let j = c.judgments().unwrap();
         let v = j.column(column).unwrap().get(0).unwrap();
         assert_eq!(v.to_string().trim_matches('"'), stored);
@@ -154,22 +351,51 @@ fn every_kind_validates_its_answers_and_tables_use_crowd_kit_columns() {
 #[test]
 fn random_conditions_split_a_group_evenly_and_only_the_assisted_see_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let raters: Vec<_> = (0..6).map(|i| json!({"id": format!("n{i}"), "group": "novice"}))
-        .chain([json!({"id": "e", "group": "expert"})]).collect();
+    let raters: Vec<_> = (0..6)
+        .map(|i| json!({"id": format!("n{i}"), "group": "novice"}))
+        .chain([json!({"id": "e", "group": "expert"})])
+        .collect();
     let c = Campaign::create(dir.path().join("c.db"), spec(json!({
         "kind": "label", "choices": ["neg", "pos"], "raters": raters,
         "conditions": {"unassisted": {}, "assisted": {"show": ["model"], "heading": "The model says"}},
         "groups": {"novice": "random", "expert": "unassisted"}})), &items(6, 0)).unwrap();
     let links = c.links("http://h:1/").unwrap();
-    let cond: Vec<&str> = links.column("condition").unwrap().str().unwrap().iter().flatten().collect();
+    let cond: Vec<&str> = links
+        .column("condition")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(cond.iter().take(6).filter(|c| **c == "assisted").count(), 3);
     assert_eq!(cond[6], "unassisted");
-    let urls: Vec<&str> = links.column("url").unwrap().str().unwrap().iter().flatten().collect();
-    assert!(urls.iter().all(|u| u.starts_with("http://h:1/r/") && u.len() == "http://h:1/r/".len() + 43));
+    let urls: Vec<&str> = links
+        .column("url")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(urls
+        .iter()
+        .all(|u| u.starts_with("http://h:1/r/") && u.len() == "http://h:1/r/".len() + 43));
     for (i, cond) in cond.iter().enumerate() {
-        let rater = links.column("rater").unwrap().str().unwrap().get(i).unwrap();
-        let Next::Item(a) = c.next(&token(&c, rater)).unwrap().unwrap() else { panic!() };
-        assert_eq!(a.fields.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), vec!["text"]);
+        let rater = links
+            .column("rater")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(i)
+            .unwrap();
+        let Next::Item(a) = c.next(&token(&c, rater)).unwrap().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            a.fields.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+            vec!["text"]
+        );
         if *cond == "assisted" {
             assert_eq!(a.assistance.len(), 1);
             assert_eq!(a.assistance_heading, "The model says");
@@ -183,8 +409,13 @@ fn random_conditions_split_a_group_evenly_and_only_the_assisted_see_the_model() 
 fn a_campaign_reopens_with_its_judgments_and_links_and_the_file_holds_no_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    let c = Campaign::create(&path, spec(json!({
-        "kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "a"}]})), &items(3, 0)).unwrap();
+    let c = Campaign::create(
+        &path,
+        spec(json!({
+        "kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "a"}]})),
+        &items(3, 0),
+    )
+    .unwrap();
     let tok = token(&c, "a");
     let item = next_item(&c, &tok).unwrap();
     c.submit(&tok, &item, &json!("neg"), "k").unwrap();
@@ -196,30 +427,65 @@ fn a_campaign_reopens_with_its_judgments_and_links_and_the_file_holds_no_token()
     let bytes = std::fs::read(&path).unwrap();
     let wal = std::fs::read(dir.path().join("c.db-wal")).unwrap_or_default();
     for t in [tok.as_str(), c.admin_token().as_str()] {
-        assert!(!bytes.windows(t.len()).any(|w| w == t.as_bytes()) && !wal.windows(t.len()).any(|w| w == t.as_bytes()));
+        assert!(
+            !bytes.windows(t.len()).any(|w| w == t.as_bytes())
+                && !wal.windows(t.len()).any(|w| w == t.as_bytes())
+        );
     }
-    assert!(Campaign::create(&path, c.spec().clone(), &items(3, 0)).unwrap_err().to_string().contains("a new file"));
+    assert!(Campaign::create(&path, c.spec().clone(), &items(3, 0))
+        .unwrap_err()
+        .to_string()
+        .contains("a new file"));
 }
 
 #[test]
 fn bad_specs_and_items_are_errors_that_name_what_was_expected() {
     let dir = tempfile::tempdir().unwrap();
-    let err = serde_json::from_value::<CampaignSpec>(json!({"kind": "label", "raters": [], "overlapp": 2}))
-        .unwrap_err()
-        .to_string();
+    let err = serde_json::from_value::<CampaignSpec>(
+        json!({"kind": "label", "raters": [], "overlapp": 2}),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("overlapp"), "{err}");
     let bad = [
-        (json!({"kind": "label", "choices": ["a"], "raters": [{"id": "r"}]}), "at least two choices"),
-        (json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "overlap": 0}), "overlap"),
-        (json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r/x"}]}), "ids of 1 to 64"),
-        (json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "show": ["txt"]}), "'txt'"),
-        (json!({"kind": "label", "choices": ["neg", "maybe"], "raters": [{"id": "r"}]}), "gold answers among the choices"),
-        (json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "groups": {"novice": "helped"}}), "'helped'"),
-        (json!({"kind": "rate", "scale": 12, "raters": [{"id": "r"}]}), "[2, 11]"),
+        (
+            json!({"kind": "label", "choices": ["a"], "raters": [{"id": "r"}]}),
+            "at least two choices",
+        ),
+        (
+            json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "overlap": 0}),
+            "overlap",
+        ),
+        (
+            json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r/x"}]}),
+            "ids of 1 to 64",
+        ),
+        (
+            json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "show": ["txt"]}),
+            "'txt'",
+        ),
+        (
+            json!({"kind": "label", "choices": ["neg", "maybe"], "raters": [{"id": "r"}]}),
+            "gold answers among the choices",
+        ),
+        (
+            json!({"kind": "label", "choices": ["neg", "pos"], "raters": [{"id": "r"}], "groups": {"novice": "helped"}}),
+            "'helped'",
+        ),
+        (
+            json!({"kind": "rate", "scale": 12, "raters": [{"id": "r"}]}),
+            "[2, 11]",
+        ),
     ];
     for (i, (s, want)) in bad.into_iter().enumerate() {
-        let err = Campaign::create(dir.path().join(format!("{i}.db")), spec(s), &items(4, 2)).err().unwrap().to_string();
-        assert!(err.starts_with("feedback.campaign:") && err.contains(want), "{err}");
+        let err = Campaign::create(dir.path().join(format!("{i}.db")), spec(s), &items(4, 2))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("feedback.campaign:") && err.contains(want),
+            "{err}"
+        );
     }
 }
 
@@ -227,25 +493,61 @@ fn bad_specs_and_items_are_errors_that_name_what_was_expected() {
 fn quality_reports_agreement_and_dawid_skene_skill() {
     let dir = tempfile::tempdir().unwrap();
     let raters: Vec<_> = (0..4).map(|i| json!({"id": format!("r{i}")})).collect();
-    let c = Campaign::create(dir.path().join("c.db"), spec(json!({
-        "kind": "label", "choices": ["neg", "pos"], "overlap": 4, "raters": raters})), &items(12, 0)).unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({
+        "kind": "label", "choices": ["neg", "pos"], "overlap": 4, "raters": raters})),
+        &items(12, 0),
+    )
+    .unwrap();
     for r in 0..4 {
         let tok = token(&c, &format!("r{r}"));
         let mut k = 0;
         while let Some(item) = next_item(&c, &tok) {
             let i: usize = item[1..].parse().unwrap();
-            let truth = if i % 2 == 0 { "pos" } else { "neg" };
+            let truth = if i.is_multiple_of(2) { "pos" } else { "neg" };
             // r3 answers against the truth on two items of every three.
-            let answer = if r == 3 && i % 3 != 0 { if truth == "pos" { "neg" } else { "pos" } } else { truth };
-            c.submit(&tok, &item, &json!(answer), &format!("{r}-{k}")).unwrap();
+            let answer = if r == 3 && !i.is_multiple_of(3) {
+                if truth == "pos" {
+                    "neg"
+                } else {
+                    "pos"
+                }
+            } else {
+                truth
+            };
+            c.submit(&tok, &item, &json!(answer), &format!("{r}-{k}"))
+                .unwrap();
             k += 1;
         }
     }
     let q = c.quality().unwrap();
-    let skill: Vec<f64> = q.column("skill").unwrap().f64().unwrap().iter().flatten().collect();
-    let alpha: Vec<f64> = q.column("alpha").unwrap().f64().unwrap().iter().flatten().collect();
-    assert!(skill[..3].iter().all(|&s| s > 0.9) && skill[3] < 0.5, "{skill:?}");
+    let skill: Vec<f64> = q
+        .column("skill")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    let alpha: Vec<f64> = q
+        .column("alpha")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        skill[..3].iter().all(|&s| s > 0.9) && skill[3] < 0.5,
+        "{skill:?}"
+    );
     // The same items for everyone here: one α for all, below 1 because of r3.
-    assert!(alpha.iter().all(|&a| (a - alpha[0]).abs() < 1e-12 && a < 0.9 && a > 0.0), "{alpha:?}");
+    assert!(
+        alpha
+            .iter()
+            .all(|&a| (a - alpha[0]).abs() < 1e-12 && a < 0.9 && a > 0.0),
+        "{alpha:?}"
+    );
     assert!(q.column("gold_accuracy").unwrap().null_count() == 4);
 }

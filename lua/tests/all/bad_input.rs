@@ -274,6 +274,7 @@ fn campaign_over_every_public_function() {
     // temporary directory: writers given it fail (or write there), never into the tree.
     let missing = lua_str(dir.path().join("no/such/dir/x").to_str().unwrap());
     let tok = lua_str(dir.path().join("tok").to_str().unwrap());
+    let campaign = lua_str(dir.path().join("campaign.db").to_str().unwrap());
     let c = Captured::new();
     let report = c.eval(&format!(
         r#"
@@ -286,6 +287,8 @@ fn campaign_over_every_public_function() {
           DataFrame = df, LazyFrame = df:lazy(), Expr = sw.col('a'), ["Expr.str"] = sw.col('b').str,
           GroupBy = df:group_by('b'), When = sw.when(sw.col('a'):eq(1)), Model = model,
           Chart = sw.chart.bar(df, {{x = 'b', y = 'a'}}),
+          Campaign = sw.feedback.campaign{{path = {campaign}, items = sw.frame{{id = {{'a', 'b'}}, text = {{'x', 'y'}}}},
+            kind = 'label', choices = {{'neg', 'pos'}}, raters = {{{{id = 'r'}}}}}},
           -- Small enough that `run` with valid options (an empty table) takes a moment.
           Experiment = sw.experiment 'campaign' {{
             task = sw.tasks.builtin('sentiment', {{n = 40}}),

@@ -28,7 +28,9 @@ fn inline(line: &str) -> String {
     for (mark, tag) in spans {
         let mut done = String::new();
         while let Some(a) = rest.find(mark) {
-            let Some(len) = rest[a + mark.len()..].find(mark) else { break };
+            let Some(len) = rest[a + mark.len()..].find(mark) else {
+                break;
+            };
             let inner = &rest[a + mark.len()..a + mark.len() + len];
             if inner.is_empty() {
                 break;
@@ -87,7 +89,8 @@ pub fn markdown_to_html(md: &str) -> String {
 
 fn heading(t: &str) -> Option<(usize, &str)> {
     let level = t.chars().take_while(|&c| c == '#').count();
-    ((1..=3).contains(&level) && t[level..].starts_with(' ')).then(|| (level + 1, t[level..].trim()))
+    ((1..=3).contains(&level) && t[level..].starts_with(' '))
+        .then(|| (level + 1, t[level..].trim()))
 }
 
 #[cfg(test)]
@@ -98,9 +101,15 @@ mod tests {
     fn renders_the_subset_and_escapes_everything_else() {
         let html = markdown_to_html("# Task\nRead **each** item, *then* press `1`.\n\n- one\n- two\n\n<script>alert(1)</script> [x](javascript:y)");
         assert!(html.contains("<h2>Task</h2>"), "{html}");
-        assert!(html.contains("<strong>each</strong>") && html.contains("<em>then</em>") && html.contains("<code>1</code>"));
+        assert!(
+            html.contains("<strong>each</strong>")
+                && html.contains("<em>then</em>")
+                && html.contains("<code>1</code>")
+        );
         assert!(html.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>"));
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script"));
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script")
+        );
         assert!(!html.contains("<a "));
     }
 }

@@ -184,24 +184,49 @@ impl CampaignSpec {
         positive_count(op, "lease_seconds", self.lease_seconds as usize)?;
         match self.kind {
             Kind::Label if self.choices.len() < 2 => {
-                return Err(Error::invalid(op, "choices", "at least two choices", self.choices.len()))
+                return Err(Error::invalid(
+                    op,
+                    "choices",
+                    "at least two choices",
+                    self.choices.len(),
+                ))
             }
             Kind::Rate if !(2..=11).contains(&self.scale) => {
-                return Err(Error::invalid(op, "scale", "an integer in [2, 11]", self.scale))
+                return Err(Error::invalid(
+                    op,
+                    "scale",
+                    "an integer in [2, 11]",
+                    self.scale,
+                ))
             }
             Kind::Rank if self.candidates.len() < 2 => {
-                return Err(Error::invalid(op, "candidates", "at least two item columns", self.candidates.len()))
+                return Err(Error::invalid(
+                    op,
+                    "candidates",
+                    "at least two item columns",
+                    self.candidates.len(),
+                ))
             }
             _ => {}
         }
         if let Some(dup) = duplicate(self.choices.iter()) {
-            return Err(Error::invalid(op, "choices", "distinct choices", format!("'{dup}' twice")));
+            return Err(Error::invalid(
+                op,
+                "choices",
+                "distinct choices",
+                format!("'{dup}' twice"),
+            ));
         }
         if self.raters.is_empty() {
             return Err(Error::invalid(op, "raters", "at least one rater", "none"));
         }
         if let Some(dup) = duplicate(self.raters.iter().map(|r| &r.id)) {
-            return Err(Error::invalid(op, "raters", "distinct rater ids", format!("'{dup}' twice")));
+            return Err(Error::invalid(
+                op,
+                "raters",
+                "distinct rater ids",
+                format!("'{dup}' twice"),
+            ));
         }
         if let Some(r) = self.raters.iter().find(|r| !is_plain_id(&r.id)) {
             return Err(Error::invalid(
@@ -222,7 +247,12 @@ impl CampaignSpec {
                 ));
             }
             if !self.raters.iter().any(|r| &r.group == group) {
-                return Err(Error::invalid(op, "groups", "groups that some rater belongs to", format!("'{group}'")));
+                return Err(Error::invalid(
+                    op,
+                    "groups",
+                    "groups that some rater belongs to",
+                    format!("'{group}'"),
+                ));
             }
         }
         Ok(())
@@ -249,7 +279,12 @@ impl CampaignSpec {
         if self.kind == Kind::Pairwise {
             for side in ["left", "right"] {
                 if !columns.iter().any(|c| c == side) {
-                    return Err(Error::invalid(op, "items", "'left' and 'right' columns for kind 'pairwise'", format!("no '{side}'")));
+                    return Err(Error::invalid(
+                        op,
+                        "items",
+                        "'left' and 'right' columns for kind 'pairwise'",
+                        format!("no '{side}'"),
+                    ));
                 }
             }
         }
@@ -261,7 +296,11 @@ impl CampaignSpec {
         if !self.show.is_empty() {
             return self.show.clone();
         }
-        let assist: Vec<String> = self.conditions().into_values().flat_map(|c| c.show).collect();
+        let assist: Vec<String> = self
+            .conditions()
+            .into_values()
+            .flat_map(|c| c.show)
+            .collect();
         columns
             .iter()
             .filter(|c| *c != "id" && *c != "gold" && !assist.contains(c))
@@ -288,5 +327,7 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 /// Rater ids go into URLs and file names: keep them plain.
 fn is_plain_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

@@ -52,7 +52,10 @@ pub struct Campaign {
 
 impl std::fmt::Debug for Campaign {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Campaign").field("path", &self.path).field("name", &self.spec.name).finish()
+        f.debug_struct("Campaign")
+            .field("path", &self.path)
+            .field("name", &self.spec.name)
+            .finish()
     }
 }
 
@@ -131,14 +134,33 @@ impl Campaign {
         let path = path.as_ref().to_path_buf();
         spec.check(OP)?;
         if path.exists() {
-            return Err(Error::invalid(OP, "path", "a new file (to continue a campaign, give only its path)", path.display()));
+            return Err(Error::invalid(
+                OP,
+                "path",
+                "a new file (to continue a campaign, give only its path)",
+                path.display(),
+            ));
         }
-        let columns: Vec<String> = items.get_column_names().iter().map(|c| c.to_string()).collect();
+        let columns: Vec<String> = items
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         if !columns.iter().any(|c| c == "id") {
-            return Err(Error::invalid(OP, "items", "an 'id' column", format!("columns {columns:?}")));
+            return Err(Error::invalid(
+                OP,
+                "items",
+                "an 'id' column",
+                format!("columns {columns:?}"),
+            ));
         }
         if items.height() == 0 {
-            return Err(Error::invalid(OP, "items", "at least one item", "an empty table"));
+            return Err(Error::invalid(
+                OP,
+                "items",
+                "at least one item",
+                "an empty table",
+            ));
         }
         spec.check_columns(OP, &columns)?;
         let text = strings_of(OP, items, &columns)?;
@@ -146,9 +168,21 @@ impl Campaign {
         let mut seen = std::collections::HashSet::new();
         for (row, id) in ids.iter().enumerate() {
             match id {
-                None => return Err(Error::invalid(OP, "items", "an id on every row", format!("null in row {}", row + 1))),
+                None => {
+                    return Err(Error::invalid(
+                        OP,
+                        "items",
+                        "an id on every row",
+                        format!("null in row {}", row + 1),
+                    ))
+                }
                 Some(id) if !seen.insert(id.clone()) => {
-                    return Err(Error::invalid(OP, "items", "unique ids", format!("'{id}' twice")))
+                    return Err(Error::invalid(
+                        OP,
+                        "items",
+                        "unique ids",
+                        format!("'{id}' twice"),
+                    ))
                 }
                 _ => {}
             }
@@ -170,29 +204,42 @@ impl Campaign {
             canonical.push(match g {
                 None => None,
                 Some(g) => Some(gold_answer(&spec, &rows[r], g).map_err(|_| {
-                    Error::invalid(OP, "items", gold_expected(&spec), format!("gold '{g}' for item '{}'", rows[r]["id"]))
+                    Error::invalid(
+                        OP,
+                        "items",
+                        gold_expected(&spec),
+                        format!("gold '{g}' for item '{}'", rows[r]["id"]),
+                    )
                 })?),
             });
         }
         let secret = Secret::create(&key_path(&path))?;
         let mut conn = connect(OP, &path)?;
         migrate(OP, &mut conn)?;
-        let tx = conn.transaction().map_err(store(OP, "starting the campaign"))?;
+        let tx = conn
+            .transaction()
+            .map_err(store(OP, "starting the campaign"))?;
         let spec_json = serde_json::to_string(&spec).expect("a spec serialises");
-        tx.execute("INSERT INTO meta VALUES ('spec', ?1), ('columns', ?2), ('version', ?3)", params![
-            spec_json,
-            serde_json::to_string(&columns).expect("strings serialise"),
-            env!("CARGO_PKG_VERSION")
-        ])
+        tx.execute(
+            "INSERT INTO meta VALUES ('spec', ?1), ('columns', ?2), ('version', ?3)",
+            params![
+                spec_json,
+                serde_json::to_string(&columns).expect("strings serialise"),
+                env!("CARGO_PKG_VERSION")
+            ],
+        )
         .map_err(store(OP, "writing the spec"))?;
         for (pos, row) in rows.iter().enumerate() {
             let g = &canonical[pos];
-            tx.execute("INSERT INTO items VALUES (?1, ?2, ?3, ?4)", params![
-                pos as i64,
-                row["id"],
-                serde_json::to_string(row).expect("strings serialise"),
-                g
-            ])
+            tx.execute(
+                "INSERT INTO items VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    pos as i64,
+                    row["id"],
+                    serde_json::to_string(row).expect("strings serialise"),
+                    g
+                ],
+            )
             .map_err(store(OP, "writing the items"))?;
         }
         for (pos, (r, condition)) in spec.raters.iter().zip(conditions_of(&spec)).enumerate() {
@@ -207,7 +254,14 @@ impl Campaign {
         }
         tx.commit().map_err(store(OP, "committing the campaign"))?;
         let shown = spec.shown_columns(&columns);
-        Ok(Self { path, spec, columns, shown, secret, conn: Mutex::new(conn) })
+        Ok(Self {
+            path,
+            spec,
+            columns,
+            shown,
+            secret,
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Opens an existing campaign file to continue it.
@@ -215,13 +269,21 @@ impl Campaign {
         const OP: &str = "feedback.open";
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
-            return Err(Error::invalid(OP, "path", "an existing campaign file", path.display()));
+            return Err(Error::invalid(
+                OP,
+                "path",
+                "an existing campaign file",
+                path.display(),
+            ));
         }
         let mut conn = connect(OP, &path)?;
         migrate(OP, &mut conn)?;
         let get = |key: &str| -> Result<String> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .map_err(store(OP, format!("reading '{key}' (is this a campaign file?)")))
+                .map_err(store(
+                    OP,
+                    format!("reading '{key}' (is this a campaign file?)"),
+                ))
         };
         let spec: CampaignSpec = serde_json::from_str(&get("spec")?)
             .map_err(|e| Error::invalid(OP, "path", "a campaign written by this version", e))?;
@@ -229,7 +291,14 @@ impl Campaign {
             .map_err(|e| Error::invalid(OP, "path", "a campaign written by this version", e))?;
         let secret = Secret::open(&key_path(&path))?;
         let shown = spec.shown_columns(&columns);
-        Ok(Self { path, spec, columns, shown, secret, conn: Mutex::new(conn) })
+        Ok(Self {
+            path,
+            spec,
+            columns,
+            shown,
+            secret,
+            conn: Mutex::new(conn),
+        })
     }
 
     pub fn spec(&self) -> &CampaignSpec {
@@ -248,7 +317,11 @@ impl Campaign {
     /// A rater's personal token (derived from the campaign's secret key; the file keeps only
     /// its hash).
     pub fn rater_token(&self, rater: &str) -> Option<String> {
-        self.spec.raters.iter().any(|r| r.id == rater).then(|| self.secret.token(&format!("rater:{rater}")))
+        self.spec
+            .raters
+            .iter()
+            .any(|r| r.id == rater)
+            .then(|| self.secret.token(&format!("rater:{rater}")))
     }
 
     /// The token of the campaign's admin API.
@@ -271,26 +344,48 @@ impl Campaign {
     /// `http://127.0.0.1:8000`).
     pub fn links(&self, base: &str) -> Result<DataFrame> {
         let conn = self.lock();
-        let mut st = conn.prepare("SELECT id, grp, condition FROM raters ORDER BY pos").map_err(store("feedback.links", "reading raters"))?;
+        let mut st = conn
+            .prepare("SELECT id, grp, condition FROM raters ORDER BY pos")
+            .map_err(store("feedback.links", "reading raters"))?;
         let rows: Vec<(String, String, String)> = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(|it| it.collect())
             .map_err(store("feedback.links", "reading raters"))?;
         let base = base.trim_end_matches('/');
-        let url: Vec<String> = rows.iter().map(|r| format!("{base}/r/{}", self.secret.token(&format!("rater:{}", r.0)))).collect();
+        let url: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{base}/r/{}", self.secret.token(&format!("rater:{}", r.0))))
+            .collect();
         DataFrame::new_infer_height(vec![
-            Column::new("rater".into(), rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
-            Column::new("group".into(), rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>()),
-            Column::new("condition".into(), rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>()),
+            Column::new(
+                "rater".into(),
+                rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "group".into(),
+                rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "condition".into(),
+                rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+            ),
             Column::new("url".into(), url),
         ])
         .map_err(Error::polars("feedback.links", "building the links table"))
     }
 
     fn rater(conn: &Connection, token: &str) -> Result<Option<Rater>> {
-        conn.query_row("SELECT pos, condition, paused_ms IS NOT NULL FROM raters WHERE token_hash = ?1", [hash_token(token)], |r| {
-            Ok(Rater { pos: r.get(0)?, condition: r.get(1)?, paused: r.get(2)? })
-        })
+        conn.query_row(
+            "SELECT pos, condition, paused_ms IS NOT NULL FROM raters WHERE token_hash = ?1",
+            [hash_token(token)],
+            |r| {
+                Ok(Rater {
+                    pos: r.get(0)?,
+                    condition: r.get(1)?,
+                    paused: r.get(2)?,
+                })
+            },
+        )
         .optional()
         .map_err(store("feedback.rater", "looking up a token"))
     }
@@ -305,10 +400,18 @@ impl Campaign {
     pub fn next(&self, token: &str) -> Result<Option<Next>> {
         const OP: &str = "feedback.next";
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store(OP, "starting"))?;
-        let Some(rater) = Self::rater(&tx, token)? else { return Ok(None) };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store(OP, "starting"))?;
+        let Some(rater) = Self::rater(&tx, token)? else {
+            return Ok(None);
+        };
         let answered: i64 = tx
-            .query_row("SELECT COUNT(*) FROM assignments WHERE rater = ?1 AND done = 1", [rater.pos], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM assignments WHERE rater = ?1 AND done = 1",
+                [rater.pos],
+                |r| r.get(0),
+            )
             .map_err(store(OP, "counting answers"))?;
         let answered = answered as usize;
         if rater.paused {
@@ -331,7 +434,10 @@ impl Campaign {
             .and_then(|it| it.collect())
             .map_err(store(OP, "finding items"))?;
         drop(st);
-        let open: Vec<(i64, i64)> = open.into_iter().filter(|(_, n)| (*n as usize) < self.spec.overlap).collect();
+        let open: Vec<(i64, i64)> = open
+            .into_iter()
+            .filter(|(_, n)| (*n as usize) < self.spec.overlap)
+            .collect();
         let held: Option<i64> = tx
             .query_row("SELECT item FROM assignments WHERE rater = ?1 AND done = 0 ORDER BY served_ms LIMIT 1", [rater.pos], |r| r.get(0))
             .optional()
@@ -340,19 +446,26 @@ impl Campaign {
             Some(item) => Some(item),
             None => {
                 let rate = self.spec.gold.rate;
-                let gold_turn = ((answered + 1) as f64 * rate).floor() > (answered as f64 * rate).floor();
+                let gold_turn =
+                    ((answered + 1) as f64 * rate).floor() > (answered as f64 * rate).floor();
                 let gold = if gold_turn && !open.is_empty() {
                     let mut st = tx
                         .prepare("SELECT pos FROM items i WHERE gold IS NOT NULL AND NOT EXISTS
                                    (SELECT 1 FROM assignments b WHERE b.rater = ?1 AND b.item = i.pos)")
                         .map_err(store(OP, "finding gold items"))?;
-                    let g: Vec<i64> = st.query_map([rater.pos], |r| r.get(0)).and_then(|it| it.collect()).map_err(store(OP, "finding gold items"))?;
-                    g.into_iter().min_by_key(|&p| mix(self.spec.seed, rater.pos, p))
+                    let g: Vec<i64> = st
+                        .query_map([rater.pos], |r| r.get(0))
+                        .and_then(|it| it.collect())
+                        .map_err(store(OP, "finding gold items"))?;
+                    g.into_iter()
+                        .min_by_key(|&p| mix(self.spec.seed, rater.pos, p))
                 } else {
                     None
                 };
                 let pick = gold.map(|g| (g, true)).or_else(|| {
-                    open.iter().min_by_key(|(p, n)| (*n, mix(self.spec.seed, rater.pos, *p))).map(|(p, _)| (*p, false))
+                    open.iter()
+                        .min_by_key(|(p, n)| (*n, mix(self.spec.seed, rater.pos, *p)))
+                        .map(|(p, _)| (*p, false))
                 });
                 if let Some((p, is_gold)) = pick {
                     tx.execute("INSERT INTO assignments (rater, item, gold, served_ms) VALUES (?1, ?2, ?3, ?4)", params![rater.pos, p, is_gold, now])
@@ -366,12 +479,23 @@ impl Campaign {
             return Ok(Some(Next::Done { answered }));
         };
         let (id, data): (String, String) = tx
-            .query_row("SELECT id, data FROM items WHERE pos = ?1", [item], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, data FROM items WHERE pos = ?1", [item], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(store(OP, "reading the item"))?;
         tx.commit().map_err(store(OP, "committing"))?;
-        let row: BTreeMap<String, String> = serde_json::from_str(&data).map_err(|e| Error::invalid(OP, "path", "items as this version writes them", e))?;
-        let pick = |cols: &[String]| cols.iter().map(|c| (c.clone(), row.get(c).cloned().unwrap_or_default())).collect::<Vec<_>>();
-        let condition = self.spec.conditions().remove(&rater.condition).unwrap_or_default();
+        let row: BTreeMap<String, String> = serde_json::from_str(&data)
+            .map_err(|e| Error::invalid(OP, "path", "items as this version writes them", e))?;
+        let pick = |cols: &[String]| {
+            cols.iter()
+                .map(|c| (c.clone(), row.get(c).cloned().unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        let condition = self
+            .spec
+            .conditions()
+            .remove(&rater.condition)
+            .unwrap_or_default();
         let remaining = open.iter().filter(|(p, _)| *p != item).count();
         Ok(Some(Next::Item(Box::new(Assignment {
             item: id,
@@ -386,33 +510,70 @@ impl Campaign {
 
     /// Records the judgment `answer` of the rater holding `token` on `item`, under the
     /// client's idempotency `key`. `None`: no such rater. Returns after the commit.
-    pub fn submit(&self, token: &str, item: &str, answer: &serde_json::Value, key: &str) -> Result<Option<Submitted>> {
+    pub fn submit(
+        &self,
+        token: &str,
+        item: &str,
+        answer: &serde_json::Value,
+        key: &str,
+    ) -> Result<Option<Submitted>> {
         const OP: &str = "feedback.submit";
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store(OP, "starting"))?;
-        let Some(rater) = Self::rater(&tx, token)? else { return Ok(None) };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store(OP, "starting"))?;
+        let Some(rater) = Self::rater(&tx, token)? else {
+            return Ok(None);
+        };
         let item_row: Option<(i64, String, Option<String>)> = tx
-            .query_row("SELECT pos, data, gold FROM items WHERE id = ?1", [item], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "SELECT pos, data, gold FROM items WHERE id = ?1",
+                [item],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(store(OP, "reading the item"))?;
         let previous: Option<(i64, i64, String)> = tx
-            .query_row("SELECT rater, item, answer FROM judgments WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "SELECT rater, item, answer FROM judgments WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(store(OP, "checking the key"))?;
-        let data: Option<BTreeMap<String, String>> = item_row.as_ref().and_then(|(_, d, _)| serde_json::from_str(d).ok());
+        let data: Option<BTreeMap<String, String>> = item_row
+            .as_ref()
+            .and_then(|(_, d, _)| serde_json::from_str(d).ok());
         let normalised = data.as_ref().map(|row| normalise(&self.spec, row, answer));
         if let Some((r, i, a)) = previous {
             let same = r == rater.pos
                 && item_row.as_ref().is_some_and(|(p, _, _)| *p == i)
-                && normalised.as_ref().is_some_and(|n| n.as_ref().is_ok_and(|n| *n == a));
-            return Ok(Some(if same { Submitted::Saved { duplicate: true, paused: rater.paused } } else { Submitted::KeyReused }));
+                && normalised
+                    .as_ref()
+                    .is_some_and(|n| n.as_ref().is_ok_and(|n| *n == a));
+            return Ok(Some(if same {
+                Submitted::Saved {
+                    duplicate: true,
+                    paused: rater.paused,
+                }
+            } else {
+                Submitted::KeyReused
+            }));
         }
-        let Some((pos, _, gold)) = item_row else { return Ok(Some(Submitted::NotAssigned)) };
+        let Some((pos, _, gold)) = item_row else {
+            return Ok(Some(Submitted::NotAssigned));
+        };
         let held: Option<(bool, bool, i64)> = tx
-            .query_row("SELECT done, gold, served_ms FROM assignments WHERE rater = ?1 AND item = ?2", params![rater.pos, pos], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "SELECT done, gold, served_ms FROM assignments WHERE rater = ?1 AND item = ?2",
+                params![rater.pos, pos],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(store(OP, "reading the assignment"))?;
-        let Some((done, is_gold, served)) = held else { return Ok(Some(Submitted::NotAssigned)) };
+        let Some((done, is_gold, served)) = held else {
+            return Ok(Some(Submitted::NotAssigned));
+        };
         if done {
             return Ok(Some(Submitted::AlreadyJudged));
         }
@@ -423,7 +584,11 @@ impl Campaign {
             Ok(a) => a,
             Err(reason) => return Ok(Some(Submitted::Invalid { reason })),
         };
-        let correct = if is_gold { gold.as_ref().map(|g| *g == answer) } else { None };
+        let correct = if is_gold {
+            gold.as_ref().map(|g| *g == answer)
+        } else {
+            None
+        };
         let now = now_ms();
         tx.execute(
             "INSERT INTO judgments (rater, item, answer, condition, gold, correct, served_ms, submitted_ms, key)
@@ -431,7 +596,11 @@ impl Campaign {
             params![rater.pos, pos, answer, rater.condition, is_gold, correct, served, now.max(served), key],
         )
         .map_err(store(OP, "writing the judgment"))?;
-        tx.execute("UPDATE assignments SET done = 1 WHERE rater = ?1 AND item = ?2", params![rater.pos, pos]).map_err(store(OP, "closing the assignment"))?;
+        tx.execute(
+            "UPDATE assignments SET done = 1 WHERE rater = ?1 AND item = ?2",
+            params![rater.pos, pos],
+        )
+        .map_err(store(OP, "closing the assignment"))?;
         let mut paused = false;
         if let Some(c) = correct {
             let (seen, right): (i64, i64) = tx
@@ -444,12 +613,19 @@ impl Campaign {
                 .map_err(store(OP, "scoring the gold item"))?;
             let g = &self.spec.gold;
             if seen as usize >= g.min_gold && (right as f64) < g.threshold * seen as f64 {
-                tx.execute("UPDATE raters SET paused_ms = ?2 WHERE pos = ?1", params![rater.pos, now]).map_err(store(OP, "pausing"))?;
+                tx.execute(
+                    "UPDATE raters SET paused_ms = ?2 WHERE pos = ?1",
+                    params![rater.pos, now],
+                )
+                .map_err(store(OP, "pausing"))?;
                 paused = true;
             }
         }
         tx.commit().map_err(store(OP, "committing the judgment"))?;
-        Ok(Some(Submitted::Saved { duplicate: false, paused }))
+        Ok(Some(Submitted::Saved {
+            duplicate: false,
+            paused,
+        }))
     }
 
     /// Runs `f` on the connection (reads for the tables module).
@@ -464,14 +640,25 @@ impl Campaign {
 }
 
 /// A judgment in the form the file stores it (and gold is compared to), or why it is not one.
-fn normalise(spec: &CampaignSpec, row: &BTreeMap<String, String>, answer: &serde_json::Value) -> std::result::Result<String, String> {
+fn normalise(
+    spec: &CampaignSpec,
+    row: &BTreeMap<String, String>,
+    answer: &serde_json::Value,
+) -> std::result::Result<String, String> {
     use serde_json::Value;
     match (spec.kind, answer) {
         (Kind::Label, Value::String(s)) if spec.choices.contains(s) => Ok(s.clone()),
         (Kind::Label, _) => Err(format!("expected one of the choices {:?}", spec.choices)),
-        (Kind::Rate, Value::Number(n)) if n.as_u64().is_some_and(|v| (1..=spec.scale as u64).contains(&v)) => Ok(n.to_string()),
+        (Kind::Rate, Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|v| (1..=spec.scale as u64).contains(&v)) =>
+        {
+            Ok(n.to_string())
+        }
         (Kind::Rate, _) => Err(format!("expected an integer from 1 to {}", spec.scale)),
-        (Kind::Pairwise, Value::String(s)) if s == "left" || s == "right" => Ok(row.get(s.as_str()).cloned().unwrap_or_default()),
+        (Kind::Pairwise, Value::String(s)) if s == "left" || s == "right" => {
+            Ok(row.get(s.as_str()).cloned().unwrap_or_default())
+        }
         (Kind::Pairwise, _) => Err("expected \"left\" or \"right\"".into()),
         (Kind::Rank, Value::Array(a)) => {
             let order: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
@@ -482,26 +669,54 @@ fn normalise(spec: &CampaignSpec, row: &BTreeMap<String, String>, answer: &serde
             if order.len() == a.len() && sorted == want {
                 Ok(order.join(">"))
             } else {
-                Err(format!("expected an order of the candidates {:?}", spec.candidates))
+                Err(format!(
+                    "expected an order of the candidates {:?}",
+                    spec.candidates
+                ))
             }
         }
-        (Kind::Rank, _) => Err(format!("expected an order of the candidates {:?}", spec.candidates)),
-        (Kind::Demo, Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TEXT => Ok(s.clone()),
+        (Kind::Rank, _) => Err(format!(
+            "expected an order of the candidates {:?}",
+            spec.candidates
+        )),
+        (Kind::Demo, Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TEXT => {
+            Ok(s.clone())
+        }
         (Kind::Demo, _) => Err(format!("expected a text of 1 to {MAX_TEXT} characters")),
     }
 }
 
 /// A gold answer, written as text in the items' `gold` column, in the form judgments take.
-fn gold_answer(spec: &CampaignSpec, row: &BTreeMap<String, String>, g: &str) -> std::result::Result<String, String> {
+fn gold_answer(
+    spec: &CampaignSpec,
+    row: &BTreeMap<String, String>,
+    g: &str,
+) -> std::result::Result<String, String> {
     use serde_json::Value;
     let g = g.trim();
     match spec.kind {
         Kind::Label => normalise(spec, row, &Value::String(g.into())),
-        Kind::Rate => g.parse::<u64>().map_err(|e| e.to_string()).and_then(|v| normalise(spec, row, &Value::from(v))),
+        Kind::Rate => g
+            .parse::<u64>()
+            .map_err(|e| e.to_string())
+            .and_then(|v| normalise(spec, row, &Value::from(v))),
         // The winner's value, as crowd-kit's pairwise label (or the side's name).
-        Kind::Pairwise if row.get("left").is_some_and(|v| v == g) || row.get("right").is_some_and(|v| v == g) => Ok(g.into()),
+        Kind::Pairwise
+            if row.get("left").is_some_and(|v| v == g)
+                || row.get("right").is_some_and(|v| v == g) =>
+        {
+            Ok(g.into())
+        }
         Kind::Pairwise => normalise(spec, row, &Value::String(g.into())),
-        Kind::Rank => normalise(spec, row, &Value::Array(g.split('>').map(|c| Value::String(c.trim().into())).collect())),
+        Kind::Rank => normalise(
+            spec,
+            row,
+            &Value::Array(
+                g.split('>')
+                    .map(|c| Value::String(c.trim().into()))
+                    .collect(),
+            ),
+        ),
         Kind::Demo => Err("no gold for free text".into()),
     }
 }
@@ -511,7 +726,10 @@ fn gold_expected(spec: &CampaignSpec) -> String {
         Kind::Label => format!("gold answers among the choices {:?}", spec.choices),
         Kind::Rate => format!("gold ratings from 1 to {}", spec.scale),
         Kind::Pairwise => "gold answers equal to the item's 'left' or 'right' value".into(),
-        Kind::Rank => format!("gold orders of the candidates {:?}, as \"b>a>c\"", spec.candidates),
+        Kind::Rank => format!(
+            "gold orders of the candidates {:?}, as \"b>a>c\"",
+            spec.candidates
+        ),
         Kind::Demo => "no gold items for kind 'demo' (free text has no single right answer)".into(),
     }
 }
@@ -522,13 +740,20 @@ fn conditions_of(spec: &CampaignSpec) -> Vec<String> {
     let mut out: Vec<String> = spec
         .raters
         .iter()
-        .map(|r| spec.groups.get(&r.group).cloned().unwrap_or_else(|| conditions[0].clone()))
+        .map(|r| {
+            spec.groups
+                .get(&r.group)
+                .cloned()
+                .unwrap_or_else(|| conditions[0].clone())
+        })
         .collect();
     for (group, how) in &spec.groups {
         if how != "random" {
             continue;
         }
-        let mut members: Vec<usize> = (0..spec.raters.len()).filter(|&i| &spec.raters[i].group == group).collect();
+        let mut members: Vec<usize> = (0..spec.raters.len())
+            .filter(|&i| &spec.raters[i].group == group)
+            .collect();
         Rng::derived(spec.seed, 0xAB).shuffle(&mut members);
         for (k, i) in members.into_iter().enumerate() {
             out[i] = conditions[k % conditions.len()].clone();
@@ -538,12 +763,22 @@ fn conditions_of(spec: &CampaignSpec) -> Vec<String> {
 }
 
 /// Every column of `items` as optional text.
-fn strings_of(op: &'static str, items: &DataFrame, columns: &[String]) -> Result<BTreeMap<String, Vec<Option<String>>>> {
+fn strings_of(
+    op: &'static str,
+    items: &DataFrame,
+    columns: &[String],
+) -> Result<BTreeMap<String, Vec<Option<String>>>> {
     let mut out = BTreeMap::new();
     for c in columns {
-        let col = items.column(c).map_err(Error::polars(op, format!("reading '{c}'")))?;
-        let text = col.cast(&DataType::String).map_err(Error::polars(op, format!("reading '{c}' as text")))?;
-        let s = text.str().map_err(Error::polars(op, format!("reading '{c}' as text")))?;
+        let col = items
+            .column(c)
+            .map_err(Error::polars(op, format!("reading '{c}'")))?;
+        let text = col
+            .cast(&DataType::String)
+            .map_err(Error::polars(op, format!("reading '{c}' as text")))?;
+        let s = text
+            .str()
+            .map_err(Error::polars(op, format!("reading '{c}' as text")))?;
         out.insert(c.clone(), s.iter().map(|v| v.map(str::to_string)).collect());
     }
     Ok(out)
@@ -556,30 +791,54 @@ fn key_path(path: &Path) -> PathBuf {
 }
 
 fn connect(op: &'static str, path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(store(op, format!("opening '{}'", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(store(op, "setting the busy timeout"))?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(store(op, "switching to WAL"))?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(store(op, "setting synchronous = FULL"))?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(store(op, "enabling foreign keys"))?;
+    let conn =
+        Connection::open(path).map_err(store(op, format!("opening '{}'", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(store(op, "setting the busy timeout"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(store(op, "switching to WAL"))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(store(op, "setting synchronous = FULL"))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(store(op, "enabling foreign keys"))?;
     Ok(conn)
 }
 
 fn migrate(op: &'static str, conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(store(op, "reading the schema version"))?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(store(op, "reading the schema version"))?;
     if version as usize > MIGRATIONS.len() {
-        return Err(Error::invalid(op, "path", format!("a campaign file of schema ≤ {} (this version)", MIGRATIONS.len()), format!("schema {version}: written by a newer sandwich")));
+        return Err(Error::invalid(
+            op,
+            "path",
+            format!(
+                "a campaign file of schema ≤ {} (this version)",
+                MIGRATIONS.len()
+            ),
+            format!("schema {version}: written by a newer sandwich"),
+        ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(store(op, "migrating"))?;
-        tx.execute_batch(sql).map_err(store(op, format!("migration {}", i + 1)))?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(store(op, "migrating"))?;
+        tx.execute_batch(sql)
+            .map_err(store(op, format!("migration {}", i + 1)))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(store(op, "migrating"))?;
         tx.commit().map_err(store(op, "migrating"))?;
     }
     Ok(())
 }
 
 /// Wraps an SQLite error with the operation and what it was doing.
-pub(super) fn store(op: &'static str, context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+pub(super) fn store(
+    op: &'static str,
+    context: impl Into<String>,
+) -> impl FnOnce(rusqlite::Error) -> Error {
     let context = context.into();
-    move |source| Error::Store { op, context, source }
+    move |source| Error::Store {
+        op,
+        context,
+        source,
+    }
 }
