@@ -28,6 +28,15 @@ fi
 echo "== real data (once, into $SANDWICH_DATA_DIR)"
 python3 tests/data/fetch_real_data.py "$SANDWICH_DATA_DIR"
 
+# The rater web app's browser tests: Debian's Chromium and ChromeDriver (kernel/tests/browser.rs).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "== apt-get install chromium chromium-driver (once)"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 # The Jupyter kernel through real clients: jupyter_client, the jupyter_kernel_test conformance
 # suite and nbclient, from PyPI into a virtual environment outside the clone (created once).
 venv="$HOME/.cache/sandwich-venv"

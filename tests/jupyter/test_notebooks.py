@@ -2,6 +2,7 @@
 finishes without errors; the Sandwich notebook shows a table, a chart and a progress bar."""
 
 import functools
+import json
 import pathlib
 import re
 
@@ -76,3 +77,18 @@ def test_the_python_notebook_shows_experiment_results_as_polars_frames():
     assert reports and "<svg" in reports[0] and "Training loss" in reports[0]
     weak, ceiling = precondition(nb)
     assert weak >= 0.6 and ceiling - weak >= 0.05, (weak, ceiling)
+
+
+def test_the_feedback_notebook_collects_judgments_over_http_and_trains_on_them():
+    nb = execute(WORKBOOKS / "feedback.ipynb")
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    scores = json.loads(re.search(r"^(\{.*\})$", text, re.M).group(1))
+    # Four raters right 90% of the time and two at random, three judgments per item: the
+    # Dawid-Skene labels are clearly better than any one rater, and no worse than the vote.
+    assert scores["dawid_skene"] >= 0.92 and scores["dawid_skene"] >= scores["majority_vote"] - 0.01, scores
+    html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if "text/html" in o.get("data", {})]
+    quality = next(h for h in html if "gold_accuracy" in h)
+    assert "random-1" in quality and "careful-1" in quality
+    test_accuracy = float(re.search(r"trained on the raters' labels: ([0-9.]+)", text).group(1))
+    assert test_accuracy >= 0.6, text
