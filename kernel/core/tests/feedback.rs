@@ -274,12 +274,21 @@ fn submissions_that_are_not_the_raters_own_are_refused_and_replays_are_written_o
         c.submit(&a, &item_a, &json!("neg"), "k2").unwrap().unwrap(),
         Submitted::AlreadyJudged
     );
+    // The same rater's key used again for another item; another rater's same key is theirs.
+    let next_a = next_item(&c, &a).unwrap();
+    assert_eq!(
+        c.submit(&a, &next_a, &json!("pos"), "k").unwrap().unwrap(),
+        Submitted::KeyReused
+    );
     let item_b = next_item(&c, &b).unwrap();
     assert_eq!(
         c.submit(&b, &item_b, &json!("pos"), "k").unwrap().unwrap(),
-        Submitted::KeyReused
+        Submitted::Saved {
+            duplicate: false,
+            paused: false
+        }
     );
-    assert_eq!(c.judgments().unwrap().height(), 1);
+    assert_eq!(c.judgments().unwrap().height(), 2);
 }
 
 #[test]
@@ -550,4 +559,136 @@ fn quality_reports_agreement_and_dawid_skene_skill() {
         "{alpha:?}"
     );
     assert!(q.column("gold_accuracy").unwrap().null_count() == 4);
+}
+
+#[test]
+fn an_expired_lease_never_overfills_an_item_and_others_wait_for_held_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(
+            json!({"kind": "label", "choices": ["neg", "pos"], "overlap": 1, "lease_seconds": 1,
+                    "raters": [{"id": "a"}, {"id": "b"}]}),
+        ),
+        &items(1, 0),
+    )
+    .unwrap();
+    let (a, b) = (token(&c, "a"), token(&c, "b"));
+    assert_eq!(next_item(&c, &a).as_deref(), Some("t0"));
+    // b: the only item is held by a, whose lease has not run out: wait, not done.
+    assert!(matches!(c.next(&b).unwrap().unwrap(), Next::Wait { .. }));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // a's lease ran out: b gets the item and judges it.
+    assert_eq!(next_item(&c, &b).as_deref(), Some("t0"));
+    c.submit(&b, "t0", &json!("pos"), "k").unwrap();
+    // a comes back: the item is full, so a's late answer is refused and a is done.
+    assert_eq!(
+        c.submit(&a, "t0", &json!("neg"), "k").unwrap().unwrap(),
+        Submitted::Expired
+    );
+    assert!(matches!(c.next(&a).unwrap().unwrap(), Next::Done { .. }));
+    assert_eq!(c.judgments().unwrap().height(), 1);
+}
+
+#[test]
+fn idempotency_keys_belong_to_each_rater() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(
+            json!({"kind": "label", "choices": ["neg", "pos"], "overlap": 2,
+                    "raters": [{"id": "a"}, {"id": "b"}]}),
+        ),
+        &items(1, 0),
+    )
+    .unwrap();
+    for r in ["a", "b"] {
+        let tok = token(&c, r);
+        let item = next_item(&c, &tok).unwrap();
+        // Both raters use the item id as their key.
+        let s = c
+            .submit(&tok, &item, &json!("pos"), &item)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s,
+            Submitted::Saved {
+                duplicate: false,
+                paused: false
+            }
+        );
+    }
+    assert_eq!(c.judgments().unwrap().height(), 2);
+}
+
+#[test]
+fn the_gold_schedule_follows_its_rule_exactly() {
+    // rate 0.7: the n-th item is gold when floor(0.7 n) > floor(0.7 (n - 1)); in floating point
+    // 90 × 0.7 is just under 63, which must not move the 90th gold item to the 91st.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 400;
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({"kind": "label", "choices": ["neg", "pos"], "overlap": 1,
+                    "gold": {"rate": 0.7, "min_gold": 1, "threshold": 0.0}, "raters": [{"id": "r"}]})),
+        &items(n, 2),
+    )
+    .unwrap();
+    let tok = token(&c, "r");
+    for k in 0..95 {
+        let item = next_item(&c, &tok).unwrap();
+        c.submit(&tok, &item, &json!("pos"), &format!("k{k}"))
+            .unwrap();
+    }
+    let gold: Vec<bool> = c
+        .judgments()
+        .unwrap()
+        .column("gold")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    for (i, g) in gold.iter().enumerate() {
+        let n = (i + 1) as i64;
+        let want = (7 * n) / 10 > (7 * (n - 1)) / 10;
+        assert_eq!(*g, want, "item {n}");
+    }
+}
+
+#[test]
+fn pairwise_quality_scores_the_side_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs =
+        df!("id" => ["p0", "p1", "p2"], "left" => ["x", "y", "z"], "right" => ["y", "z", "x"])
+            .unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(json!({"kind": "pairwise", "overlap": 2, "raters": [{"id": "a"}, {"id": "b"}]})),
+        &pairs,
+    )
+    .unwrap();
+    for r in ["a", "b"] {
+        let tok = token(&c, r);
+        let mut k = 0;
+        while let Some(item) = next_item(&c, &tok) {
+            let side = if item == "p2" { "right" } else { "left" };
+            c.submit(&tok, &item, &json!(side), &format!("{k}"))
+                .unwrap();
+            k += 1;
+        }
+    }
+    let q = c.quality().unwrap();
+    // Two raters who agree on every side chosen: two classes (left, right), each skill 1.
+    let skill: Vec<f64> = q
+        .column("skill")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(skill.len(), 2);
+    assert!(skill.iter().all(|s| (s - 1.0).abs() < 1e-6), "{skill:?}");
 }

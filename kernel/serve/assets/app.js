@@ -163,6 +163,13 @@
       progress(n.answered, 0);
       return finish("All done, thank you! There is nothing left for you to judge.");
     }
+    if (n.status === "wait") {
+      // Items held by other raters may come free: ask again.
+      progress(n.answered, 0);
+      finish("Nothing for you right now; checking again in a moment…");
+      setTimeout(load, 1000 * n.retry_seconds);
+      return;
+    }
     const a = n.item;
     current = { item: a.item, key: newKey() };
     progress(a.answered, a.remaining + 1);
@@ -182,11 +189,14 @@
 
   async function submit() {
     if (!current || sending) return;
-    const value = answer();
+    // A retry sends what the first attempt sent, under the same key: the server may already
+    // have saved it (the reply was lost), and then answers that it is a duplicate.
+    const value = current.sent !== undefined ? current.sent : answer();
     if (value === null) {
       say(config.kind === "rank" ? "Rank every candidate first." : "Choose an answer first.");
       return;
     }
+    current.sent = value;
     sending = true;
     $("submit").disabled = true;
     try {
@@ -196,6 +206,10 @@
         try {
           r = await call("POST", "/api/judgments", { item: current.item, answer: value, key: current.key });
         } catch (e) {
+          r = null;
+        }
+        if (r === null || r.status >= 500) {
+          // The network or a proxy failed: try again with the same key.
           say("Connection lost; retrying…");
           await new Promise((ok) => setTimeout(ok, 400 * 2 ** attempt));
           continue;
@@ -205,7 +219,13 @@
           await load();
           return;
         }
-        if (r.data.status === "paused" || r.data.status === "already_judged") { await load(); return; }
+        // Anything that means "this item is no longer yours to answer": move on.
+        if (["paused", "already_judged", "expired", "key_reused", "not_assigned"].includes(r.data.status)) {
+          await load();
+          return;
+        }
+        // An invalid answer: let the rater change it.
+        current.sent = undefined;
         say(r.data.reason || r.data.message || "The server refused the answer (" + r.status + ").");
         return;
       }

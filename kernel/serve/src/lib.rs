@@ -145,7 +145,7 @@ pub fn serve(campaign: Arc<Campaign>, opts: &ServeOptions) -> Result<Server, Err
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{addr}"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = routes::router(campaign);
+    let app = routes::router(campaign, opts.public_url.as_deref());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
     let thread = std::thread::Builder::new()
         .name("sandwich-serve".into())

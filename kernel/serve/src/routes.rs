@@ -26,10 +26,20 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 struct AppState {
     campaign: Arc<Campaign>,
     page: Arc<String>,
+    /// The origin (`scheme://host[:port]`) of the public URL, when behind a proxy that
+    /// rewrites `Host`.
+    public_origin: Option<Arc<String>>,
 }
 
-pub(crate) fn router(campaign: Arc<Campaign>) -> Router {
+pub(crate) fn router(campaign: Arc<Campaign>, public_url: Option<&str>) -> Router {
     let page = Arc::new(page::render(&campaign));
+    let public_origin = public_url.map(|u| {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("http", u));
+        Arc::new(format!(
+            "{scheme}://{}",
+            rest.split('/').next().unwrap_or("")
+        ))
+    });
     Router::new()
         .route("/r/{token}", get(rater_page))
         .route(
@@ -47,7 +57,11 @@ pub(crate) fn router(campaign: Arc<Campaign>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(headers))
-        .with_state(AppState { campaign, page })
+        .with_state(AppState {
+            campaign,
+            page,
+            public_origin,
+        })
 }
 
 /// Headers on every response: no framing, no sniffing, scripts and styles from this server
@@ -84,14 +98,20 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// A browser names the page that sent a request in `Origin`: it must be this server.
-fn cross_site(h: &HeaderMap) -> bool {
-    let (Some(origin), Some(host)) = (h.get(header::ORIGIN), h.get(header::HOST)) else {
+/// A browser names the page that sent a request in `Origin`: it must be this server — as the
+/// request's `Host` names it, or as its public URL does behind a proxy. (Defence in depth: a
+/// cross-site page cannot send the bearer token anyway.)
+fn cross_site(h: &HeaderMap, public_origin: Option<&str>) -> bool {
+    let Some(origin) = h.get(header::ORIGIN) else {
         return false;
     };
     let origin = origin.to_str().unwrap_or("");
-    let host = host.to_str().unwrap_or("");
-    origin.split_once("://").map(|(_, rest)| rest) != Some(host)
+    if public_origin == Some(origin) {
+        return false;
+    }
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    let named = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    origin_host.is_none_or(|o| named("host") != Some(o) && named("x-forwarded-host") != Some(o))
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -165,7 +185,7 @@ async fn submit(
     h: HeaderMap,
     body: Result<Json<Submission>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if cross_site(&h) {
+    if cross_site(&h, s.public_origin.as_deref().map(String::as_str)) {
         return error(
             StatusCode::FORBIDDEN,
             "cross_site",
@@ -207,7 +227,9 @@ async fn submit(
     let status = match &outcome {
         Submitted::Saved { .. } => StatusCode::OK,
         Submitted::NotAssigned | Submitted::Paused => StatusCode::FORBIDDEN,
-        Submitted::AlreadyJudged | Submitted::KeyReused => StatusCode::CONFLICT,
+        Submitted::AlreadyJudged | Submitted::KeyReused | Submitted::Expired => {
+            StatusCode::CONFLICT
+        }
         Submitted::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
     };
     (status, Json(outcome)).into_response()

@@ -19,22 +19,39 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// Bold, italic and code spans of one escaped line.
+/// Bold, italic and code spans of one line (escaped here). Backticks split the line first:
+/// nothing inside a code span is emphasis, and no tag crosses a code span.
 fn inline(line: &str) -> String {
+    let parts: Vec<&str> = line.split('`').collect();
     let mut out = String::new();
-    let mut rest = escape_html(line);
-    // Code first: nothing inside a code span is emphasis.
-    let spans = [("`", "code"), ("**", "strong"), ("*", "em")];
-    for (mark, tag) in spans {
+    for (i, part) in parts.iter().enumerate() {
+        let text = escape_html(part);
+        // Odd segments are inside backticks, if the closing one exists.
+        if i % 2 == 1 && i + 1 < parts.len() {
+            out.push_str(&format!("<code>{text}</code>"));
+        } else if i % 2 == 1 {
+            out.push('`');
+            out.push_str(&emphasis(&text));
+        } else {
+            out.push_str(&emphasis(&text));
+        }
+    }
+    out
+}
+
+/// `**bold**` and `*italic*` in escaped text.
+fn emphasis(text: &str) -> String {
+    let mut rest = text.to_string();
+    for (mark, tag) in [("**", "strong"), ("*", "em")] {
         let mut done = String::new();
         while let Some(a) = rest.find(mark) {
             let Some(len) = rest[a + mark.len()..].find(mark) else {
                 break;
             };
-            let inner = &rest[a + mark.len()..a + mark.len() + len];
-            if inner.is_empty() {
+            if len == 0 {
                 break;
             }
+            let inner = &rest[a + mark.len()..a + mark.len() + len];
             done.push_str(&rest[..a]);
             done.push_str(&format!("<{tag}>{inner}</{tag}>"));
             rest = rest[a + 2 * mark.len() + len..].to_string();
@@ -42,8 +59,7 @@ fn inline(line: &str) -> String {
         done.push_str(&rest);
         rest = done;
     }
-    out.push_str(&rest);
-    out
+    rest
 }
 
 /// Renders the subset to HTML.
@@ -111,5 +127,14 @@ mod tests {
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script")
         );
         assert!(!html.contains("<a "));
+        // Emphasis never crosses or enters a code span.
+        assert_eq!(
+            markdown_to_html("`*`x`*`"),
+            "<p><code>*</code>x<code>*</code></p>\n"
+        );
+        assert_eq!(
+            markdown_to_html("a `b **c` d**"),
+            "<p>a <code>b **c</code> d**</p>\n"
+        );
     }
 }

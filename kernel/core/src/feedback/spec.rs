@@ -181,7 +181,15 @@ impl CampaignSpec {
         within(op, "gold.rate", self.gold.rate, 0.0, 1.0, true)?;
         within(op, "gold.threshold", self.gold.threshold, 0.0, 1.0, false)?;
         positive_count(op, "gold.min_gold", self.gold.min_gold)?;
-        positive_count(op, "lease_seconds", self.lease_seconds as usize)?;
+        // At most a week: a lease is a hold on an item, not a reservation.
+        if !(1..=604_800).contains(&self.lease_seconds) {
+            return Err(Error::invalid(
+                op,
+                "lease_seconds",
+                "an integer in [1, 604800] (a week)",
+                self.lease_seconds,
+            ));
+        }
         match self.kind {
             Kind::Label if self.choices.len() < 2 => {
                 return Err(Error::invalid(

@@ -34,7 +34,7 @@ const MIGRATIONS: &[&str] = &[
                              item INTEGER NOT NULL, answer TEXT NOT NULL,
                              condition TEXT NOT NULL, gold INTEGER NOT NULL, correct INTEGER,
                              served_ms INTEGER NOT NULL, submitted_ms INTEGER NOT NULL,
-                             key TEXT NOT NULL UNIQUE, UNIQUE (rater, item));",
+                             key TEXT NOT NULL, UNIQUE (rater, key), UNIQUE (rater, item));",
 ];
 
 /// The longest free-text answer accepted (characters).
@@ -67,6 +67,9 @@ pub enum Next {
     Item(Box<Assignment>),
     /// The rater's gold accuracy fell below the threshold: no more items.
     Paused { answered: usize },
+    /// Nothing open to this rater now, but items held by others may come free when their
+    /// leases run out: ask again after `retry_seconds`.
+    Wait { answered: usize, retry_seconds: u64 },
     /// Nothing left for this rater.
     Done { answered: usize },
 }
@@ -101,6 +104,8 @@ pub enum Submitted {
     KeyReused,
     /// The rater is paused.
     Paused,
+    /// The rater's lease on the item ran out and others have since filled it.
+    Expired,
     /// The answer is not one the kind accepts.
     Invalid { reason: String },
 }
@@ -418,7 +423,7 @@ impl Campaign {
             return Ok(Some(Next::Paused { answered }));
         }
         let now = now_ms();
-        let cut = now - 1000 * self.spec.lease_seconds as i64;
+        let cut = now.saturating_sub(1000 * self.spec.lease_seconds as i64);
         // The items still open to this rater: not seen by them, fewer than `overlap` judgments
         // (counting items held by others within their lease).
         let mut st = tx
@@ -438,16 +443,40 @@ impl Campaign {
             .into_iter()
             .filter(|(_, n)| (*n as usize) < self.spec.overlap)
             .collect();
-        let held: Option<i64> = tx
-            .query_row("SELECT item FROM assignments WHERE rater = ?1 AND done = 0 ORDER BY served_ms LIMIT 1", [rater.pos], |r| r.get(0))
+        let held: Option<(i64, bool, i64)> = tx
+            .query_row("SELECT item, gold, served_ms FROM assignments WHERE rater = ?1 AND done = 0 ORDER BY served_ms LIMIT 1", [rater.pos], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(store(OP, "reading the held item"))?;
+        // An item held past its lease is still this rater's if nobody filled it meanwhile (the
+        // lease is renewed); otherwise it is let go and another one is served.
+        let held = match held {
+            Some((item, gold, served)) if gold || served > cut => Some(item),
+            Some((item, _, _)) => {
+                if self.others(&tx, rater.pos, item, cut)? < self.spec.overlap as i64 {
+                    tx.execute(
+                        "UPDATE assignments SET served_ms = ?3 WHERE rater = ?1 AND item = ?2",
+                        params![rater.pos, item, now],
+                    )
+                    .map_err(store(OP, "renewing a lease"))?;
+                    Some(item)
+                } else {
+                    tx.execute(
+                        "DELETE FROM assignments WHERE rater = ?1 AND item = ?2 AND done = 0",
+                        params![rater.pos, item],
+                    )
+                    .map_err(store(OP, "letting an item go"))?;
+                    None
+                }
+            }
+            None => None,
+        };
         let item = match held {
             Some(item) => Some(item),
             None => {
                 let rate = self.spec.gold.rate;
-                let gold_turn =
-                    ((answered + 1) as f64 * rate).floor() > (answered as f64 * rate).floor();
+                // A small epsilon: 90 × 0.7 is 62.999… in floating point, not 63.
+                let turn = |n: usize| (n as f64 * rate + 1e-9).floor();
+                let gold_turn = turn(answered + 1) > turn(answered);
                 let gold = if gold_turn && !open.is_empty() {
                     let mut st = tx
                         .prepare("SELECT pos FROM items i WHERE gold IS NOT NULL AND NOT EXISTS
@@ -475,8 +504,25 @@ impl Campaign {
             }
         };
         let Some(item) = item else {
+            // Items this rater has not seen that are short of judgments but held by others.
+            let waiting: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM items i WHERE i.gold IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM assignments b WHERE b.rater = ?1 AND b.item = i.pos)
+                       AND (SELECT COUNT(*) FROM assignments a WHERE a.item = i.pos AND a.done = 1) < ?2",
+                    params![rater.pos, self.spec.overlap as i64],
+                    |r| r.get(0),
+                )
+                .map_err(store(OP, "looking for held items"))?;
             tx.commit().map_err(store(OP, "committing"))?;
-            return Ok(Some(Next::Done { answered }));
+            return Ok(Some(if waiting > 0 {
+                Next::Wait {
+                    answered,
+                    retry_seconds: self.spec.lease_seconds.min(30),
+                }
+            } else {
+                Next::Done { answered }
+            }));
         };
         let (id, data): (String, String) = tx
             .query_row("SELECT id, data FROM items WHERE pos = ?1", [item], |r| {
@@ -535,8 +581,8 @@ impl Campaign {
             .map_err(store(OP, "reading the item"))?;
         let previous: Option<(i64, i64, String)> = tx
             .query_row(
-                "SELECT rater, item, answer FROM judgments WHERE key = ?1",
-                [key],
+                "SELECT rater, item, answer FROM judgments WHERE rater = ?1 AND key = ?2",
+                params![rater.pos, key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
@@ -580,6 +626,21 @@ impl Campaign {
         if rater.paused {
             return Ok(Some(Submitted::Paused));
         }
+        let now = now_ms();
+        let cut = now.saturating_sub(1000 * self.spec.lease_seconds as i64);
+        if !is_gold
+            && served <= cut
+            && self.others(&tx, rater.pos, pos, cut)? >= self.spec.overlap as i64
+        {
+            // The lease ran out and others filled the item: the judgment would overfill it.
+            tx.execute(
+                "DELETE FROM assignments WHERE rater = ?1 AND item = ?2 AND done = 0",
+                params![rater.pos, pos],
+            )
+            .map_err(store(OP, "letting an item go"))?;
+            tx.commit().map_err(store(OP, "committing"))?;
+            return Ok(Some(Submitted::Expired));
+        }
         let answer = match normalised.expect("an item row that parsed above") {
             Ok(a) => a,
             Err(reason) => return Ok(Some(Submitted::Invalid { reason })),
@@ -589,7 +650,6 @@ impl Campaign {
         } else {
             None
         };
-        let now = now_ms();
         tx.execute(
             "INSERT INTO judgments (rater, item, answer, condition, gold, correct, served_ms, submitted_ms, key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -626,6 +686,16 @@ impl Campaign {
             duplicate: false,
             paused,
         }))
+    }
+
+    /// Judgments of `item` by raters other than `rater`, and their unexpired leases on it.
+    fn others(&self, tx: &Connection, rater: i64, item: i64, cut: i64) -> Result<i64> {
+        tx.query_row(
+            "SELECT COUNT(*) FROM assignments WHERE item = ?1 AND rater != ?2 AND (done = 1 OR served_ms > ?3)",
+            params![item, rater, cut],
+            |r| r.get(0),
+        )
+        .map_err(store("feedback.next", "counting an item's judgments"))
     }
 
     /// Runs `f` on the connection (reads for the tables module).

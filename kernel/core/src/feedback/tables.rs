@@ -152,6 +152,27 @@ impl Campaign {
             r
         })?;
         let kind = self.spec().kind;
+        // Pairwise judgments are scored as the side chosen (two classes), not as the winner's
+        // value: as many classes as distinct items would make agreement and Dawid-Skene
+        // meaningless (and Dawid-Skene's matrices quadratic in the number of items).
+        let rows: Vec<Row> = if kind == Kind::Pairwise {
+            rows.into_iter()
+                .map(|mut r| {
+                    let left = serde_json::from_str::<BTreeMap<String, String>>(&r.data)
+                        .ok()
+                        .and_then(|d| d.get("left").cloned());
+                    r.answer = if left.as_deref() == Some(r.answer.as_str()) {
+                        "left"
+                    } else {
+                        "right"
+                    }
+                    .into();
+                    r
+                })
+                .collect()
+        } else {
+            rows
+        };
         let plain: Vec<&Row> = rows.iter().filter(|r| !r.gold).collect();
         let skills = if matches!(kind, Kind::Label | Kind::Pairwise) {
             ds_skills(&plain)
