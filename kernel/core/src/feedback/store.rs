@@ -253,20 +253,12 @@ impl Campaign {
                 r.id,
                 r.group,
                 condition,
-                hash_token(&secret.token(&format!("rater:{}", r.id)))
+                hash_token(&secret.rater(&r.id))
             ])
             .map_err(store(OP, "writing the raters"))?;
         }
         tx.commit().map_err(store(OP, "committing the campaign"))?;
-        let shown = spec.shown_columns(&columns);
-        Ok(Self {
-            path,
-            spec,
-            columns,
-            shown,
-            secret,
-            conn: Mutex::new(conn),
-        })
+        Ok(Self::assemble(path, spec, columns, secret, conn))
     }
 
     /// Opens an existing campaign file to continue it.
@@ -295,15 +287,26 @@ impl Campaign {
         let columns: Vec<String> = serde_json::from_str(&get("columns")?)
             .map_err(|e| Error::invalid(OP, "path", "a campaign written by this version", e))?;
         let secret = Secret::open(&key_path(&path))?;
+        Ok(Self::assemble(path, spec, columns, secret, conn))
+    }
+
+    /// The campaign from its parts (the shown columns follow from the spec and the items).
+    fn assemble(
+        path: PathBuf,
+        spec: CampaignSpec,
+        columns: Vec<String>,
+        secret: Secret,
+        conn: Connection,
+    ) -> Self {
         let shown = spec.shown_columns(&columns);
-        Ok(Self {
+        Self {
             path,
             spec,
             columns,
             shown,
             secret,
             conn: Mutex::new(conn),
-        })
+        }
     }
 
     pub fn spec(&self) -> &CampaignSpec {
@@ -326,7 +329,7 @@ impl Campaign {
             .raters
             .iter()
             .any(|r| r.id == rater)
-            .then(|| self.secret.token(&format!("rater:{rater}")))
+            .then(|| self.secret.rater(rater))
     }
 
     /// The token of the campaign's admin API.
@@ -359,7 +362,7 @@ impl Campaign {
         let base = base.trim_end_matches('/');
         let url: Vec<String> = rows
             .iter()
-            .map(|r| format!("{base}/r/{}", self.secret.token(&format!("rater:{}", r.0))))
+            .map(|r| format!("{base}/r/{}", self.secret.rater(&r.0)))
             .collect();
         DataFrame::new_infer_height(vec![
             Column::new(

@@ -64,6 +64,11 @@ impl Secret {
         Ok(Self(key))
     }
 
+    /// A rater's token.
+    pub fn rater(&self, id: &str) -> String {
+        self.token(&format!("rater:{id}"))
+    }
+
     /// The token for `purpose`: 43 URL-safe characters (256 bits).
     pub fn token(&self, purpose: &str) -> String {
         let mut mac =
