@@ -32,6 +32,7 @@ pub(crate) const METHODS: &[&str] = &[
     "predict",
     "save",
     "save_adapter",
+    "score",
 ];
 
 /// Where long jobs report (set by the front end; silent by default).
@@ -148,6 +149,28 @@ impl Default for LogprobOpts {
         Self {
             prompt: "prompt".into(),
             completion: "completion".into(),
+            batch_size: 8,
+        }
+    }
+}
+
+/// `m:score`'s options; `ensemble` (other reward models scored with this one) is taken out
+/// before these are read.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ScoreOpts {
+    prompt: String,
+    completion: String,
+    max_length: Option<usize>,
+    batch_size: usize,
+}
+
+impl Default for ScoreOpts {
+    fn default() -> Self {
+        Self {
+            prompt: "prompt".into(),
+            completion: "completion".into(),
+            max_length: None,
             batch_size: 8,
         }
     }
@@ -345,6 +368,77 @@ impl UserData for LuaModel {
                 let out = logprobs_frame(&prompts, &completions, &lps).lua()?;
                 let out = out.drop_many([o.prompt.as_str(), o.completion.as_str()]);
                 beside(F, Some(df), out).map(LuaDataFrame)
+            },
+        );
+        methods.guarded_method(
+            "score",
+            |lua, this, (input, opts): (Value, Option<Value>)| {
+                const F: &str = "Model.score";
+                let Value::UserData(df) = &input else {
+                    return Err(Error::argument(
+                        F,
+                        "data",
+                        "a DataFrame with prompt and completion columns",
+                        type_name(&input),
+                    )
+                    .into());
+                };
+                let df = crate::args::frame(F, "data", &Value::UserData(df.clone()))?;
+                let (others, opts) = match opts {
+                    Some(Value::Table(t)) => {
+                        let t = copy(lua, &t)?;
+                        let e = take(&t, "ensemble")?;
+                        (e, Some(Value::Table(t)))
+                    }
+                    other => (Value::Nil, other),
+                };
+                let o: ScoreOpts = options(lua, F, opts)?;
+                let others: Vec<AnyUserData> = match others {
+                    Value::Nil => Vec::new(),
+                    Value::Table(t) => t
+                        .sequence_values::<Value>()
+                        .map(|v| {
+                            let v = v?;
+                            model_arg(F, &v).cloned().map_err(|_| {
+                                Error::argument(
+                                    F,
+                                    "ensemble",
+                                    "a list of Models",
+                                    format!("a list holding a {}", type_name(&v)),
+                                )
+                                .into()
+                            })
+                        })
+                        .collect::<mlua::Result<_>>()?,
+                    other => {
+                        return Err(Error::argument(
+                            F,
+                            "ensemble",
+                            "a list of Models",
+                            type_name(&other),
+                        )
+                        .into())
+                    }
+                };
+                let guards = others
+                    .iter()
+                    .map(|u| u.borrow::<LuaModel>())
+                    .collect::<mlua::Result<Vec<_>>>()?;
+                let mut models: Vec<&Model> = vec![&this.0];
+                models.extend(guards.iter().map(|g| &g.0));
+                let max_length = o
+                    .max_length
+                    .unwrap_or_else(|| this.0.arch().max_positions().min(512));
+                sandwich_core::train::score_frame(
+                    &models,
+                    &df,
+                    &o.prompt,
+                    &o.completion,
+                    max_length,
+                    o.batch_size,
+                )
+                .lua()
+                .map(LuaDataFrame)
             },
         );
         methods.guarded_method(

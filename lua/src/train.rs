@@ -1,13 +1,13 @@
-//! `sw.train.sft` and `sw.train.classify`.
+//! `sw.train.sft`, `sw.train.classify`, `sw.train.reward` and `sw.train.dpo`.
 
 use crate::guard::GuardedLua;
 use std::cell::RefCell;
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
 use polars::prelude::DataFrame;
-use sandwich_core::model::Model;
 use sandwich_core::train::{
-    self, classify_dataset, sft_dataset, Dataset, Hooks, Labels, StepReport, TrainConfig,
+    self, classify_dataset, sft_dataset, train_dpo, train_reward, DpoConfig, Hooks, Labels,
+    PairColumns, StepReport, TrainConfig,
 };
 
 use crate::args::{frame, options, type_name};
@@ -56,11 +56,8 @@ pub(crate) fn step_table(lua: &Lua, r: &StepReport) -> mlua::Result<Table> {
 fn run(
     lua: &Lua,
     function: &'static str,
-    model: &Model,
-    data: &Dataset,
-    eval: Option<&Dataset>,
-    cfg: &TrainConfig,
     on_step: Option<Function>,
+    job: impl FnOnce(Hooks) -> sandwich_core::Result<DataFrame>,
 ) -> mlua::Result<LuaDataFrame> {
     let p = progress(lua);
     let i = interrupt(lua);
@@ -84,11 +81,46 @@ fn run(
         interrupt: i.as_ref(),
         on_step: Some(&call),
     };
-    let out = train::train(function, model, data, eval, cfg, hooks);
+    let out = job(hooks);
     if let Some(e) = failed.into_inner() {
         return Err(e);
     }
     out.lua().map(LuaDataFrame)
+}
+
+/// The pair columns of a preference trainer's options: `prompt, chosen, rejected` and, for a
+/// reward model, `margin` and `tie`.
+fn pair_columns(function: &str, a: &Table, reward: bool) -> mlua::Result<PairColumns> {
+    let d = PairColumns::default();
+    let optional = |key: &str| -> mlua::Result<Option<String>> {
+        match take(a, key)? {
+            Value::Nil => Ok(None),
+            v if reward => string(function, key, v, "").map(Some),
+            _ => Err(Error::argument(
+                function,
+                key,
+                "no such option (margin and tie belong to sw.train.reward)",
+                "a value",
+            )
+            .into()),
+        }
+    };
+    Ok(PairColumns {
+        prompt: string(function, "prompt", take(a, "prompt")?, &d.prompt)?,
+        chosen: string(function, "chosen", take(a, "chosen")?, &d.chosen)?,
+        rejected: string(function, "rejected", take(a, "rejected")?, &d.rejected)?,
+        margin: optional("margin")?,
+        tie: optional("tie")?,
+    })
+}
+
+/// Moves `keys` of `a` into a new table (for an option struct of their own).
+fn split(lua: &Lua, a: &Table, keys: &[&str]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for k in keys {
+        t.set(*k, take(a, k)?)?;
+    }
+    Ok(t)
 }
 
 /// The optional `on_step` function of a trainer's options.
@@ -161,7 +193,9 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 .map(|e| sft_dataset(&model.0, &e, &prompt, &completion, max_length, false))
                 .transpose()
                 .lua()?;
-            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg, step_hook)
+            run(lua, F, step_hook, |h| {
+                train::train(F, &model.0, &ds, ev.as_ref(), &cfg, h)
+            })
         })?,
     )?;
     t.set(
@@ -208,7 +242,88 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 .map(|e| classify_dataset(&model.0, &e, &text, &labels, max_length))
                 .transpose()
                 .lua()?;
-            run(lua, F, &model.0, &ds, ev.as_ref(), &cfg, step_hook)
+            run(lua, F, step_hook, |h| {
+                train::train(F, &model.0, &ds, ev.as_ref(), &cfg, h)
+            })
+        })?,
+    )?;
+    t.set(
+        "reward",
+        lua.guarded_function(|lua, args: Value| {
+            const F: &str = "sw.train.reward";
+            let (a, ud, data, eval) = common(lua, F, args)?;
+            let cols = pair_columns(F, &a, true)?;
+            let model = ud.borrow::<LuaModel>()?;
+            let max_length = integer(
+                F,
+                "max_length",
+                take(&a, "max_length")?,
+                model.0.arch().max_positions().min(512),
+            )?;
+            let step_hook = on_step(F, &a)?;
+            let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
+            run(lua, F, step_hook, |h| {
+                train_reward(&model.0, &data, eval.as_ref(), &cols, max_length, &cfg, h)
+            })
+        })?,
+    )?;
+    t.set(
+        "dpo",
+        lua.guarded_function(|lua, args: Value| {
+            const F: &str = "sw.train.dpo";
+            let (a, ud, data, eval) = common(lua, F, args)?;
+            let cols = pair_columns(F, &a, false)?;
+            let reference = match take(&a, "ref")? {
+                Value::Nil => None,
+                v => Some(
+                    model_arg(F, &v)
+                        .map_err(|_| {
+                            Error::argument(
+                                F,
+                                "ref",
+                                "a Model (the reference policy)",
+                                type_name(&v),
+                            )
+                        })?
+                        .clone(),
+                ),
+            };
+            let dpo: DpoConfig = options(
+                lua,
+                F,
+                Some(Value::Table(split(
+                    lua,
+                    &a,
+                    &["beta", "loss", "label_smoothing"],
+                )?)),
+            )?;
+            let model = ud.borrow::<LuaModel>()?;
+            let max_length = integer(
+                F,
+                "max_length",
+                take(&a, "max_length")?,
+                model.0.arch().max_positions().min(512),
+            )?;
+            let step_hook = on_step(F, &a)?;
+            let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
+            // Shared borrows: the reference may be the policy itself.
+            let ref_guard = reference
+                .as_ref()
+                .map(|r| r.borrow::<LuaModel>())
+                .transpose()?;
+            run(lua, F, step_hook, |h| {
+                train_dpo(
+                    &model.0,
+                    ref_guard.as_ref().map(|r| &r.0),
+                    &data,
+                    eval.as_ref(),
+                    &cols,
+                    max_length,
+                    &dpo,
+                    &cfg,
+                    h,
+                )
+            })
         })?,
     )?;
     sw.set("train", t)?;

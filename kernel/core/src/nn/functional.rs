@@ -100,6 +100,18 @@ pub fn cross_entropy(
     targets: &Tensor,
     ignore_index: Option<i64>,
 ) -> Result<Tensor> {
+    let (per_row, count) = row_nll(logits, targets, ignore_index)?;
+    Ok((per_row.sum_all()? / count.max(1) as f64)?)
+}
+
+/// The negative log-likelihood of each row's target, `logsumexp(z) − z[t]` (N,), 0 where the
+/// target is `ignore_index`, and the number of rows counted: what a sequence's log-probability
+/// (DPO, PPO) sums, with the same fused CPU kernel as [`cross_entropy`].
+pub fn row_nll(
+    logits: &Tensor,
+    targets: &Tensor,
+    ignore_index: Option<i64>,
+) -> Result<(Tensor, usize)> {
     let targets = targets.to_dtype(DType::I64)?;
     let c = logits.dim(1)? as i64;
     let host: Vec<i64> = targets.to_vec1()?;
@@ -117,7 +129,7 @@ pub fn cross_entropy(
         let per_row = logits
             .contiguous()?
             .apply_op2(&targets, super::fused::RowNll { ignore })?;
-        return Ok((per_row.sum_all()? / count.max(1) as f64)?);
+        return Ok((per_row, count));
     }
     let logp = log_softmax_last_dim(logits)?; // (N, C)
     let keep = match ignore_index {
@@ -130,9 +142,7 @@ pub fn cross_entropy(
         .gather(&safe.unsqueeze(1)?.to_dtype(DType::U32)?, 1)?
         .squeeze(1)?; // (N,)
     let keep_f = keep.to_dtype(logits.dtype())?;
-    let total = (picked * &keep_f)?.sum_all()?;
-    let count = keep_f.sum_all()?;
-    Ok(total.neg()?.div(&count)?)
+    Ok(((picked * &keep_f)?.neg()?, count))
 }
 
 #[cfg(test)]

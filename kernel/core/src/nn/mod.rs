@@ -14,5 +14,5 @@ mod fused;
 
 pub use functional::{
     attention, causal_mask, cross_entropy, layer_norm, log_softmax_last_dim, rms_norm, rope,
-    rotate_half, softmax_last_dim,
+    rotate_half, row_nll, softmax_last_dim,
 };

@@ -245,6 +245,8 @@ pub struct BatchOutput {
     pub correct: usize,
     pub counted: usize,
     pub tokens: usize,
+    /// Objective-specific metrics (TRL's names), averaged over a step's micro-batches.
+    pub metrics: Vec<(&'static str, f64)>,
 }
 
 /// Weak-to-strong's auxiliary confidence loss for one micro-batch: its weight, and the
@@ -347,6 +349,7 @@ pub fn batch_loss(
                 correct,
                 counted,
                 tokens,
+                metrics: Vec::new(),
             })
         }
         Target::Class(_) | Target::Soft(_) => {
@@ -392,6 +395,7 @@ pub fn batch_loss(
                 correct,
                 counted: truth.len(),
                 tokens,
+                metrics: Vec::new(),
             })
         }
     }

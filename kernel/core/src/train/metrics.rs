@@ -20,13 +20,31 @@ pub struct Row {
     pub elapsed_s: f64,
     pub eval_loss: Option<f64>,
     pub eval_accuracy: Option<f64>,
+    /// The objective's own metrics (TRL's names: `rewards/chosen`, `accuracy`, ...).
+    #[serde(default)]
+    pub extra: Vec<(String, f64)>,
 }
 
 /// The rows as a DataFrame: `step, epoch, loss, lr, grad_norm, tokens, tokens_per_s, elapsed_s,
-/// eval_loss, eval_accuracy` (the eval columns are null where no evaluation ran).
+/// eval_loss, eval_accuracy` (the eval columns are null where no evaluation ran), then the
+/// objective's own metrics in the order it reports them.
 pub fn frame(rows: &[Row]) -> Result<DataFrame> {
     let col = |name: &str, v: Vec<f64>| Column::new(name.into(), v);
-    DataFrame::new_infer_height(vec![
+    let extra: Vec<Column> = rows
+        .first()
+        .map(|r| {
+            r.extra
+                .iter()
+                .enumerate()
+                .map(|(k, (name, _))| {
+                    let v: Vec<Option<f64>> =
+                        rows.iter().map(|r| r.extra.get(k).map(|e| e.1)).collect();
+                    Column::new(name.as_str().into(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut columns = vec![
         Column::new(
             "step".into(),
             rows.iter().map(|r| r.step as i64).collect::<Vec<_>>(),
@@ -52,6 +70,8 @@ pub fn frame(rows: &[Row]) -> Result<DataFrame> {
             "eval_accuracy".into(),
             rows.iter().map(|r| r.eval_accuracy).collect::<Vec<_>>(),
         ),
-    ])
-    .map_err(Error::polars("train", "building the metrics table"))
+    ];
+    columns.extend(extra);
+    DataFrame::new_infer_height(columns)
+        .map_err(Error::polars("train", "building the metrics table"))
 }

@@ -2,9 +2,13 @@
 
 mod checkpoint;
 mod data;
+mod dpo;
 pub mod loss;
 mod metrics;
 mod optim;
+mod pairs;
+pub mod pref_loss;
+mod reward;
 mod schedule;
 mod trainer;
 
@@ -13,7 +17,13 @@ pub use data::{
     batch_loss, class_probs, classify_dataset, sft_dataset, AuxLoss, BatchOutput, Dataset, Example,
     Labels, Target,
 };
+pub use dpo::{train_dpo, DpoConfig, DpoObjective};
 pub use metrics::{frame as metrics_frame, Row};
 pub use optim::{clip_grad_norm, decays, AdamW, AdamWConfig};
+pub use pairs::{encode_completion, pair_dataset, sequence_logps, PairColumns, Pairs};
+pub use reward::{score, score_frame, train_reward, RewardObjective};
 pub use schedule::{Schedule, ScheduleKind};
-pub use trainer::{evaluate, train, Hooks, StepHook, StepReport, TrainConfig};
+pub use trainer::{
+    evaluate, evaluate_objective, train, train_objective, Hooks, Objective, StepHook, StepReport,
+    Supervised, TrainConfig,
+};

@@ -16,7 +16,7 @@ use polars::prelude::DataFrame;
 use serde::Deserialize;
 
 use super::checkpoint::{self, Fingerprint, State};
-use super::data::{batch_loss, class_probs, AuxLoss, Dataset, Target};
+use super::data::{batch_loss, class_probs, AuxLoss, BatchOutput, Dataset, Target};
 use super::loss::{aux_schedule_coef, logconf_threshold, AuxSchedule};
 use super::metrics::{self, Row};
 use super::optim::{decays, AdamW, AdamWConfig};
@@ -189,15 +189,97 @@ pub struct StepReport {
     pub eval_accuracy: Option<f64>,
 }
 
+/// What a trainer minimises, one micro-batch at a time: SFT and classification examples
+/// ([`Supervised`]), preference pairs for a reward model or DPO. The loop (order, accumulation,
+/// clipping, schedule, checkpoints, exact resumption) is the same for all of them.
+pub trait Objective {
+    /// Examples a micro-batch indexes into.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Called once per optimizer step with its micro-batches, before any of them runs.
+    fn begin_step(&self, _model: &Model, _batches: &[Vec<usize>], _step_frac: f64) -> Result<()> {
+        Ok(())
+    }
+    /// The mean loss of `idx` (with dropout when `train`), what was correct out of what was
+    /// counted, the tokens seen, and named metrics (averaged over the step's micro-batches).
+    fn loss(&self, model: &Model, idx: &[usize], train: bool) -> Result<BatchOutput>;
+}
+
+/// SFT or classification examples, with weak-to-strong's auxiliary loss when `aux_coef > 0`.
+pub struct Supervised<'a> {
+    pub data: &'a Dataset,
+    pub aux_coef: f64,
+    pub aux_warmup_frac: f64,
+    pub aux_schedule: AuxSchedule,
+    aux: std::cell::Cell<AuxLoss>,
+}
+
+impl<'a> Supervised<'a> {
+    pub fn new(data: &'a Dataset) -> Self {
+        Supervised {
+            data,
+            aux_coef: 0.0,
+            aux_warmup_frac: 0.1,
+            aux_schedule: AuxSchedule::default(),
+            aux: std::cell::Cell::new(AuxLoss::OFF),
+        }
+    }
+
+    fn with_aux(data: &'a Dataset, cfg: &TrainConfig) -> Self {
+        Supervised {
+            aux_coef: cfg.aux_coef,
+            aux_warmup_frac: cfg.aux_warmup_frac,
+            aux_schedule: cfg.aux_schedule,
+            ..Supervised::new(data)
+        }
+    }
+}
+
+impl Objective for Supervised<'_> {
+    fn len(&self) -> usize {
+        self.data.examples.len()
+    }
+
+    fn begin_step(&self, model: &Model, batches: &[Vec<usize>], step_frac: f64) -> Result<()> {
+        let coef = aux_schedule_coef(
+            self.aux_schedule,
+            self.aux_coef,
+            self.aux_warmup_frac,
+            step_frac,
+        );
+        self.aux.set(AuxLoss {
+            coef,
+            threshold: batch_threshold(model, self.data, batches, coef)?,
+        });
+        Ok(())
+    }
+
+    fn loss(&self, model: &Model, idx: &[usize], train: bool) -> Result<BatchOutput> {
+        let aux = if train { self.aux.get() } else { AuxLoss::OFF };
+        batch_loss(model, self.data, idx, train, aux)
+    }
+}
+
 /// Mean loss and accuracy of `model` on `data`, in batches of `batch_size`, without training.
 pub fn evaluate(model: &Model, data: &Dataset, batch_size: usize) -> Result<(f64, f64)> {
+    evaluate_objective(model, &Supervised::new(data), batch_size)
+}
+
+/// Mean loss and accuracy of `model` on an objective's examples, without training.
+pub fn evaluate_objective(
+    model: &Model,
+    data: &dyn Objective,
+    batch_size: usize,
+) -> Result<(f64, f64)> {
     let mut loss = 0.0;
     let mut weight = 0.0;
     let mut correct = 0;
     let mut counted = 0;
-    let idx: Vec<usize> = (0..data.examples.len()).collect();
+    let idx: Vec<usize> = (0..data.len()).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
-        let out = batch_loss(model, data, chunk, false, AuxLoss::OFF)?;
+        let out = data.loss(model, chunk, false)?;
         // Weight each batch's mean by what it averaged over, so the result is the mean over
         // all tokens (SFT) or all examples (classification).
         let w = if out.counted > 0 {
@@ -247,14 +329,6 @@ pub fn train(
     hooks: Hooks,
 ) -> Result<DataFrame> {
     cfg.check(op)?;
-    if cfg.eval_every.is_some() && eval.is_none() {
-        return Err(Error::invalid(
-            op,
-            "eval",
-            "eval data when eval_every is set",
-            "none",
-        ));
-    }
     if cfg.aux_coef > 0.0
         && data
             .examples
@@ -268,7 +342,40 @@ pub fn train(
             cfg.aux_coef,
         ));
     }
-    let n = data.examples.len();
+    let eval = eval.map(Supervised::new);
+    train_objective(
+        op,
+        model,
+        &Supervised::with_aux(data, cfg),
+        eval.as_ref().map(|e| e as &dyn Objective),
+        cfg,
+        hooks,
+    )
+}
+
+/// Trains `model` on any objective; returns the per-step metrics (with the objective's own
+/// metrics as extra columns).
+pub fn train_objective(
+    op: &'static str,
+    model: &Model,
+    data: &dyn Objective,
+    eval: Option<&dyn Objective>,
+    cfg: &TrainConfig,
+    hooks: Hooks,
+) -> Result<DataFrame> {
+    cfg.check(op)?;
+    if cfg.eval_every.is_some() && eval.is_none() {
+        return Err(Error::invalid(
+            op,
+            "eval",
+            "eval data when eval_every is set",
+            "none",
+        ));
+    }
+    if data.is_empty() {
+        return Err(Error::invalid(op, "data", "at least one example", "none"));
+    }
+    let n = data.len();
     let per_epoch = n.div_ceil(cfg.batch_size);
     let total_steps = cfg
         .max_steps
@@ -355,21 +462,19 @@ pub fn train(
             let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
             let mut loss_sum = 0.0;
             let mut tokens = 0;
-            let coef = aux_schedule_coef(
-                cfg.aux_schedule,
-                cfg.aux_coef,
-                cfg.aux_warmup_frac,
-                step as f64 / total_steps as f64,
-            );
             let batches: Vec<Vec<usize>> = (0..cfg.grad_accum)
                 .map(|k| micro_batch(step * cfg.grad_accum + k, n, cfg, &mut order))
                 .collect();
-            let aux = AuxLoss {
-                coef,
-                threshold: batch_threshold(model, data, &batches, coef)?,
-            };
+            data.begin_step(model, &batches, step as f64 / total_steps as f64)?;
+            let mut extra: Vec<(String, f64)> = Vec::new();
             for idx in &batches {
-                let out = batch_loss(model, data, idx, true, aux)?;
+                let out = data.loss(model, idx, true)?;
+                for (k, (name, v)) in out.metrics.iter().enumerate() {
+                    match extra.get_mut(k) {
+                        Some(slot) => slot.1 += v / cfg.grad_accum as f64,
+                        None => extra.push((name.to_string(), v / cfg.grad_accum as f64)),
+                    }
+                }
                 let loss = (out.loss / cfg.grad_accum as f64)?;
                 loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
                 tokens += out.tokens;
@@ -407,7 +512,7 @@ pub fn train(
             let done = step + 1;
             let (eval_loss, eval_accuracy) = match (cfg.eval_every, eval) {
                 (Some(every), Some(e)) if done % every == 0 || done == total_steps => {
-                    let (l, a) = evaluate(model, e, cfg.batch_size)?;
+                    let (l, a) = evaluate_objective(model, e, cfg.batch_size)?;
                     (Some(l), Some(a))
                 }
                 _ => (None, None),
@@ -423,6 +528,7 @@ pub fn train(
                 elapsed_s: elapsed_before + began.elapsed().as_secs_f64(),
                 eval_loss,
                 eval_accuracy,
+                extra,
             });
             hooks.progress.update(done, &format!("loss {loss_sum:.4}"));
             if let Some(f) = hooks.on_step {
