@@ -68,6 +68,7 @@ OPTION_TYPES = {
     "list of strings": "Sequence[str]",
     "list of integers": "Sequence[int]",
     "list of tables": "Sequence[Mapping[str, Any]]",
+    "list of Models": "Sequence[Model]",
     "number or column name": "float | str",
 }
 # Return types in the signature lines → Python types; a `{...}` table is a dict.

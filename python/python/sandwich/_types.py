@@ -131,6 +131,30 @@ class Model(Protocol):
         """
         ...
 
+    def score(
+        self,
+        df: FrameLike,
+        *,
+        prompt: str | None = None,
+        completion: str | None = None,
+        ensemble: Sequence[Model] | None = None,
+        max_length: int | None = None,
+        batch_size: int | None = None,
+    ) -> DataFrame:
+        """The reward a reward model (a `scalar` head, e.g. trained by [`sw.train.reward`](sw.train.reward.md)) gives each completion after its prompt, tokenized exactly as in training. Adds `score` to the input's columns. With `ensemble = {m2, m3, ...}` the other reward models score the same rows: `score` is then the ensemble's mean, `score_std` its standard deviation across models (an uncertainty: large where the models disagree) and `score_1`, `score_2`, ... each model's score (this model first).
+
+        | option | type | default | meaning |
+        |---|---|---|---|
+        | `prompt` | string | `prompt` | prompt column |
+        | `completion` | string | `completion` | completion column |
+        | `ensemble` | list of Models | none | other reward models scored with this one |
+        | `max_length` | integer | min(512, positions) | sequences are cut to this many tokens |
+        | `batch_size` | integer | 8 | rows per forward pass |
+
+        An unknown option key is an error that lists the valid keys; a model without a `scalar` head is an error.
+        """
+        ...
+
 
 class Chart(Protocol):
     """A Sandwich Chart (a handle on the Lua object; methods as in Lua, with a dot)."""

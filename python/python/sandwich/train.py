@@ -83,6 +83,148 @@ def classify(
     return cast("DataFrame", call('train.classify', model=model, data=data, text=text, label=label, probs=probs, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, aux_coef=aux_coef, aux_warmup_frac=aux_warmup_frac, aux_schedule=aux_schedule, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
+def dpo(
+    *,
+    model: Model,
+    data: FrameLike,
+    prompt: str | None = None,
+    chosen: str | None = None,
+    rejected: str | None = None,
+    ref: Model | None = None,
+    beta: float | None = None,
+    loss: str | None = None,
+    label_smoothing: float | None = None,
+    max_length: int | None = None,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    grad_accum: int | None = None,
+    lr: float | None = None,
+    schedule: str | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float | None = None,
+    beta1: float | None = None,
+    beta2: float | None = None,
+    eps: float | None = None,
+    max_grad_norm: float | None = None,
+    seed: int | None = None,
+    shuffle: bool | None = None,
+    eval: FrameLike | None = None,
+    eval_every: int | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    on_step: Callable[..., Any] | None = None,
+    resume: bool | None = None,
+) -> DataFrame:
+    """Direct preference optimisation (Rafailov et al. 2023) of a policy (a model with an `lm` head) on preference pairs, as TRL's `DPOTrainer`. Each side is the `prompt` (with the tokenizer's special tokens) followed by the completion and EOS; its log-probability is summed over the completion's tokens. With `h = (log π(chosen) − log π(rejected)) − (log π_ref(chosen) − log π_ref(rejected))` the loss is `−log σ(βh)` (`sigmoid`; with `label_smoothing = ε`, conservative DPO: `−(1−ε) log σ(βh) − ε log σ(−βh)`), `(h − 1/(2β))²` (`ipo`, on log-probabilities averaged over each completion's tokens, as TRL does) or `max(0, 1 − βh)` (`hinge`). The reference is `ref`, or by default the policy as it is before training; its log-probabilities are computed once, before the first step. Returns one row per optimizer step with the columns of [`sw.train.sft`](sw.train.sft.md) followed by TRL's `rewards/chosen`, `rewards/rejected` (the implicit rewards `β(log π − log π_ref)`, means), `rewards/accuracies`, `rewards/margins`, `logps/chosen`, `logps/rejected`; `eval_accuracy` is the eval pairs' reward accuracy. A LoRA policy (after [`sw.lora`](sw.lora.md)) trains its adapters only.
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | the policy: an `lm` head and a tokenizer with EOS |
+    | `data` | DataFrame | required | the preference pairs |
+    | `prompt` | string | `prompt` | prompt column |
+    | `chosen` | string | `chosen` | column of the preferred completion |
+    | `rejected` | string | `rejected` | column of the other completion |
+    | `ref` | Model | the policy before training | the reference policy (same tokenizer) |
+    | `beta` | number | 0.1 | the strength of the implicit KL leash (> 0) |
+    | `loss` | string | `sigmoid` | `sigmoid`, `ipo` or `hinge` |
+    | `label_smoothing` | number | 0 | conservative DPO's ε, in [0, 0.5) (`sigmoid` only) |
+    | `max_length` | integer | min(512, positions) | each side is cut to this many tokens; every completion must keep a token |
+    | `epochs` | integer | 1 | passes over the data (≥ 1) |
+    | `max_steps` | integer | none | optimizer steps in all (overrides epochs; ≥ 1) |
+    | `batch_size` | integer | 8 | pairs per micro-batch (≥ 1) |
+    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised; ≥ 1) |
+    | `lr` | number | 5e-5 | peak learning rate (≥ 0) |
+    | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
+    | `warmup_steps` | integer | 0 | linear warm-up from 0 |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms; finite, ≥ 0) |
+    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights); betas in [0, 1), eps > 0 |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (finite, > 0) |
+    | `seed` | integer | 0 | data order |
+    | `shuffle` | boolean | true | shuffle each epoch |
+    | `eval` | DataFrame | none | evaluation data (same columns) |
+    | `eval_every` | integer | none | evaluate every n steps and after the last (≥ 1) |
+    | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest; ≥ 1) |
+    | `on_step` | function | none | called after every optimizer step with `{step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy}`; an error in it stops training and is raised (with a checkpoint first when checkpointing is on) |
+    | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir` — exactly: the final weights are bit-identical to an uninterrupted run |
+
+    An unknown option key is an error that lists the valid keys; a model without an `lm` head is an error before any compute.
+    """
+    return cast("DataFrame", call('train.dpo', model=model, data=data, prompt=prompt, chosen=chosen, rejected=rejected, ref=ref, beta=beta, loss=loss, label_smoothing=label_smoothing, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
+
+
+def reward(
+    *,
+    model: Model,
+    data: FrameLike,
+    prompt: str | None = None,
+    chosen: str | None = None,
+    rejected: str | None = None,
+    margin: str | None = None,
+    tie: str | None = None,
+    max_length: int | None = None,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    grad_accum: int | None = None,
+    lr: float | None = None,
+    schedule: str | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float | None = None,
+    beta1: float | None = None,
+    beta2: float | None = None,
+    eps: float | None = None,
+    max_grad_norm: float | None = None,
+    seed: int | None = None,
+    shuffle: bool | None = None,
+    eval: FrameLike | None = None,
+    eval_every: int | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    on_step: Callable[..., Any] | None = None,
+    resume: bool | None = None,
+) -> DataFrame:
+    """Trains a reward model — a model with `head = "scalar"` (any architecture) — on preference pairs with the Bradley-Terry loss, as TRL's `RewardTrainer`: each row's `prompt` followed by its `chosen` completion should score higher than the prompt followed by `rejected`; the loss is `−log σ(r_chosen − r_rejected − margin)`, and a tie (a `tie` column that is true) has target ½: `−½[log σ(d) + log σ(−d)]`. Both sides go through the model in one batch. Returns one row per optimizer step with the columns of [`sw.train.sft`](sw.train.sft.md) followed by TRL's metrics: `accuracy` (share of pairs ranked right), `margin` (mean `r_chosen − r_rejected`), `min_reward`, `mean_reward`, `max_reward`; `eval_accuracy` is the share of eval pairs ranked right. Score completions with [`Model.score`](Model.score.md).
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | with a `scalar` head and a tokenizer |
+    | `data` | DataFrame | required | the preference pairs |
+    | `prompt` | string | `prompt` | prompt column |
+    | `chosen` | string | `chosen` | column of the preferred completion |
+    | `rejected` | string | `rejected` | column of the other completion |
+    | `margin` | string | none | a numeric column: how much better `chosen` is (subtracted inside the sigmoid) |
+    | `tie` | string | none | a boolean column: true where the two are equally good |
+    | `max_length` | integer | min(512, positions) | each side is cut to this many tokens (2 ..= positions) |
+    | `epochs` | integer | 1 | passes over the data (≥ 1) |
+    | `max_steps` | integer | none | optimizer steps in all (overrides epochs; ≥ 1) |
+    | `batch_size` | integer | 8 | pairs per micro-batch (≥ 1) |
+    | `grad_accum` | integer | 1 | micro-batches per optimizer step (their mean loss is minimised; ≥ 1) |
+    | `lr` | number | 5e-5 | peak learning rate (≥ 0) |
+    | `schedule` | string | `linear` | after warm-up: `constant`, `linear` or `cosine` decay to 0 |
+    | `warmup_steps` | integer | 0 | linear warm-up from 0 |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (not on biases and norms; finite, ≥ 0) |
+    | `beta1, beta2, eps` | number | 0.9, 0.999, 1e-8 | AdamW moments (kept in f32, with f32 master weights); betas in [0, 1), eps > 0 |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (finite, > 0) |
+    | `seed` | integer | 0 | data order |
+    | `shuffle` | boolean | true | shuffle each epoch |
+    | `eval` | DataFrame | none | evaluation data (same columns) |
+    | `eval_every` | integer | none | evaluate every n steps and after the last (≥ 1) |
+    | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (the newest; ≥ 1) |
+    | `on_step` | function | none | called after every optimizer step with `{step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy}`; an error in it stops training and is raised (with a checkpoint first when checkpointing is on) |
+    | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir` — exactly: the final weights are bit-identical to an uninterrupted run |
+
+    An unknown option key is an error that lists the valid keys. A model without a `scalar` head, a missing column, or a `tie` column that is not boolean is an error before any compute.
+    """
+    return cast("DataFrame", call('train.reward', model=model, data=data, prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, tie=tie, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
+
+
 def sft(
     *,
     model: Model,
@@ -148,4 +290,4 @@ def sft(
     return cast("DataFrame", call('train.sft', model=model, data=data, prompt=prompt, completion=completion, max_length=max_length, packing=packing, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
-__all__ = ['classify', 'sft']
+__all__ = ['classify', 'dpo', 'reward', 'sft']

@@ -1,0 +1,59 @@
+"""Preference learning from Python: the same trainers as Lua (sw.train.reward / dpo, m:score),
+their TRL metric columns, ensembles, and errors before any compute."""
+
+import pathlib
+
+import polars
+import pytest
+
+import sandwich
+
+TOKENIZER = str(pathlib.Path(__file__).resolve().parents[2] / "workbooks" / "tokenizer")
+PREFS = polars.DataFrame(
+    {
+        "prompt": ["Review:"] * 4,
+        "chosen": [" great film", " loved it", " wonderful acting", " great fun"],
+        "rejected": [" awful film", " hated it", " terrible acting", " awful fun"],
+    }
+)
+
+
+def tiny(head: str = "lm", seed: int = 1) -> sandwich.model.Model:
+    return sandwich.model.new(arch="gpt2", tokenizer=TOKENIZER, hidden_size=32, heads=4,
+                              head=head, seed=seed)
+
+
+def test_reward_model_learns_the_pairs_and_scores_with_an_ensemble() -> None:
+    rm = tiny("scalar")
+    metrics = sandwich.train.reward(model=rm, data=PREFS, epochs=20, batch_size=4,
+                                    lr=3e-3).to_polars()
+    for name in ["accuracy", "margin", "min_reward", "mean_reward", "max_reward"]:
+        assert name in metrics.columns
+    assert metrics["loss"][-1] < metrics["loss"][0]
+    assert metrics["accuracy"][-1] == 1.0
+    rows = polars.DataFrame({"prompt": ["Review:"] * 2, "completion": [" great film", " awful film"]})
+    scored = rm.score(rows).to_polars()
+    assert scored["score"][0] > scored["score"][1]
+    both = rm.score(rows, ensemble=[tiny("scalar", 2)]).to_polars()
+    assert both.columns[-4:] == ["score", "score_std", "score_1", "score_2"]
+    assert both["score_1"].to_list() == scored["score"].to_list()
+
+
+def test_dpo_raises_the_chosen_log_probability() -> None:
+    policy = tiny()
+    probe = polars.DataFrame({"prompt": ["Review:"], "completion": [" loved it"]})
+    before = policy.logprobs(probe).to_polars()["logprob"][0]
+    metrics = sandwich.train.dpo(model=policy, data=PREFS, beta=0.5, epochs=10, batch_size=4,
+                                 lr=3e-3, loss="ipo").to_polars()
+    assert "rewards/margins" in metrics.columns
+    assert metrics["rewards/accuracies"][-1] == 1.0
+    assert policy.logprobs(probe).to_polars()["logprob"][0] > before
+
+
+def test_bad_preference_input_is_an_error_before_compute() -> None:
+    with pytest.raises(sandwich.SandwichError, match="scalar"):
+        sandwich.train.reward(model=tiny(), data=PREFS)
+    with pytest.raises(sandwich.SandwichError, match="'rejected'"):
+        sandwich.train.dpo(model=tiny(), data=PREFS.drop("rejected"))
+    with pytest.raises(sandwich.SandwichError, match="label_smoothing"):
+        sandwich.train.dpo(model=tiny(), data=PREFS, loss="hinge", label_smoothing=0.1)
