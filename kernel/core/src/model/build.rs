@@ -260,11 +260,16 @@ impl Model {
         Model::from_config(config, head, &placement(&o.dtype, &o.device, o.seed)?, tok)
     }
 
-    /// A checkpoint directory with the placement and head of `o` (`sw.model.load`).
-    pub fn load_with(dir: &Path, o: &LoadOptions) -> Result<Model> {
+    /// A checkpoint directory, or a llama.cpp `.gguf` file, with the placement and head of `o`
+    /// (`sw.model.load`).
+    pub fn load_with(path: &Path, o: &LoadOptions) -> Result<Model> {
         crate::Options::check(o, "model.load")?;
         let head = head_of(o.head.as_deref(), o.num_labels, None)?;
-        Model::load(dir, head, &placement(&o.dtype, &o.device, o.seed)?)
+        let place = placement(&o.dtype, &o.device, o.seed)?;
+        if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+            return Model::load_gguf(path, head, &place);
+        }
+        Model::load(path, head, &place)
     }
 
     /// Sets the last layer of a `classify` or `scalar` head to zeros, as openai/weak-to-strong

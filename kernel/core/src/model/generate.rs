@@ -45,6 +45,10 @@ pub struct GenerateOptions {
     pub seed: u64,
     #[serde(default = "eight")]
     pub batch_size: usize,
+    /// Wrap each prompt as a user message in the tokenizer's chat template, ending where the
+    /// assistant's answer begins (HF's `apply_chat_template(add_generation_prompt=True)`).
+    #[serde(default)]
+    pub chat: bool,
 }
 
 impl Default for GenerateOptions {
@@ -164,7 +168,15 @@ impl Model {
                 bad,
             ));
         }
-        let encoded = self.encode_batch(OP, prompts, usize::MAX)?;
+        let encoded = if o.chat {
+            let chats: Vec<String> = prompts
+                .iter()
+                .map(|p| tok.apply_chat(&[("user".to_string(), p.clone())], true))
+                .collect::<Result<_>>()?;
+            self.encode_batch(OP, &chats, usize::MAX)?
+        } else {
+            self.encode_batch(OP, prompts, usize::MAX)?
+        };
         let mut out = Vec::with_capacity(prompts.len());
         progress.start(OP, prompts.len());
         let result = (|| -> Result<()> {

@@ -9,6 +9,7 @@ mod bert;
 mod build;
 mod config;
 mod generate;
+mod gguf;
 mod gpt2;
 mod inputs;
 pub(crate) mod io;
@@ -290,13 +291,43 @@ impl Model {
         let config = io::read_json(OP, &dir.join("config.json"))?;
         let arch = Arch::from_json(&config)?;
         let head = head.unwrap_or_else(|| head_of_config(&config, &arch));
-        let specs = params::specs(&arch, head)?;
-        let by_name: HashMap<&str, &Spec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
         let weights = io::Weights::open(OP, &io::weight_files(OP, dir)?)?;
+        let (params, dropped) = Self::params_from(
+            OP,
+            &arch,
+            head,
+            weights.shapes(),
+            |name| weights.load(name, &place.device),
+            place,
+        )?;
+        let tokenizer = if dir.join("tokenizer.json").is_file() {
+            Some(Tokenizer::load(dir, &config)?)
+        } else {
+            None
+        };
+        Self::assemble(arch, head, params, tokenizer, config, place, dropped, OP)
+    }
+
+    /// The parameters of `arch` + `head` from a checkpoint's tensors (HF names, with or without
+    /// the architecture's prefix, and their shapes; `load` reads one): a wrong shape, an
+    /// unknown tensor or a missing base tensor is an error before any is read; a head the
+    /// checkpoint lacks is freshly initialised. Returns the params and the tensors left out
+    /// (another head's).
+    pub(crate) fn params_from(
+        op: &'static str,
+        arch: &Arch,
+        head: Head,
+        shapes: Vec<(String, Vec<usize>)>,
+        mut load: impl FnMut(&str) -> Result<Tensor>,
+        place: &Placement,
+    ) -> Result<(Params, Vec<String>)> {
+        let specs = params::specs(arch, head)?;
+        let by_name: HashMap<&str, &Spec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
         let mut params = Params::default();
         let mut dropped = Vec::new();
         let mut unexpected = Vec::new();
-        for (file_name, shape) in weights.shapes() {
+        let mut keep = Vec::new();
+        for (file_name, shape) in shapes {
             let prefixed = format!("{}{}", arch.prefix(), file_name);
             let name = if by_name.contains_key(file_name.as_str()) {
                 file_name.clone()
@@ -313,7 +344,7 @@ impl Model {
             let spec = by_name[name.as_str()];
             if spec.shape != shape {
                 return Err(Error::invalid(
-                    OP,
+                    op,
                     "checkpoint",
                     format!(
                         "tensor '{file_name}' of shape {:?} (from config.json)",
@@ -322,15 +353,12 @@ impl Model {
                     format!("shape {shape:?}"),
                 ));
             }
-            let t = weights
-                .load(&file_name, &place.device)?
-                .to_dtype(place.dtype)?;
-            params.insert(name, t)?;
+            keep.push((name, file_name));
         }
         if !unexpected.is_empty() {
             unexpected.sort();
             return Err(Error::invalid(
-                OP,
+                op,
                 "checkpoint",
                 format!("only tensors of a {} model", arch.family()),
                 format!(
@@ -340,18 +368,25 @@ impl Model {
                 ),
             ));
         }
+        let present: std::collections::HashSet<&str> = keep
+            .iter()
+            .map(|(n, _): &(String, String)| n.as_str())
+            .collect();
         let missing: Vec<&str> = specs
             .iter()
-            .filter(|s| !s.head && !params.contains(&s.name))
+            .filter(|s| !s.head && !present.contains(s.name.as_str()))
             .map(|s| s.name.as_str())
             .collect();
         if !missing.is_empty() {
             return Err(Error::invalid(
-                OP,
+                op,
                 "checkpoint",
                 "every tensor its config.json implies",
                 format!("{} missing, e.g. '{}'", missing.len(), missing[0]),
             ));
+        }
+        for (name, file_name) in keep {
+            params.insert(name, load(&file_name)?.to_dtype(place.dtype)?)?;
         }
         let mut rng = Rng::derived(place.seed, 2);
         let fresh: Vec<&Spec> = specs
@@ -365,12 +400,7 @@ impl Model {
             )?;
         }
         dropped.sort();
-        let tokenizer = if dir.join("tokenizer.json").is_file() {
-            Some(Tokenizer::load(dir, &config)?)
-        } else {
-            None
-        };
-        Self::assemble(arch, head, params, tokenizer, config, place, dropped, OP)
+        Ok((params, dropped))
     }
 
     #[allow(clippy::too_many_arguments)]

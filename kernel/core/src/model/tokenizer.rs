@@ -107,6 +107,67 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The Jinja chat template of `tokenizer_config.json` (or the GGUF metadata), if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.get("chat_template"))
+            .and_then(Value::as_str)
+    }
+
+    /// Renders `messages` (role, content) with the chat template as HF's
+    /// `apply_chat_template(..., tokenize=False)` does: Jinja with `trim_blocks` and
+    /// `lstrip_blocks`, Python's string methods, `raise_exception`, and the special tokens by
+    /// name; with `add_generation_prompt`, the text ends where the assistant's answer begins.
+    pub fn apply_chat(
+        &self,
+        messages: &[(String, String)],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        const OP: &str = "chat";
+        let template = self.chat_template().ok_or_else(|| {
+            Error::invalid(
+                OP,
+                "model",
+                "a tokenizer with a chat template (chat_template in tokenizer_config.json)",
+                "none",
+            )
+        })?;
+        let mut env = minijinja::Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
+        let special = |key: &str| {
+            self.config
+                .as_ref()
+                .and_then(|c| c.get(key))
+                .and_then(token_name)
+                .unwrap_or("")
+                .to_string()
+        };
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+            .collect();
+        let ctx = serde_json::json!({
+            "messages": messages,
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": special("bos_token"),
+            "eos_token": special("eos_token"),
+        });
+        env.render_str(template, ctx)
+            .map_err(|e| Error::invalid(OP, "chat_template", "a template that renders", e))
+    }
+
     pub fn save(&self, dir: &Path) -> Result<()> {
         let json = self.inner.to_string(false).map_err(|e| {
             Error::invalid("model.save", "tokenizer", "a serialisable tokenizer", e)

@@ -278,7 +278,7 @@ pub fn mean_std(x: &[f64]) -> (f64, f64) {
 }
 
 fn group_check(op: &'static str, rewards: &[f64], k: usize, min: usize) -> Result<()> {
-    if k < min || rewards.len() % k != 0 {
+    if k < min || !rewards.len().is_multiple_of(k) {
         return Err(Error::invalid(
             op,
             "num_generations",
