@@ -31,6 +31,7 @@ mod lazy;
 mod model;
 mod oversight;
 mod repr;
+mod rl;
 mod session;
 mod tasks;
 mod train;
@@ -57,6 +58,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("expr", expr::register),
     ("model", model::register),
     ("train", train::register),
+    ("rl", rl::register),
     ("oversight", oversight::register),
     ("introspect", introspect::register),
     ("display", display::register),

@@ -50,7 +50,7 @@ pub(crate) fn interrupt(lua: &Lua) -> Option<Interrupt> {
 }
 
 /// The strings of `column` when `value` is a DataFrame, or of a Lua list of strings.
-fn texts(
+pub(crate) fn texts(
     function: &'static str,
     argument: &str,
     value: &Value,

@@ -53,7 +53,7 @@ pub(crate) fn step_table(lua: &Lua, r: &StepReport) -> mlua::Result<Table> {
 /// Runs a job with the session's progress sink and interrupt flag, calling `on_step` (a Lua
 /// function of a table {step, total, epoch, loss, lr, grad_norm, eval_loss, eval_accuracy})
 /// after every optimizer step.
-fn run(
+pub(crate) fn run(
     lua: &Lua,
     function: &'static str,
     on_step: Option<Function>,
@@ -124,7 +124,7 @@ fn split(lua: &Lua, a: &Table, keys: &[&str]) -> mlua::Result<Table> {
 }
 
 /// The optional `on_step` function of a trainer's options.
-fn on_step(function: &str, a: &Table) -> mlua::Result<Option<Function>> {
+pub(crate) fn on_step(function: &str, a: &Table) -> mlua::Result<Option<Function>> {
     match take(a, "on_step")? {
         Value::Nil => Ok(None),
         Value::Function(f) => Ok(Some(f)),

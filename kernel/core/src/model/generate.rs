@@ -168,15 +168,7 @@ impl Model {
                 bad,
             ));
         }
-        let encoded = if o.chat {
-            let chats: Vec<String> = prompts
-                .iter()
-                .map(|p| tok.apply_chat(&[("user".to_string(), p.clone())], true))
-                .collect::<Result<_>>()?;
-            self.encode_batch(OP, &chats, usize::MAX)?
-        } else {
-            self.encode_batch(OP, prompts, usize::MAX)?
-        };
+        let encoded = self.prompt_ids(OP, prompts, o.chat)?;
         let mut out = Vec::with_capacity(prompts.len());
         progress.start(OP, prompts.len());
         let result = (|| -> Result<()> {
@@ -267,6 +259,25 @@ impl Model {
         progress.finish();
         result?;
         Ok(out)
+    }
+
+    /// The token ids generation starts from: each prompt with the tokenizer's special tokens,
+    /// or, with `chat`, as a user message in the chat template ending where the answer begins.
+    pub fn prompt_ids(
+        &self,
+        op: &'static str,
+        prompts: &[String],
+        chat: bool,
+    ) -> Result<Vec<Vec<u32>>> {
+        if !chat {
+            return self.encode_batch(op, prompts, usize::MAX);
+        }
+        let tok = self.require_tokenizer(op)?;
+        let chats: Vec<String> = prompts
+            .iter()
+            .map(|p| tok.apply_chat(&[("user".to_string(), p.clone())], true))
+            .collect::<Result<_>>()?;
+        self.encode_batch(op, &chats, usize::MAX)
     }
 
     /// The log-probability of each completion token given its prompt: (per-token, sum).

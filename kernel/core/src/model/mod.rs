@@ -588,6 +588,33 @@ impl Model {
         }
     }
 
+    /// A frozen reference copy for a KL leash: a LoRA model's base weights (shared, as they
+    /// never train; equal to the policy until its adapters do), otherwise a copy of every
+    /// weight.
+    pub fn frozen_reference(&self) -> Result<Model> {
+        let mut params = Params::default();
+        for (name, var) in self.params.iter() {
+            let t = if self.lora.is_some() {
+                var.as_tensor().clone()
+            } else {
+                var.as_tensor().copy()?
+            };
+            params.insert(name.clone(), t)?;
+        }
+        params.freeze_all();
+        Ok(Model {
+            arch: self.arch.clone(),
+            head: self.head,
+            params,
+            lora: None,
+            tokenizer: self.tokenizer.clone(),
+            config: self.config.clone(),
+            device: self.device.clone(),
+            dtype: self.dtype,
+            dropped: self.dropped.clone(),
+        })
+    }
+
     /// A new KV cache for generation.
     pub fn new_cache(&self) -> KvCache {
         let layers = match &self.arch {

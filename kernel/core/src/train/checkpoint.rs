@@ -32,6 +32,9 @@ pub struct State {
     pub fingerprint: Fingerprint,
     pub lora_rng: Option<Rng>,
     pub metrics: Vec<Row>,
+    /// The KL coefficient of an RL run (the adaptive controller moves it).
+    #[serde(default)]
+    pub kl_coef: Option<f64>,
 }
 
 /// Writes `dir/checkpoint-<step>` and removes all but the newest `keep` checkpoints.

@@ -9,6 +9,7 @@ mod optim;
 mod pairs;
 pub mod pref_loss;
 mod reward;
+mod rl;
 mod schedule;
 mod trainer;
 
@@ -22,6 +23,7 @@ pub use metrics::{frame as metrics_frame, Row};
 pub use optim::{clip_grad_norm, decays, AdamW, AdamWConfig};
 pub use pairs::{encode_completion, pair_dataset, sequence_logps, PairColumns, Pairs};
 pub use reward::{score, score_frame, train_reward, RewardObjective};
+pub use rl::{best_of_n, train_group, GroupConfig, GroupLoss, KlOptions, RewardFn};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{
     evaluate, evaluate_objective, train, train_objective, Hooks, Objective, StepHook, StepReport,

@@ -437,6 +437,7 @@ pub fn train_objective(
             fingerprint: fingerprint.clone(),
             lora_rng: model.lora_state().map(|l| l.rng_state()),
             metrics: rows.to_vec(),
+            kl_coef: None,
         };
         checkpoint::save(dir, model, opt, &names, &state, cfg.keep_checkpoints)?;
         Ok(())
@@ -587,7 +588,7 @@ fn batch_threshold(
     Ok(Some(logconf_threshold(&probs, &weak)))
 }
 
-fn global_norm(grads: &HashMap<TensorId, Tensor>) -> Result<f64> {
+pub(crate) fn global_norm(grads: &HashMap<TensorId, Tensor>) -> Result<f64> {
     let mut total = 0.0;
     for g in grads.values() {
         total += g
