@@ -32,7 +32,7 @@ PACKAGE = ROOT / "python" / "python" / "sandwich"
 NAMESPACES = ["aggregate", "agreement", "metrics", "overseers", "model", "train", "tasks", "chart"]
 TOP_LEVEL = [
     "about", "read_csv", "read_ipc", "read_json", "read_parquet", "scan_csv", "scan_parquet",
-    "frame", "concat", "lora",
+    "frame", "concat", "lora", "best_of_n",
 ]
 # Objects returned by the functions above whose methods are typed as Protocols.
 OBJECTS = {"Model": "m", "Chart": "chart"}
@@ -69,6 +69,8 @@ OPTION_TYPES = {
     "list of integers": "Sequence[int]",
     "list of tables": "Sequence[Mapping[str, Any]]",
     "list of Models": "Sequence[Model]",
+    "list of numbers": "Sequence[float]",
+    "reward function": "Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model]",
     "number or column name": "float | str",
 }
 # Return types in the signature lines → Python types; a `{...}` table is a dict.

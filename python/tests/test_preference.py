@@ -57,3 +57,23 @@ def test_bad_preference_input_is_an_error_before_compute() -> None:
         sandwich.train.dpo(model=tiny(), data=PREFS.drop("rejected"))
     with pytest.raises(sandwich.SandwichError, match="label_smoothing"):
         sandwich.train.dpo(model=tiny(), data=PREFS, loss="hinge", label_smoothing=0.1)
+
+
+def share_of_a(prompts: list[str], completions: list[str]) -> list[float]:
+    return [c.count("a") / max(len(c), 1) for c in completions]
+
+
+def test_grpo_with_a_python_reward_and_best_of_n() -> None:
+    policy = tiny(seed=2)
+    metrics = sandwich.train.grpo(model=policy, prompts=["Say:", "Tell:"], reward=share_of_a,
+                                  steps=3, prompts_per_step=2, num_generations=4,
+                                  max_new_tokens=6, lr=1e-2).to_polars()
+    for name in ["reward", "reward_std", "frac_reward_zero_std", "kl", "entropy",
+                 "clip_ratio/region_mean", "completions/mean_length", "completions/clipped_ratio"]:
+        assert name in metrics.columns
+    assert metrics.height == 3
+    best = sandwich.best_of_n(model=policy, prompts=["Say:"], reward=[share_of_a, tiny("scalar")],
+                              reward_names=["rule", "rm"], n=4, max_new_tokens=6).to_polars()
+    assert best.columns == ["prompt", "completion", "rule", "rm", "n", "kl_bon", "kl_measured"]
+    with pytest.raises(sandwich.SandwichError, match="num_generations"):
+        sandwich.train.rloo(model=policy, prompts=["x"], reward=share_of_a, num_generations=1)

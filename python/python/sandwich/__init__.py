@@ -28,6 +28,7 @@ from ._experiment import Experiment, experiment
 from ._spec import ExperimentSpec
 from ._functions import (
     about,
+    best_of_n,
     concat,
     frame,
     lora,
@@ -60,7 +61,7 @@ __all__ = [
     "Interrupted", "__version__", "docs", "to_polars", "to_arrow",
     # the API, mirroring sw
     "aggregate", "agreement", "chart", "feedback", "metrics", "model", "overseers", "tasks", "train",
-    "experiment", "about", "concat", "frame", "lora", "read_csv", "read_ipc", "read_json",
+    "experiment", "about", "best_of_n", "concat", "frame", "lora", "read_csv", "read_ipc", "read_json",
     "read_parquet", "scan_csv", "scan_parquet",
 ]
 

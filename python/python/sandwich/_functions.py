@@ -221,4 +221,53 @@ def lora(
     return cast("Model", call('lora', model=model, rank=rank, alpha=alpha, dropout=dropout, targets=targets, seed=seed))
 
 
-__all__ = ['about', 'read_csv', 'read_ipc', 'read_json', 'read_parquet', 'scan_csv', 'scan_parquet', 'frame', 'concat', 'lora']
+def best_of_n(
+    *,
+    model: Model,
+    prompts: Sequence[str],
+    reward: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    prompt: str | None = None,
+    reward_names: Sequence[str] | None = None,
+    reward_weights: Sequence[float] | None = None,
+    n: int | None = None,
+    kl_pool: int | None = None,
+    max_new_tokens: int | None = None,
+    greedy: bool | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop: Sequence[str] | None = None,
+    stop_tokens: Sequence[int] | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    chat: bool | None = None,
+) -> DataFrame:
+    """Best-of-n sampling: the policy samples `n` completions per prompt, every reward scores each, and the completion with the highest *first* reward is kept (ties: the earliest sample). With a proxy reward first and a gold one after it, the table holds both for the same choice — the data of an over-optimisation curve (Gao et al. 2022). Returns one row per prompt: `prompt, completion`, each reward's value for the kept completion, `n`, `kl_bon` — the analytic KL of best-of-n from the policy, `log n − (n − 1)/n`, exact for a continuous reward without ties — and `kl_measured`, a plug-in estimate `log((F(r)ⁿ − F⁻(r)ⁿ)/(F(r) − F⁻(r)))` at the kept reward `r`, with the reward's distribution (`F`: at most r, `F⁻`: below r) estimated from the `n` samples and `kl_pool` more: it falls below `kl_bon` when rewards tie (a 0/1 rule), and it is biased with a small pool. Sampling options are [`Model.generate`](Model.generate.md)'s; sample `i` of prompt `p` is seeded by (`seed`, p·(n + kl_pool) + i).
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | the policy: an `lm` head and a tokenizer |
+    | `prompts` | list of strings | required | prompts, or a DataFrame with a `prompt` column |
+    | `prompt` | string | `prompt` | the prompt column of a DataFrame `prompts` |
+    | `reward` | reward function | required | a function `(prompts, completions) -> numbers`, a reward Model, or a list of them (the first chooses) |
+    | `reward_names` | list of strings | `reward` (`reward_1`, ... for a list) | their column names |
+    | `reward_weights` | list of numbers | all 1 | (ignored here: the first reward chooses) |
+    | `n` | integer | 4 | samples per prompt (≥ 1) |
+    | `kl_pool` | integer | 0 | extra samples per prompt for `kl_measured` (≥ 0) |
+    | `max_new_tokens` | integer | 64 | tokens to generate at most (≥ 1) |
+    | `greedy` | boolean | false | always the most likely token |
+    | `temperature` | number | 1.0 | divides the logits (≥ 0) |
+    | `top_k` | integer | none | sample among the k most likely (≥ 1) |
+    | `top_p` | number | none | nucleus sampling, in (0, 1] |
+    | `stop` | list of strings | none | end when the completion contains one |
+    | `stop_tokens` | list of integers | none | token ids that end generation, besides EOS |
+    | `seed` | integer | 0 | sampling seed |
+    | `batch_size` | integer | 8 | sequences per batch (≥ 1) |
+    | `chat` | boolean | false | prompts are user messages in the chat template |
+
+    An unknown option key is an error that lists the valid keys.
+    """
+    return cast("DataFrame", call('best_of_n', model=model, prompts=prompts, prompt=prompt, reward=reward, reward_names=reward_names, reward_weights=reward_weights, n=n, kl_pool=kl_pool, max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p, stop=stop, stop_tokens=stop_tokens, seed=seed, batch_size=batch_size, chat=chat))
+
+
+__all__ = ['about', 'read_csv', 'read_ipc', 'read_json', 'read_parquet', 'scan_csv', 'scan_parquet', 'frame', 'concat', 'lora', 'best_of_n']

@@ -48,6 +48,7 @@ class Model(Protocol):
         stop_tokens: Sequence[int] | None = None,
         seed: int | None = None,
         batch_size: int | None = None,
+        chat: bool | None = None,
     ) -> DataFrame:
         """Samples completions with a KV cache, in batches (prompts are left-padded). Each prompt has its own generator seeded from (`seed`, its index), so the same seed gives the same text at any batch size. Returns `prompt, completion, n_tokens, logprob, finish_reason, token_ids, token_logprobs` (a DataFrame input keeps its other columns in front). `token_logprobs` are the model's log-probabilities of the chosen tokens at temperature 1 without truncation, whatever the sampling settings; `finish_reason` is `stop` (EOS, a stop token or a stop string) or `length`. A stop string cuts the completion text before it; its tokens stay in `token_ids`.
 
@@ -63,6 +64,7 @@ class Model(Protocol):
         | `stop_tokens` | list of integers | none | token ids that end generation, besides EOS |
         | `seed` | integer | 0 | sampling seed |
         | `batch_size` | integer | 8 | prompts per batch (≥ 1) |
+        | `chat` | boolean | false | each prompt becomes a user message in the tokenizer's chat template, ending where the assistant's answer begins (HF's `apply_chat_template(add_generation_prompt=True)`; an error for a tokenizer without a template) |
 
         An unknown option key is an error that lists the valid keys.
         """

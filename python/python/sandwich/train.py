@@ -156,6 +156,81 @@ def dpo(
     return cast("DataFrame", call('train.dpo', model=model, data=data, prompt=prompt, chosen=chosen, rejected=rejected, ref=ref, beta=beta, loss=loss, label_smoothing=label_smoothing, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
+def grpo(
+    *,
+    model: Model,
+    prompts: Sequence[str],
+    reward: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    prompt: str | None = None,
+    reward_names: Sequence[str] | None = None,
+    reward_weights: Sequence[float] | None = None,
+    ref: Model | None = None,
+    steps: int | None = None,
+    prompts_per_step: int | None = None,
+    num_generations: int | None = None,
+    batch_size: int | None = None,
+    num_iterations: int | None = None,
+    epsilon: float | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    max_grad_norm: float | None = None,
+    beta: float | None = None,
+    kl: Mapping[str, Any] | None = None,
+    kl_estimator: str | None = None,
+    scale_rewards: bool | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    chat: bool | None = None,
+    seed: int | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    resume: bool | None = None,
+    on_step: Callable[..., Any] | None = None,
+) -> DataFrame:
+    """Group relative policy optimisation (Shao et al. 2024), as TRL's `GRPOTrainer`: at every step `prompts_per_step` prompts are drawn (a seeded order, reshuffled at each pass), the policy samples `num_generations` completions for each, the rewards score them, and each completion's advantage is its reward's distance from its group's mean in units of the group's standard deviation, `(r − mean)/(std + 1e-4)` (unbiased std; `scale_rewards = false` leaves out the division). The loss per token is the clipped surrogate `−min(ρA, clip(ρ, 1 ± ε)A)` with `ρ = π/π_old`, plus `β·k3` where `k3 = e^Δ − Δ − 1`, `Δ = log π_ref − log π` (with `kl_estimator = "k1"`, β times the sequence's summed `log π − log π_ref` is subtracted from its reward instead); it is averaged over each completion's tokens, then over the step's completions (GRPO's original aggregation). The reference is `ref`, or a frozen copy of the policy as it is before training (for a LoRA policy its base weights, shared); with `beta = 0` there is none. `kl = {adaptive = true, init, target, horizon}` moves β with lm-human-preferences' controller (`β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon)` after each step's n samples); `kl = {coef = c}` fixes it. A reward is a Lua function `f(prompts, completions)` of two lists returning a list of numbers, a reward Model (`scalar` head), or a list of them (their weighted sum is maximised; each is also logged). Returns one row per step: the columns of [`sw.train.sft`](sw.train.sft.md) (`tokens`: completion tokens sampled) followed by TRL's `reward, reward_std, frac_reward_zero_std` (groups that teach nothing), `rewards/<name>` for each reward, `kl` (mean per sequence, k1), `kl_loss` (mean k3 per token), `beta`, `entropy`, `clip_ratio/low_mean, clip_ratio/high_max, clip_ratio/region_mean, completions/mean_length, completions/clipped_ratio` (share cut by `max_new_tokens`). Seeded and exactly resumable: the prompts and the sampling seed of a step depend only on (`seed`, step), and a checkpoint keeps the optimizer, β and the LoRA generator.
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | the policy: an `lm` head and a tokenizer |
+    | `prompts` | list of strings | required | prompts, or a DataFrame with a `prompt` column |
+    | `prompt` | string | `prompt` | the prompt column of a DataFrame `prompts` |
+    | `reward` | reward function | required | a function `(prompts, completions) -> numbers`, a reward Model, or a list of them |
+    | `reward_names` | list of strings | `reward` (`reward_1`, ... for a list) | their names in the metrics |
+    | `reward_weights` | list of numbers | all 1 | their weights in the sum |
+    | `ref` | Model | a frozen copy of the policy | the reference policy of the KL term |
+    | `steps` | integer | 16 | optimizer steps, each on freshly sampled completions (≥ 1) |
+    | `prompts_per_step` | integer | 4 | prompts per step (≥ 1) |
+    | `num_generations` | integer | 4 | completions per prompt, the group (≥ 2) |
+    | `batch_size` | integer | 8 | sequences per forward and backward pass (≥ 1) |
+    | `num_iterations` | integer | 1 | updates per sampled batch (μ; ≥ 1) |
+    | `epsilon` | number | 0.2 | clipping of the probability ratio (> 0) |
+    | `lr` | number | 1e-6 | AdamW learning rate, constant (≥ 0) |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (≥ 0) |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (> 0) |
+    | `beta` | number | 0.04 | KL coefficient (≥ 0; 0: no reference) |
+    | `kl` | table | none | `{coef = β}` or `{adaptive = true, init = 0.2, target = 6, horizon = 10000}` |
+    | `kl_estimator` | string | `k3` | `k3` (a loss term per token) or `k1` (in the reward) |
+    | `scale_rewards` | boolean | true | divide advantages by the group's std |
+    | `max_new_tokens` | integer | 64 | completion length at most (≥ 1) |
+    | `temperature` | number | 1.0 | sampling temperature (> 0) |
+    | `top_k` | integer | none | sample among the k most likely |
+    | `top_p` | number | none | nucleus sampling |
+    | `chat` | boolean | false | prompts are user messages in the policy's chat template |
+    | `seed` | integer | 0 | prompt order and sampling |
+    | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (≥ 1) |
+    | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir`, bit for bit |
+    | `on_step` | function | none | called after every step with `{step, total, epoch, loss, lr, grad_norm}` |
+
+    An unknown option key is an error that lists the valid keys. A reward function that errors stops training with its error; one that returns the wrong count or a non-finite number is an error naming it.
+    """
+    return cast("DataFrame", call('train.grpo', model=model, prompts=prompts, prompt=prompt, reward=reward, reward_names=reward_names, reward_weights=reward_weights, ref=ref, steps=steps, prompts_per_step=prompts_per_step, num_generations=num_generations, batch_size=batch_size, num_iterations=num_iterations, epsilon=epsilon, lr=lr, weight_decay=weight_decay, max_grad_norm=max_grad_norm, beta=beta, kl=kl, kl_estimator=kl_estimator, scale_rewards=scale_rewards, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, chat=chat, seed=seed, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume, on_step=on_step))
+
+
 def reward(
     *,
     model: Model,
@@ -225,6 +300,81 @@ def reward(
     return cast("DataFrame", call('train.reward', model=model, data=data, prompt=prompt, chosen=chosen, rejected=rejected, margin=margin, tie=tie, max_length=max_length, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
+def rloo(
+    *,
+    model: Model,
+    prompts: Sequence[str],
+    reward: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    prompt: str | None = None,
+    reward_names: Sequence[str] | None = None,
+    reward_weights: Sequence[float] | None = None,
+    ref: Model | None = None,
+    steps: int | None = None,
+    prompts_per_step: int | None = None,
+    num_generations: int | None = None,
+    batch_size: int | None = None,
+    num_iterations: int | None = None,
+    epsilon: float | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    max_grad_norm: float | None = None,
+    beta: float | None = None,
+    kl: Mapping[str, Any] | None = None,
+    kl_estimator: str | None = None,
+    scale_rewards: bool | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    chat: bool | None = None,
+    seed: int | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    resume: bool | None = None,
+    on_step: Callable[..., Any] | None = None,
+) -> DataFrame:
+    """REINFORCE leave-one-out (Ahmadian et al. 2024), as TRL's `RLOOTrainer`: the same loop, options and metrics as [`sw.train.grpo`](sw.train.grpo.md), but each completion's advantage is its reward minus the mean reward of the other `num_generations − 1` completions of its prompt (no division by a standard deviation; `scale_rewards` is ignored). RLOO is usually run with the KL in the reward: `kl_estimator = "k1"` subtracts β times the sequence's summed `log π − log π_ref` from each reward before the baseline.
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | the policy: an `lm` head and a tokenizer |
+    | `prompts` | list of strings | required | prompts, or a DataFrame with a `prompt` column |
+    | `prompt` | string | `prompt` | the prompt column of a DataFrame `prompts` |
+    | `reward` | reward function | required | a function `(prompts, completions) -> numbers`, a reward Model, or a list of them |
+    | `reward_names` | list of strings | `reward` (`reward_1`, ... for a list) | their names in the metrics |
+    | `reward_weights` | list of numbers | all 1 | their weights in the sum |
+    | `ref` | Model | a frozen copy of the policy | the reference policy of the KL term |
+    | `steps` | integer | 16 | optimizer steps (≥ 1) |
+    | `prompts_per_step` | integer | 4 | prompts per step (≥ 1) |
+    | `num_generations` | integer | 4 | completions per prompt (≥ 2) |
+    | `batch_size` | integer | 8 | sequences per forward and backward pass (≥ 1) |
+    | `num_iterations` | integer | 1 | updates per sampled batch (≥ 1) |
+    | `epsilon` | number | 0.2 | clipping of the probability ratio (> 0) |
+    | `lr` | number | 1e-6 | AdamW learning rate, constant (≥ 0) |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (≥ 0) |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (> 0) |
+    | `beta` | number | 0.04 | KL coefficient (≥ 0) |
+    | `kl` | table | none | `{coef = β}` or `{adaptive = true, init, target, horizon}` |
+    | `kl_estimator` | string | `k3` | `k3` (a loss term) or `k1` (in the reward) |
+    | `scale_rewards` | boolean | true | (GRPO only) |
+    | `max_new_tokens` | integer | 64 | completion length at most (≥ 1) |
+    | `temperature` | number | 1.0 | sampling temperature (> 0) |
+    | `top_k` | integer | none | sample among the k most likely |
+    | `top_p` | number | none | nucleus sampling |
+    | `chat` | boolean | false | prompts are user messages in the chat template |
+    | `seed` | integer | 0 | prompt order and sampling |
+    | `checkpoint_dir` | string | none | where checkpoints go |
+    | `checkpoint_every` | integer | none | checkpoint every n steps (≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (≥ 1) |
+    | `resume` | boolean | false | continue from the newest checkpoint, bit for bit |
+    | `on_step` | function | none | called after every step |
+
+    An unknown option key is an error that lists the valid keys.
+    """
+    return cast("DataFrame", call('train.rloo', model=model, prompts=prompts, prompt=prompt, reward=reward, reward_names=reward_names, reward_weights=reward_weights, ref=ref, steps=steps, prompts_per_step=prompts_per_step, num_generations=num_generations, batch_size=batch_size, num_iterations=num_iterations, epsilon=epsilon, lr=lr, weight_decay=weight_decay, max_grad_norm=max_grad_norm, beta=beta, kl=kl, kl_estimator=kl_estimator, scale_rewards=scale_rewards, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, chat=chat, seed=seed, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume, on_step=on_step))
+
+
 def sft(
     *,
     model: Model,
@@ -290,4 +440,4 @@ def sft(
     return cast("DataFrame", call('train.sft', model=model, data=data, prompt=prompt, completion=completion, max_length=max_length, packing=packing, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
-__all__ = ['classify', 'dpo', 'reward', 'sft']
+__all__ = ['classify', 'dpo', 'grpo', 'reward', 'rloo', 'sft']
