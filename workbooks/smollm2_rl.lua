@@ -51,7 +51,7 @@ local sampling = {max_new_tokens = 40, temperature = 0.8, chat = true, seed = 7,
 local function mean(xs) local s = 0 for _, x in ipairs(xs) do s = s + x end return s / #xs end
 local t1 = os.time()
 for _, n in ipairs({1, 4}) do
-  local opts = {model = policy, prompts = prompts, reward = rule, n = n}
+  local opts = {model = policy, prompts = prompts, reward = rule, n = n, kl_pool = 4}
   for k, v in pairs(sampling) do opts[k] = v end
   local best = sw.best_of_n(opts)
   print(string.format("best-of-%d: mean rule reward %.3f, KL (analytic) %.3f, KL (measured) %.3f",
@@ -59,7 +59,7 @@ for _, n in ipairs({1, 4}) do
 end
 print(string.format("best-of-n took %d s", os.time() - t1))
 
-sw.lora(policy, {rank = 8, alpha = 16, seed = 1})
+sw.lora{model = policy, rank = 8, alpha = 16, seed = 1}
 local t2 = os.time()
 local metrics = sw.train.grpo{model = policy, prompts = prompts, reward = rule, reward_names = {"rule"},
   steps = steps, prompts_per_step = 2, num_generations = 4, batch_size = 8, lr = 2e-4, beta = 0.04,

@@ -186,9 +186,58 @@ fn checkpoints(dir: &Path) -> Vec<String> {
 /// resumed, ends with weights bit-identical to a run that was never interrupted.
 #[test]
 fn a_killed_training_run_resumes_to_identical_weights() {
+    kill_and_resume(TRAIN, "checkpoint-40", "300");
+}
+
+/// A GRPO run (LoRA with dropout, a Lua reward, the adaptive KL controller) that checkpoints
+/// into `arg[1]` and saves its final model to `arg[2]`.
+const GRPO: &str = r#"
+local ckpt, out, tok = arg[1], arg[2], arg[3]
+local m = sw.model.new{arch = "llama", tokenizer = tok, hidden_size = 64, layers = 2, heads = 4, kv_heads = 2, seed = 3}
+sw.lora{model = m, rank = 4, dropout = 0.1, targets = {"q_proj", "v_proj"}, seed = 5}
+local function vowels(prompts, completions)
+  local r = {}
+  for i, c in ipairs(completions) do r[i] = select(2, c:gsub("[aeiou]", "")) / math.max(#c, 1) end
+  return r
+end
+local metrics = sw.train.grpo{model = m, prompts = {"Say:", "Tell:", "Go:"}, reward = vowels, steps = 40,
+  prompts_per_step = 2, num_generations = 4, max_new_tokens = 6, lr = 1e-3,
+  kl = {adaptive = true, init = 0.1, target = 1, horizon = 50},
+  checkpoint_dir = ckpt, checkpoint_every = 5, resume = true, seed = 7}
+m:merge_lora()
+m:save(out)
+print(metrics:height(), string.format("%.17g", metrics:column("beta")[40]))
+"#;
+
+/// The same for reinforcement learning: sampling, rewards, the KL controller's β and the LoRA
+/// dropout generator all continue exactly after a SIGKILL.
+#[test]
+fn a_killed_grpo_run_resumes_to_identical_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("grpo.lua");
+    std::fs::write(&script, GRPO).unwrap();
+    let out = sandwich()
+        .args([
+            "run",
+            script.to_str().unwrap(),
+            dir.path().join("c").to_str().unwrap(),
+            dir.path().join("o").to_str().unwrap(),
+            repo_root().join("workbooks/tokenizer").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = text(&out.stdout).trim().to_string();
+    assert!(expected.starts_with("40\t"), "{expected}");
+    kill_and_resume(GRPO, "checkpoint-15", &expected);
+}
+
+/// Runs `script` straight through and again killed (SIGKILL) once `kill_at` appears, then
+/// resumed; both must print `expected` and save byte-identical weights.
+fn kill_and_resume(script_text: &str, kill_at: &str, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("train.lua");
-    std::fs::write(&script, TRAIN).unwrap();
+    std::fs::write(&script, script_text).unwrap();
     let tok = repo_root().join("workbooks/tokenizer");
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let args = |ckpt: &str, out: &str| -> Vec<String> {
@@ -203,7 +252,7 @@ fn a_killed_training_run_resumes_to_identical_weights() {
 
     let straight = sandwich().args(args("ckpt-a", "out-a")).output().unwrap();
     assert!(straight.status.success(), "{}", text(&straight.stderr));
-    assert_eq!(text(&straight.stdout).trim(), "300");
+    assert_eq!(text(&straight.stdout).trim(), expected);
 
     let mut child = sandwich()
         .args(args("ckpt-b", "out-b"))
@@ -215,7 +264,7 @@ fn a_killed_training_run_resumes_to_identical_weights() {
     loop {
         if checkpoints(Path::new(&p("ckpt-b")))
             .iter()
-            .any(|n| n == "checkpoint-40")
+            .any(|n| n == kill_at)
         {
             break;
         }
@@ -247,7 +296,7 @@ fn a_killed_training_run_resumes_to_identical_weights() {
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert_eq!(
         text(&resumed.stdout).trim(),
-        "300",
+        expected,
         "the metrics of both halves are returned"
     );
     let a = std::fs::read(dir.path().join("out-a/model.safetensors")).unwrap();
