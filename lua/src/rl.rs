@@ -221,6 +221,8 @@ fn group(
                 .clone(),
         ),
     };
+    // The policy as its own reference would train along with it: a frozen copy is meant.
+    let reference = reference.filter(|r| r.to_pointer() != ud.to_pointer());
     let step_hook = on_step(function, &a)?;
     let cfg: GroupConfig = options(lua, function, Some(Value::Table(a)))?;
     let model = ud.borrow::<LuaModel>()?;

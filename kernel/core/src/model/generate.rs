@@ -273,11 +273,14 @@ impl Model {
             return self.encode_batch(op, prompts, usize::MAX);
         }
         let tok = self.require_tokenizer(op)?;
-        let chats: Vec<String> = prompts
+        // The template writes any BOS itself: encoded without special tokens, as HF does.
+        prompts
             .iter()
-            .map(|p| tok.apply_chat(&[("user".to_string(), p.clone())], true))
-            .collect::<Result<_>>()?;
-        self.encode_batch(op, &chats, usize::MAX)
+            .map(|p| {
+                let text = tok.apply_chat(&[("user".to_string(), p.clone())], true)?;
+                tok.encode(&text, false)
+            })
+            .collect()
     }
 
     /// The log-probability of each completion token given its prompt: (per-token, sum).

@@ -40,7 +40,7 @@ pub struct RewardFn<'a> {
 impl<'a> RewardFn<'a> {
     /// A reward model (head `scalar`) as a reward function.
     pub fn model(name: impl Into<String>, m: &'a Model) -> Self {
-        let max_length = m.arch().max_positions().min(1024);
+        let max_length = m.arch().max_positions().min(512);
         RewardFn {
             name: name.into(),
             weight: 1.0,
@@ -139,6 +139,17 @@ pub fn best_of_n(
     crate::validate::positive_count(OP, "n", n)?;
     require_policy(OP, policy)?;
     check_rewards(OP, rewards)?;
+    if let Some(r) = rewards
+        .iter()
+        .find(|r| ["prompt", "completion", "n", "kl_bon", "kl_measured"].contains(&r.name.as_str()))
+    {
+        return Err(Error::invalid(
+            OP,
+            "reward_names",
+            "names other than prompt, completion, n, kl_bon, kl_measured",
+            &r.name,
+        ));
+    }
     if prompts.is_empty() {
         return Err(Error::invalid(OP, "prompts", "at least one prompt", "none"));
     }
@@ -423,6 +434,7 @@ fn token_logps(
     model: &Model,
     seqs: &[Vec<u32>],
     starts: &[usize],
+    temperature: f64,
     train: bool,
     entropy: bool,
 ) -> Result<(Tensor, Tensor, f64)> {
@@ -441,7 +453,8 @@ fn token_logps(
             mask.push(if keep { 1f32 } else { 0.0 });
         }
     }
-    let flat = logits.reshape((b * (t - 1), v))?.to_dtype(DType::F32)?;
+    // The distribution sampled from: logits over the temperature (as TRL scores them).
+    let flat = (logits.reshape((b * (t - 1), v))?.to_dtype(DType::F32)? / temperature)?;
     let targets = Tensor::from_vec(targets, b * (t - 1), flat.device())?;
     let (nll, _) = row_nll(&flat, &targets, Some(IGNORE))?;
     let mask = Tensor::from_vec(mask, (b, t - 1), flat.device())?;
@@ -623,12 +636,20 @@ pub fn train_group(
                 .iter()
                 .flat_map(|&i| std::iter::repeat_n(prompts[i].clone(), k))
                 .collect();
-            let gens = policy.generate(
+            let gens = match policy.generate(
                 &group_prompts,
                 &cfg.generate_options(step),
                 &crate::Silent,
                 hooks.interrupt,
-            )?;
+            ) {
+                Ok(g) => g,
+                // Ctrl-C while sampling (most of a step): keep the steps done so far.
+                Err(Error::Interrupted) if step > start => {
+                    save(&opt, &rows, step, &kl)?;
+                    return Err(Error::Interrupted);
+                }
+                Err(e) => return Err(e),
+            };
             let completions: Vec<String> = gens.iter().map(|g| g.completion.clone()).collect();
             let scores = score_all(op, rewards, &group_prompts, &completions)?;
             let mut total: Vec<f64> = (0..gens.len())
@@ -648,7 +669,6 @@ pub fn train_group(
                 s.extend(&g.token_ids);
                 seqs.push(s);
             }
-            // Sequences that produced no token (EOS at once is one token) cannot be scored.
             let idx: Vec<usize> = (0..seqs.len()).collect();
             let mut batch = Batch {
                 seqs,
@@ -662,7 +682,7 @@ pub fn train_group(
                 let mut all = Vec::with_capacity(idx.len());
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, _) = token_logps(r, &s, &st, false, false)?;
+                    let (lp, mask, _) = token_logps(r, &s, &st, cfg.temperature, false, false)?;
                     all.extend(rows_of(&lp, &mask)?);
                 }
                 batch.reference = Some(all);
@@ -671,7 +691,8 @@ pub fn train_group(
                 let mut all = Vec::with_capacity(idx.len());
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, _) = token_logps(policy, &s, &st, false, false)?;
+                    let (lp, mask, _) =
+                        token_logps(policy, &s, &st, cfg.temperature, false, false)?;
                     all.extend(rows_of(&lp, &mask)?);
                 }
                 if let Some(refs) = &batch.reference {
@@ -680,9 +701,16 @@ pub fn train_group(
                         seq_kl[i] = p.iter().zip(r).map(|(a, b)| (a - b) as f64).sum();
                     }
                 }
-                batch.old = Some(all);
+                // With one update per batch the ratio's denominator is the loss pass's own
+                // log-probabilities, detached (TRL's), so LoRA dropout cannot make it differ
+                // from 1; eval-mode log-probabilities serve the KL only.
+                if cfg.num_iterations > 1 {
+                    batch.old = Some(all);
+                }
             }
             let beta = kl.value;
+            // The reward metrics stay the rewards' own; k1 penalises a copy.
+            let raw = total.clone();
             if cfg.kl_estimator == KlEstimator::K1 && reference.is_some() {
                 for (t, d) in total.iter_mut().zip(&seq_kl) {
                     *t -= beta * d;
@@ -701,7 +729,7 @@ pub fn train_group(
                 let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, h) = token_logps(policy, &s, &st, true, true)?;
+                    let (lp, mask, h) = token_logps(policy, &s, &st, cfg.temperature, true, true)?;
                     let dev = lp.device().clone();
                     let old = match &batch.old {
                         Some(o) => {
@@ -729,7 +757,8 @@ pub fn train_group(
                             .div(&mask.sum(1)?.clamp(1.0, f64::MAX)?)?
                             .sum_all()?
                             .to_scalar::<f32>()? as f64
-                            / n_seq;
+                            / n_seq
+                            / cfg.num_iterations as f64;
                         per_token = (per_token + (k3 * beta)?)?;
                     }
                     // GRPO's aggregation: the mean over each sequence's tokens, then over the
@@ -789,8 +818,8 @@ pub fn train_group(
             }
             let mean_kl = seq_kl.iter().sum::<f64>() / n_seq;
             kl.update(mean_kl, idx.len());
-            let (reward_mean, reward_std) = mean_std(&total);
-            let zero_std = total.chunks(k).filter(|g| mean_std(g).1 < 1e-12).count() as f64
+            let (reward_mean, reward_std) = mean_std(&raw);
+            let zero_std = raw.chunks(k).filter(|g| mean_std(g).1 < 1e-12).count() as f64
                 / cfg.prompts_per_step as f64;
             let lengths: Vec<f64> = gens.iter().map(|g| g.token_ids.len() as f64).collect();
             let clipped_ratio =
