@@ -78,8 +78,15 @@ pub fn save(
     }
     let mut all = list(dir)?;
     while all.len() > keep.max(1) {
-        let (_, old) = all.remove(0);
-        std::fs::remove_dir_all(&old).map_err(Error::io("checkpoint", &old))?;
+        let (step, old) = all.remove(0);
+        // Hidden first (one rename), then deleted: a kill during the deletion leaves a hidden
+        // directory, never a visible checkpoint with files missing.
+        let doomed = dir.join(format!(".{PREFIX}{step}.old"));
+        if doomed.exists() {
+            std::fs::remove_dir_all(&doomed).map_err(Error::io("checkpoint", &doomed))?;
+        }
+        std::fs::rename(&old, &doomed).map_err(Error::io("checkpoint", &old))?;
+        std::fs::remove_dir_all(&doomed).map_err(Error::io("checkpoint", &doomed))?;
     }
     Ok(final_dir)
 }
