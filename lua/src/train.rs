@@ -114,6 +114,16 @@ fn pair_columns(function: &str, a: &Table, reward: bool) -> mlua::Result<PairCol
     })
 }
 
+/// The `max_length` option: a positive integer, by default the model's positions up to 512.
+fn max_length(
+    function: &str,
+    a: &Table,
+    model: &sandwich_core::model::Model,
+) -> mlua::Result<usize> {
+    let default = model.arch().max_positions().min(512);
+    integer(function, "max_length", take(a, "max_length")?, default)
+}
+
 /// Moves `keys` of `a` into a new table (for an option struct of their own).
 fn split(lua: &Lua, a: &Table, keys: &[&str]) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -179,12 +189,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 }
             };
             let model = ud.borrow::<LuaModel>()?;
-            let max_length = integer(
-                F,
-                "max_length",
-                take(&a, "max_length")?,
-                model.0.arch().max_positions().min(512),
-            )?;
+            let max_length = max_length(F, &a, &model.0)?;
             let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             let ds =
@@ -229,12 +234,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 }
             };
             let model = ud.borrow::<LuaModel>()?;
-            let max_length = integer(
-                F,
-                "max_length",
-                take(&a, "max_length")?,
-                model.0.arch().max_positions().min(512),
-            )?;
+            let max_length = max_length(F, &a, &model.0)?;
             let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             let ds = classify_dataset(&model.0, &data, &text, &labels, max_length).lua()?;
@@ -254,12 +254,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let (a, ud, data, eval) = common(lua, F, args)?;
             let cols = pair_columns(F, &a, true)?;
             let model = ud.borrow::<LuaModel>()?;
-            let max_length = integer(
-                F,
-                "max_length",
-                take(&a, "max_length")?,
-                model.0.arch().max_positions().min(512),
-            )?;
+            let max_length = max_length(F, &a, &model.0)?;
             let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             run(lua, F, step_hook, |h| {
@@ -298,12 +293,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 )?)),
             )?;
             let model = ud.borrow::<LuaModel>()?;
-            let max_length = integer(
-                F,
-                "max_length",
-                take(&a, "max_length")?,
-                model.0.arch().max_positions().min(512),
-            )?;
+            let max_length = max_length(F, &a, &model.0)?;
             let step_hook = on_step(F, &a)?;
             let cfg: TrainConfig = options(lua, F, Some(Value::Table(a)))?;
             // Shared borrows: the reference may be the policy itself.

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod data;
 mod dpo;
+mod grads;
 pub mod loss;
 mod metrics;
 mod optim;

@@ -7,23 +7,23 @@
 //! only the step, the optimizer, the KL coefficient and the LoRA generator to continue bit for
 //! bit.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor, TensorId, D};
+use candle_core::{DType, Tensor, D};
 use polars::prelude::*;
 use serde::Deserialize;
 
 use super::checkpoint::{self, Fingerprint, State};
+use super::grads::optimizer;
 use super::loss::IGNORE;
 use super::metrics::{self, Row};
-use super::optim::{decays, AdamW, AdamWConfig};
+use super::optim::{AdamW, AdamWConfig};
 use super::pref_loss::{
     best_of_n_kl, grpo_advantages, kl_estimate, mean_std, rloo_advantages, KlController,
     KlEstimator,
 };
-use super::trainer::{global_norm, Hooks, StepReport};
+use super::trainer::{Hooks, StepReport};
 use crate::model::{GenerateOptions, Head, Inputs, Model, Padding};
 use crate::nn::{log_softmax_last_dim, row_nll};
 use crate::{Error, Options, Result, Rng};
@@ -545,22 +545,9 @@ pub fn train_group(
         None => None,
     };
     let prompt_ids = policy.prompt_ids(op, prompts, cfg.chat)?;
-    let trainable = policy.params().trainable();
-    if trainable.is_empty() {
-        return Err(Error::invalid(
-            op,
-            "model",
-            "a model with trainable parameters",
-            "a fully frozen model",
-        ));
-    }
-    let names: Vec<String> = trainable.iter().map(|(n, _)| n.clone()).collect();
-    let vars: Vec<_> = trainable.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = AdamW::new(
-        trainable
-            .iter()
-            .map(|(n, v)| (v.clone(), decays(n)))
-            .collect(),
+    let (names, mut grads, mut opt) = optimizer(
+        op,
+        policy,
         AdamWConfig {
             lr: cfg.lr,
             weight_decay: cfg.weight_decay,
@@ -726,7 +713,6 @@ pub fn train_group(
                 (0.0, 0.0, 0.0, 0.0, 0.0);
             let mut grad_norm = 0.0;
             for _ in 0..cfg.num_iterations {
-                let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
                     let (lp, mask, h) = token_logps(policy, &s, &st, cfg.temperature, true, true)?;
@@ -785,28 +771,9 @@ pub fn train_group(
                     clip_high += frac(&high)? * w;
                     clip_region += frac(&(low + high)?)? * w;
                     entropy += h * w;
-                    let store = l.backward()?;
-                    for v in &vars {
-                        if let Some(g) = store.get(v.as_tensor()) {
-                            let g = g.to_dtype(DType::F32)?;
-                            let acc = match grads.remove(&v.id()) {
-                                Some(prev) => (prev + g)?,
-                                None => g,
-                            };
-                            grads.insert(v.id(), acc);
-                        }
-                    }
+                    grads.add(&l)?;
                 }
-                grad_norm = global_norm(&grads)?;
-                if let Some(max) = cfg.max_grad_norm {
-                    let c = max / (grad_norm + 1e-6);
-                    if c < 1.0 {
-                        for g in grads.values_mut() {
-                            *g = (&*g * c)?;
-                        }
-                    }
-                }
-                opt.step_with(|v| grads.get(&v.id()).cloned())?;
+                grad_norm = grads.step(&mut opt, cfg.max_grad_norm)?;
             }
             if !loss_sum.is_finite() {
                 return Err(Error::invalid(

@@ -7,19 +7,19 @@
 //! position in the data is therefore a function of the step, and a resumed run needs only the
 //! step, the optimizer state and the LoRA dropout generator to continue bit for bit.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor, TensorId};
+use candle_core::DType;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 
 use super::checkpoint::{self, Fingerprint, State};
 use super::data::{batch_loss, class_probs, AuxLoss, BatchOutput, Dataset, Target};
+use super::grads::optimizer;
 use super::loss::{aux_schedule_coef, logconf_threshold, AuxSchedule};
 use super::metrics::{self, Row};
-use super::optim::{decays, AdamW, AdamWConfig};
+use super::optim::{AdamW, AdamWConfig};
 use super::schedule::{Schedule, ScheduleKind};
 use crate::model::Model;
 use crate::{Error, Interrupt, Options, Progress, Result, Rng};
@@ -380,22 +380,9 @@ pub fn train_objective(
     let total_steps = cfg
         .max_steps
         .unwrap_or_else(|| (cfg.epochs * per_epoch).div_ceil(cfg.grad_accum));
-    let trainable = model.params().trainable();
-    if trainable.is_empty() {
-        return Err(Error::invalid(
-            op,
-            "model",
-            "a model with trainable parameters",
-            "a fully frozen model",
-        ));
-    }
-    let names: Vec<String> = trainable.iter().map(|(n, _)| n.clone()).collect();
-    let vars: Vec<_> = trainable.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = AdamW::new(
-        trainable
-            .iter()
-            .map(|(name, v)| (v.clone(), decays(name)))
-            .collect(),
+    let (names, mut grads, mut opt) = optimizer(
+        op,
+        model,
         AdamWConfig {
             lr: cfg.lr,
             beta1: cfg.beta1,
@@ -460,7 +447,6 @@ pub fn train_objective(
             let t0 = Instant::now();
             let lr = schedule.lr(step);
             opt.set_lr(lr);
-            let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
             let mut loss_sum = 0.0;
             let mut tokens = 0;
             let batches: Vec<Vec<usize>> = (0..cfg.grad_accum)
@@ -479,17 +465,7 @@ pub fn train_objective(
                 let loss = (out.loss / cfg.grad_accum as f64)?;
                 loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
                 tokens += out.tokens;
-                let store = loss.backward()?;
-                for v in &vars {
-                    if let Some(g) = store.get(v.as_tensor()) {
-                        let g = g.to_dtype(DType::F32)?;
-                        let acc = match grads.remove(&v.id()) {
-                            Some(prev) => (prev + g)?,
-                            None => g,
-                        };
-                        grads.insert(v.id(), acc);
-                    }
-                }
+                grads.add(&loss)?;
             }
             if !loss_sum.is_finite() {
                 return Err(Error::invalid(
@@ -499,16 +475,7 @@ pub fn train_objective(
                     format!("loss {loss_sum} at step {}", step + 1),
                 ));
             }
-            let grad_norm = global_norm(&grads)?;
-            if let Some(max) = cfg.max_grad_norm {
-                let coef = max / (grad_norm + 1e-6);
-                if coef < 1.0 {
-                    for g in grads.values_mut() {
-                        *g = (&*g * coef)?;
-                    }
-                }
-            }
-            opt.step_with(|v| grads.get(&v.id()).cloned())?;
+            let grad_norm = grads.step(&mut opt, cfg.max_grad_norm)?;
             let dt = t0.elapsed().as_secs_f64();
             let done = step + 1;
             let (eval_loss, eval_accuracy) = match (cfg.eval_every, eval) {
@@ -586,16 +553,4 @@ fn batch_threshold(
         weak.extend(w);
     }
     Ok(Some(logconf_threshold(&probs, &weak)))
-}
-
-pub(crate) fn global_norm(grads: &HashMap<TensorId, Tensor>) -> Result<f64> {
-    let mut total = 0.0;
-    for g in grads.values() {
-        total += g
-            .sqr()?
-            .sum_all()?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?;
-    }
-    Ok(total.sqrt())
 }
