@@ -201,7 +201,7 @@ local function vowels(prompts, completions)
   return r
 end
 local metrics = sw.train.grpo{model = m, prompts = {"Say:", "Tell:", "Go:"}, reward = vowels, steps = 40,
-  prompts_per_step = 2, num_generations = 4, max_new_tokens = 6, lr = 1e-3,
+  prompts_per_step = 2, num_generations = 4, num_iterations = 2, max_new_tokens = 6, lr = 1e-3,
   kl = {adaptive = true, init = 0.1, target = 1, horizon = 50},
   checkpoint_dir = ckpt, checkpoint_every = 5, resume = true, seed = 7}
 m:merge_lora()
@@ -230,6 +230,57 @@ fn a_killed_grpo_run_resumes_to_identical_weights() {
     let expected = text(&out.stdout).trim().to_string();
     assert!(expected.starts_with("40\t"), "{expected}");
     kill_and_resume(GRPO, "checkpoint-15", &expected);
+}
+
+/// A PPO run: a LoRA policy with dropout, a separate fully trained value model of another
+/// architecture, a Lua reward, the adaptive KL controller, two minibatches and two epochs per
+/// batch. Saves the merged policy to `arg[2]` and the value model to `arg[2]/value`.
+const PPO: &str = r#"
+local ckpt, out, tok = arg[1], arg[2], arg[3]
+local m = sw.model.new{arch = "llama", tokenizer = tok, hidden_size = 64, layers = 2, heads = 4, kv_heads = 2, seed = 3}
+sw.lora{model = m, rank = 4, dropout = 0.1, targets = {"q_proj", "v_proj"}, seed = 5}
+local v = sw.model.new{arch = "gpt2", tokenizer = tok, hidden_size = 32, heads = 4, head = "scalar", seed = 4}
+local function vowels(prompts, completions)
+  local r = {}
+  for i, c in ipairs(completions) do r[i] = select(2, c:gsub("[aeiou]", "")) / math.max(#c, 1) end
+  return r
+end
+local metrics = sw.train.ppo{model = m, value = v, prompts = {"Say:", "Tell:", "Go:"}, reward = vowels,
+  steps = 30, prompts_per_step = 4, batch_size = 2, num_mini_batches = 2, num_ppo_epochs = 2,
+  max_new_tokens = 6, lr = 1e-3, temperature = 1.0,
+  kl = {adaptive = true, init = 0.1, target = 1, horizon = 50},
+  checkpoint_dir = ckpt, checkpoint_every = 5, resume = true, seed = 7}
+m:merge_lora()
+m:save(out)
+v:save(out .. "/value")
+print(metrics:height(), string.format("%.17g", metrics:column("beta")[30]))
+"#;
+
+/// The issue's acceptance test for PPO: policy, value model, optimizer, β, sampling and both
+/// dropout generators continue exactly after a SIGKILL.
+#[test]
+fn a_killed_ppo_run_resumes_to_identical_policy_and_value_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ppo.lua");
+    std::fs::write(&script, PPO).unwrap();
+    let out = sandwich()
+        .args([
+            "run",
+            script.to_str().unwrap(),
+            dir.path().join("c").to_str().unwrap(),
+            dir.path().join("o").to_str().unwrap(),
+            repo_root().join("workbooks/tokenizer").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = text(&out.stdout).trim().to_string();
+    assert!(expected.starts_with("30\t"), "{expected}");
+    assert!(dir
+        .path()
+        .join("c/checkpoint-30/value/model.safetensors")
+        .is_file());
+    kill_and_resume(PPO, "checkpoint-15", &expected);
 }
 
 /// Runs `script` straight through and again killed (SIGKILL) once `kill_at` appears, then
@@ -305,6 +356,14 @@ fn kill_and_resume(script_text: &str, kill_at: &str, expected: &str) {
         a == b,
         "resumed weights differ from the uninterrupted run's"
     );
+    let value_a = dir.path().join("out-a/value/model.safetensors");
+    if value_a.exists() {
+        let b = std::fs::read(dir.path().join("out-b/value/model.safetensors")).unwrap();
+        assert!(
+            std::fs::read(value_a).unwrap() == b,
+            "resumed value weights differ from the uninterrupted run's"
+        );
+    }
 }
 
 #[test]

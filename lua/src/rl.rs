@@ -1,11 +1,13 @@
-//! `sw.train.grpo`, `sw.train.rloo` and `sw.best_of_n`: policies sampled and scored by reward
+//! `sw.train.ppo`, `sw.train.grpo`, `sw.train.rloo` and `sw.best_of_n`: policies sampled and scored by reward
 //! functions written in Lua, reward models, or both.
 
 use std::cell::RefCell;
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
 use sandwich_core::model::{GenerateOptions, Model};
-use sandwich_core::train::{best_of_n, train_group, GroupConfig, GroupLoss, RewardFn};
+use sandwich_core::train::{
+    best_of_n, train_group, train_ppo, GroupConfig, GroupLoss, PpoConfig, RewardFn,
+};
 
 use crate::args::{options, type_name};
 use crate::error::{CoreResultExt, Error};
@@ -206,23 +208,7 @@ fn group(
     let ud = model_arg(function, &take(&a, "model")?)?.clone();
     let prompts = prompts_of(function, &a)?;
     let sources = sources(function, &a)?;
-    let reference = match take(&a, "ref")? {
-        Value::Nil => None,
-        v => Some(
-            model_arg(function, &v)
-                .map_err(|_| {
-                    Error::argument(
-                        function,
-                        "ref",
-                        "a Model (the reference policy)",
-                        type_name(&v),
-                    )
-                })?
-                .clone(),
-        ),
-    };
-    // The policy as its own reference would train along with it: a frozen copy is meant.
-    let reference = reference.filter(|r| r.to_pointer() != ud.to_pointer());
+    let reference = reference_arg(function, &a, &ud)?;
     let step_hook = on_step(function, &a)?;
     let cfg: GroupConfig = options(lua, function, Some(Value::Table(a)))?;
     let model = ud.borrow::<LuaModel>()?;
@@ -246,9 +232,91 @@ fn group(
     })
 }
 
+/// The `ref` option: a Model, or none. The policy as its own reference would train along
+/// with it: a frozen copy is meant, as when it is left out.
+fn reference_arg(
+    function: &'static str,
+    a: &Table,
+    policy: &AnyUserData,
+) -> mlua::Result<Option<AnyUserData>> {
+    let reference = match take(a, "ref")? {
+        Value::Nil => None,
+        v => Some(
+            model_arg(function, &v)
+                .map_err(|_| {
+                    Error::argument(
+                        function,
+                        "ref",
+                        "a Model (the reference policy)",
+                        type_name(&v),
+                    )
+                })?
+                .clone(),
+        ),
+    };
+    Ok(reference.filter(|r| r.to_pointer() != policy.to_pointer()))
+}
+
+fn ppo(lua: &Lua, args: Value) -> mlua::Result<LuaDataFrame> {
+    const F: &str = "sw.train.ppo";
+    let a = options_table(lua, F, args)?;
+    let ud = model_arg(F, &take(&a, "model")?)?.clone();
+    let prompts = prompts_of(F, &a)?;
+    let sources = sources(F, &a)?;
+    let reference = reference_arg(F, &a, &ud)?;
+    let value = match take(&a, "value")? {
+        Value::Nil => None,
+        v => {
+            let m = model_arg(F, &v)
+                .map_err(|_| {
+                    Error::argument(
+                        F,
+                        "value",
+                        "a Model with a 'scalar' head (the value model)",
+                        type_name(&v),
+                    )
+                })?
+                .clone();
+            if m.to_pointer() == ud.to_pointer() {
+                return Err(Error::argument(
+                    F,
+                    "value",
+                    "a value model other than the policy (leave it out for a value head)",
+                    "the policy",
+                )
+                .into());
+            }
+            Some(m)
+        }
+    };
+    let step_hook = on_step(F, &a)?;
+    let cfg: PpoConfig = options(lua, F, Some(Value::Table(a)))?;
+    let model = ud.borrow::<LuaModel>()?;
+    let ref_guard = reference
+        .as_ref()
+        .map(|r| r.borrow::<LuaModel>())
+        .transpose()?;
+    let value_guard = value.as_ref().map(|v| v.borrow::<LuaModel>()).transpose()?;
+    with_rewards(lua, F, &sources, |rewards| {
+        run(lua, F, step_hook, |h| {
+            train_ppo(
+                F,
+                &model.0,
+                value_guard.as_ref().map(|v| &v.0 as &Model),
+                ref_guard.as_ref().map(|r| &r.0 as &Model),
+                &prompts,
+                rewards,
+                &cfg,
+                h,
+            )
+        })
+    })
+}
+
 pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
     let sw = crate::module(lua)?;
     let train: Table = sw.get("train")?;
+    train.set("ppo", lua.guarded_function(ppo)?)?;
     train.set(
         "grpo",
         lua.guarded_function(|lua, args: Value| {

@@ -77,3 +77,20 @@ def test_grpo_with_a_python_reward_and_best_of_n() -> None:
     assert best.columns == ["prompt", "completion", "rule", "rm", "n", "kl_bon", "kl_measured"]
     with pytest.raises(sandwich.SandwichError, match="num_generations"):
         sandwich.train.rloo(model=policy, prompts=["x"], reward=share_of_a, num_generations=1)
+
+
+def test_ppo_learns_a_python_reward_with_a_value_head() -> None:
+    policy = tiny(seed=2)
+    metrics = sandwich.train.ppo(model=policy, prompts=["Say:", "Tell:", "Write:", "Go:"],
+                                 reward=share_of_a, steps=30, max_new_tokens=8, temperature=1.0,
+                                 lr=1e-2, beta=0.0).to_polars()
+    for name in ["objective/kl", "objective/scores", "objective/rlhf_reward",
+                 "objective/non_score_reward", "policy/approxkl_avg", "policy/clipfrac_avg",
+                 "policy/entropy_avg", "val/ratio", "loss/value_avg", "beta"]:
+        assert name in metrics.columns
+    scores = metrics["objective/scores"]
+    assert scores[-3:].mean() > 2 * scores[:3].mean()
+    with pytest.raises(sandwich.SandwichError, match="scalar"):
+        sandwich.train.ppo(model=policy, value=tiny(), prompts=["x"], reward=share_of_a)
+    with pytest.raises(sandwich.SandwichError, match="num_mini_batches"):
+        sandwich.train.ppo(model=policy, prompts=["x"], reward=share_of_a, num_mini_batches=3)

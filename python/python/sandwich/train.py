@@ -231,6 +231,99 @@ def grpo(
     return cast("DataFrame", call('train.grpo', model=model, prompts=prompts, prompt=prompt, reward=reward, reward_names=reward_names, reward_weights=reward_weights, ref=ref, steps=steps, prompts_per_step=prompts_per_step, num_generations=num_generations, batch_size=batch_size, num_iterations=num_iterations, epsilon=epsilon, lr=lr, weight_decay=weight_decay, max_grad_norm=max_grad_norm, beta=beta, kl=kl, kl_estimator=kl_estimator, scale_rewards=scale_rewards, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, chat=chat, seed=seed, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume, on_step=on_step))
 
 
+def ppo(
+    *,
+    model: Model,
+    prompts: Sequence[str],
+    reward: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    prompt: str | None = None,
+    reward_names: Sequence[str] | None = None,
+    reward_weights: Sequence[float] | None = None,
+    value: Model | None = None,
+    ref: Model | None = None,
+    steps: int | None = None,
+    prompts_per_step: int | None = None,
+    batch_size: int | None = None,
+    num_mini_batches: int | None = None,
+    num_ppo_epochs: int | None = None,
+    cliprange: float | None = None,
+    cliprange_value: float | None = None,
+    vf_coef: float | None = None,
+    gamma: float | None = None,
+    lam: float | None = None,
+    whiten_rewards: bool | None = None,
+    missing_eos_penalty: float | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    max_grad_norm: float | None = None,
+    beta: float | None = None,
+    kl: Mapping[str, Any] | None = None,
+    kl_estimator: str | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    chat: bool | None = None,
+    seed: int | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    resume: bool | None = None,
+    on_step: Callable[..., Any] | None = None,
+) -> DataFrame:
+    """Proximal policy optimisation for language models as in Ziegler et al. 2019 and Stiennon et al. 2020, following TRL's `PPOTrainer`. Each step samples one completion for each of `prompts_per_step` prompts (a seeded order, reshuffled at each pass) and scores it with the rewards (their weighted sum, minus `missing_eos_penalty` when `max_new_tokens` cut the completion). The per-token reward is `−β·KL_t` (`kl_estimator`: `k1` = `log π − log π_ref`, or `k3`), with the score added at the completion's last token. Advantages come from GAE (`gamma`, `lam`) over the value function's per-token estimates and are whitened over the batch (`whiten_rewards` also whitens the rewards first). Then `num_ppo_epochs` passes over the batch, each in `num_mini_batches` seeded minibatches (one optimizer step each), minimise `pg_loss + vf_coef·vf_loss`: the clipped surrogate (`cliprange`) and the clipped value loss (`cliprange_value`), each a mean over the minibatch's completion tokens. Log-probabilities are those of the logits over `temperature`, as TRL scores them.
+
+    The value function is `value`, a model with a `scalar` head applied at every position (TRL's value model, commonly initialised from the reward model; it must read the policy's token ids), or, without `value`, a linear value head on the policy's last hidden states, zero-initialised and trained through the policy's trunk (lm-human-preferences). One AdamW trains policy and value together, with one gradient norm. The reference is `ref`, or a frozen copy of the policy as it is before training (a LoRA policy's base weights); `beta = 0` has none. `kl = {adaptive = true, init, target, horizon}` moves β with lm-human-preferences' controller after each step (`β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon)`, KL summed per sequence, n the batch); `kl = {coef = c}` fixes it.
+
+    Returns one row per step: the columns of [`sw.train.sft`](sw.train.sft.md) (`loss`: the mean of `pg_loss + vf_coef·vf_loss` over the step's passes, `tokens`: completion tokens sampled) followed by TRL's `objective/kl` (per sequence), `objective/entropy` (per sequence, `−Σ log π` of the sampled tokens), `objective/non_score_reward` (`−β·KL`, per sequence), `objective/rlhf_reward` (scores plus non-score reward), `objective/scores`, `rewards/<name>` for each reward, `policy/approxkl_avg, policy/clipfrac_avg, loss/policy_avg, loss/value_avg, val/clipfrac_avg, policy/entropy_avg` (per token), `val/ratio, val/ratio_var` (the mean probability ratio and its variance across passes), `val/num_eos_tokens` (completions that ended), then `beta` and `completions/mean_length`. Seeded and exactly resumable: a step's prompts, sampling seed and minibatch orders depend only on (`seed`, step), and a checkpoint keeps the optimizer state of policy and value (and so their weights), β and the LoRA generators (a value model is also written to `checkpoint-<step>/value/`).
+
+    Departures from TRL, each deliberate: the score is paid at the completion's last token (TRL adds it one position later when there is room, where the value mask also reaches); `policy/approxkl_avg` and `policy/entropy_avg` are averaged over completion tokens only (TRL's also count padding).
+
+    | option | type | default | meaning |
+    |---|---|---|---|
+    | `model` | Model | required | the policy: an `lm` head and a tokenizer |
+    | `prompts` | list of strings | required | prompts, or a DataFrame with a `prompt` column |
+    | `prompt` | string | `prompt` | the prompt column of a DataFrame `prompts` |
+    | `reward` | reward function | required | a function `(prompts, completions) -> numbers`, a reward Model, or a list of them |
+    | `reward_names` | list of strings | `reward` (`reward_1`, ... for a list) | their names in the metrics |
+    | `reward_weights` | list of numbers | all 1 | their weights in the sum |
+    | `value` | Model | a value head on the policy | the value model: a decoder with a `scalar` head and the policy's vocabulary |
+    | `ref` | Model | a frozen copy of the policy | the reference policy of the KL penalty |
+    | `steps` | integer | 16 | sampled batches, each followed by its updates (≥ 1) |
+    | `prompts_per_step` | integer | 8 | prompts per batch, one completion each (≥ 1) |
+    | `batch_size` | integer | 8 | sequences per forward and backward pass (≥ 1) |
+    | `num_mini_batches` | integer | 1 | optimizer steps per epoch (divides `prompts_per_step`) |
+    | `num_ppo_epochs` | integer | 4 | passes over each batch (≥ 1) |
+    | `cliprange` | number | 0.2 | clipping of the probability ratio (> 0) |
+    | `cliprange_value` | number | 0.2 | clipping of the value around the rollout's (> 0) |
+    | `vf_coef` | number | 0.1 | weight of the value loss (≥ 0) |
+    | `gamma` | number | 1.0 | discount (0 to 1) |
+    | `lam` | number | 0.95 | GAE's λ (0 to 1) |
+    | `whiten_rewards` | boolean | false | whiten the per-token rewards before GAE |
+    | `missing_eos_penalty` | number | none | subtracted from the score of a completion cut by `max_new_tokens` (≥ 0) |
+    | `lr` | number | 3e-6 | AdamW learning rate, constant (≥ 0) |
+    | `weight_decay` | number | 0 | AdamW decoupled decay (≥ 0) |
+    | `max_grad_norm` | number | 1.0 | clip the global gradient norm (> 0) |
+    | `beta` | number | 0.05 | KL coefficient, TRL's `kl_coef` (≥ 0; 0: no reference) |
+    | `kl` | table | none | `{coef = β}` or `{adaptive = true, init = 0.2, target = 6, horizon = 10000}` |
+    | `kl_estimator` | string | `k1` | the per-token KL in the reward: `k1` or `k3` |
+    | `max_new_tokens` | integer | 64 | completion length at most, TRL's `response_length` (≥ 1) |
+    | `temperature` | number | 0.7 | sampling temperature (> 0) |
+    | `top_k` | integer | none | sample among the k most likely |
+    | `top_p` | number | none | nucleus sampling |
+    | `chat` | boolean | false | prompts are user messages in the policy's chat template |
+    | `seed` | integer | 0 | prompt order, sampling and minibatch order |
+    | `checkpoint_dir` | string | none | where `checkpoint-<step>` directories go |
+    | `checkpoint_every` | integer | none | write a checkpoint every n steps (and at the end, and on interrupt; ≥ 1) |
+    | `keep_checkpoints` | integer | 2 | checkpoints kept (≥ 1) |
+    | `resume` | boolean | false | continue from the newest checkpoint in `checkpoint_dir`, bit for bit |
+    | `on_step` | function | none | called after every step with `{step, total, epoch, loss, lr, grad_norm}` |
+
+    An unknown option key is an error that lists the valid keys. A reward function that errors stops training with its error; one that returns the wrong count or a non-finite number is an error naming it; a `value` model without a `scalar` head, or with another vocabulary, is an error before any compute.
+    """
+    return cast("DataFrame", call('train.ppo', model=model, prompts=prompts, prompt=prompt, reward=reward, reward_names=reward_names, reward_weights=reward_weights, value=value, ref=ref, steps=steps, prompts_per_step=prompts_per_step, batch_size=batch_size, num_mini_batches=num_mini_batches, num_ppo_epochs=num_ppo_epochs, cliprange=cliprange, cliprange_value=cliprange_value, vf_coef=vf_coef, gamma=gamma, lam=lam, whiten_rewards=whiten_rewards, missing_eos_penalty=missing_eos_penalty, lr=lr, weight_decay=weight_decay, max_grad_norm=max_grad_norm, beta=beta, kl=kl, kl_estimator=kl_estimator, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, chat=chat, seed=seed, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume, on_step=on_step))
+
+
 def reward(
     *,
     model: Model,
@@ -440,4 +533,4 @@ def sft(
     return cast("DataFrame", call('train.sft', model=model, data=data, prompt=prompt, completion=completion, max_length=max_length, packing=packing, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay, beta1=beta1, beta2=beta2, eps=eps, max_grad_norm=max_grad_norm, seed=seed, shuffle=shuffle, eval=eval, eval_every=eval_every, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, on_step=on_step, resume=resume))
 
 
-__all__ = ['classify', 'dpo', 'grpo', 'reward', 'rloo', 'sft']
+__all__ = ['classify', 'dpo', 'grpo', 'ppo', 'reward', 'rloo', 'sft']

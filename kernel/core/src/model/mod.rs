@@ -684,6 +684,23 @@ impl Model {
         }
     }
 
+    /// A decoder's scalar head at every position (batch, len): the per-token values of a PPO
+    /// value model (TRL applies the `score` layer of an `*ForSequenceClassification` to every
+    /// hidden state the same way).
+    pub fn token_values(&self, hidden: &Tensor, train: bool) -> Result<Tensor> {
+        if self.head != Head::Scalar || matches!(self.arch, Arch::Bert(_)) {
+            return Err(Error::invalid(
+                "model",
+                "value",
+                "a decoder (gpt2 or llama) with a 'scalar' head",
+                format!("a {} with head '{}'", self.arch.family(), self.head.name()),
+            ));
+        }
+        Ok(self
+            .linear(hidden, "score", LinearKind::Linear, train)?
+            .squeeze(D::Minus1)?)
+    }
+
     /// Mean of the hidden states over real tokens (sentence-transformers' mean pooling),
     /// (batch, hidden), L2-normalised when `normalize`.
     pub fn mean_pool(&self, hidden: &Tensor, x: &Inputs, normalize: bool) -> Result<Tensor> {

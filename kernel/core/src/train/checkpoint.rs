@@ -35,12 +35,34 @@ pub struct State {
     /// The KL coefficient of an RL run (the adaptive controller moves it).
     #[serde(default)]
     pub kl_coef: Option<f64>,
+    /// The LoRA dropout generator of a second trained model (PPO's value model).
+    #[serde(default)]
+    pub value_lora_rng: Option<Rng>,
+    /// The optimizer's own step count (AdamW's bias correction), written by `save`: PPO and
+    /// GRPO with several updates per batch take more optimizer steps than trainer steps.
+    #[serde(default)]
+    pub optimizer_steps: Option<usize>,
 }
 
 /// Writes `dir/checkpoint-<step>` and removes all but the newest `keep` checkpoints.
 pub fn save(
     dir: &Path,
     model: &Model,
+    opt: &AdamW,
+    names: &[String],
+    state: &State,
+    keep: usize,
+) -> Result<PathBuf> {
+    save_with(dir, model, &[], opt, names, state, keep)
+}
+
+/// As [`save`], with more trained models written into subdirectories (`also`: name, model).
+/// The optimizer file holds every trained tensor, which is all resumption needs; the models'
+/// own files are for the user.
+pub fn save_with(
+    dir: &Path,
+    model: &Model,
+    also: &[(&str, &Model)],
     opt: &AdamW,
     names: &[String],
     state: &State,
@@ -53,12 +75,20 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(Error::io("checkpoint", &tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(Error::io("checkpoint", &tmp))?;
-    if model.lora_config().is_some() {
-        model.save_adapter(&tmp)?;
-    } else {
-        model.save(&tmp)?;
+    let write = |m: &Model, to: &Path| -> Result<()> {
+        if m.lora_config().is_some() {
+            m.save_adapter(to)
+        } else {
+            m.save(to)
+        }
+    };
+    write(model, &tmp)?;
+    for (sub, m) in also {
+        let to = tmp.join(sub);
+        std::fs::create_dir_all(&to).map_err(Error::io("checkpoint", &to))?;
+        write(m, &to)?;
     }
-    let (_, slots) = opt.state();
+    let (optimizer_steps, slots) = opt.state();
     let mut tensors = HashMap::new();
     for (name, [master, m, v]) in names.iter().zip(slots) {
         tensors.insert(format!("{name}.master"), master);
@@ -66,7 +96,8 @@ pub fn save(
         tensors.insert(format!("{name}.v"), v);
     }
     io::save_tensors(&tmp.join("optimizer.safetensors"), &tensors)?;
-    let json = serde_json::to_value(state).expect("the state serialises");
+    let mut json = serde_json::to_value(state).expect("the state serialises");
+    json["optimizer_steps"] = optimizer_steps.into();
     io::write_json(&tmp.join("trainer_state.json"), &json)?;
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(Error::io("checkpoint", &final_dir))?;
@@ -147,7 +178,7 @@ pub fn restore(
         let get = |part: &str| weights.load(&format!("{name}.{part}"), model.device());
         slots.push([get("master")?, get("m")?, get("v")?]);
     }
-    opt.set_state(state.step, slots)?;
+    opt.set_state(state.optimizer_steps.unwrap_or(state.step), slots)?;
     if let (Some(lora), Some(rng)) = (model.lora_state(), &state.lora_rng) {
         lora.set_rng_state(rng.clone());
     }

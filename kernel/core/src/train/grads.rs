@@ -16,7 +16,16 @@ pub(crate) fn optimizer(
     model: &Model,
     config: AdamWConfig,
 ) -> Result<(Vec<String>, Grads, AdamW)> {
-    let trainable = model.params().trainable();
+    optimizer_over(op, model.params().trainable(), config)
+}
+
+/// An AdamW over named variables (several models' together, as PPO trains a policy and its
+/// value function with one optimizer and one gradient norm).
+pub(crate) fn optimizer_over(
+    op: &'static str,
+    trainable: Vec<(String, Var)>,
+    config: AdamWConfig,
+) -> Result<(Vec<String>, Grads, AdamW)> {
     if trainable.is_empty() {
         return Err(Error::invalid(
             op,

@@ -50,7 +50,7 @@ impl<'a> RewardFn<'a> {
 }
 
 /// Each reward function's values on the pairs (checked: one finite number per pair).
-fn score_all(
+pub(super) fn score_all(
     op: &'static str,
     rewards: &[RewardFn],
     prompts: &[String],
@@ -81,7 +81,7 @@ fn score_all(
         .collect()
 }
 
-fn check_rewards(op: &'static str, rewards: &[RewardFn]) -> Result<()> {
+pub(super) fn check_rewards(op: &'static str, rewards: &[RewardFn]) -> Result<()> {
     if rewards.is_empty() {
         return Err(Error::invalid(
             op,
@@ -107,7 +107,7 @@ fn check_rewards(op: &'static str, rewards: &[RewardFn]) -> Result<()> {
     Ok(())
 }
 
-fn require_policy(op: &'static str, m: &Model) -> Result<()> {
+pub(super) fn require_policy(op: &'static str, m: &Model) -> Result<()> {
     if m.head() != Head::Lm {
         return Err(Error::invalid(
             op,
@@ -368,7 +368,23 @@ impl Options for GroupConfig {
         if let Some(n) = self.max_grad_norm {
             positive(op, "max_grad_norm", n)?;
         }
-        let k = &self.kl;
+        self.kl.check(op)?;
+        if (self.checkpoint_every.is_some() || self.resume) && self.checkpoint_dir.is_none() {
+            return Err(Error::invalid(
+                op,
+                "checkpoint_dir",
+                "a directory when checkpoint_every or resume is set",
+                "none",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl KlOptions {
+    pub(super) fn check(&self, op: &'static str) -> Result<()> {
+        use crate::validate::{non_negative, positive};
+        let k = self;
         if let Some(c) = k.coef {
             non_negative(op, "kl.coef", c)?;
         }
@@ -387,32 +403,24 @@ impl Options for GroupConfig {
                 "them without it",
             ));
         }
-        if (self.checkpoint_every.is_some() || self.resume) && self.checkpoint_dir.is_none() {
-            return Err(Error::invalid(
-                op,
-                "checkpoint_dir",
-                "a directory when checkpoint_every or resume is set",
-                "none",
-            ));
-        }
         Ok(())
+    }
+
+    /// The controller these options describe, `beta` when neither `coef` nor `adaptive`.
+    pub(super) fn controller(&self, beta: f64) -> KlController {
+        if self.adaptive {
+            KlController::adaptive(
+                self.init.unwrap_or(0.2),
+                self.target.unwrap_or(6.0),
+                self.horizon.unwrap_or(10_000.0),
+            )
+        } else {
+            KlController::fixed(self.coef.unwrap_or(beta))
+        }
     }
 }
 
 impl GroupConfig {
-    fn controller(&self) -> KlController {
-        let k = &self.kl;
-        if k.adaptive {
-            KlController::adaptive(
-                k.init.unwrap_or(0.2),
-                k.target.unwrap_or(6.0),
-                k.horizon.unwrap_or(10_000.0),
-            )
-        } else {
-            KlController::fixed(k.coef.unwrap_or(self.beta))
-        }
-    }
-
     fn generate_options(&self, step: usize) -> GenerateOptions {
         GenerateOptions {
             max_new_tokens: self.max_new_tokens,
@@ -428,21 +436,29 @@ impl GroupConfig {
     }
 }
 
-/// Per-token log-probabilities (B, T−1) of each sequence under `model`, the completion mask
-/// (positions predicting completion tokens) and, without gradient, the mean entropy there.
-fn token_logps(
+/// One pass of a policy over sequences: per-token log-probabilities (B, T−1), the completion
+/// mask (positions predicting completion tokens), the mean entropy there (without gradient;
+/// 0 unless asked) and the hidden states of those positions (B, T−1, H), for a value head.
+pub(super) struct LmPass {
+    pub logps: Tensor,
+    pub mask: Tensor,
+    pub entropy: f64,
+    pub hidden: Tensor,
+}
+
+pub(super) fn lm_pass(
     model: &Model,
     seqs: &[Vec<u32>],
     starts: &[usize],
     temperature: f64,
     train: bool,
     entropy: bool,
-) -> Result<(Tensor, Tensor, f64)> {
+) -> Result<LmPass> {
     let pad = model.tokenizer().map(|t| t.pad).unwrap_or(0);
     let x = Inputs::pad(seqs, pad, Padding::Right)?;
     let (b, t) = (x.batch, x.len);
-    let hidden = model.hidden(&x, None, train)?;
-    let logits = model.lm_logits(&hidden)?.narrow(1, 0, t - 1)?;
+    let hidden = model.hidden(&x, None, train)?.narrow(1, 0, t - 1)?;
+    let logits = model.lm_logits(&hidden)?;
     let v = logits.dim(2)?;
     let mut targets = Vec::with_capacity(b * (t - 1));
     let mut mask = Vec::with_capacity(b * (t - 1));
@@ -468,7 +484,12 @@ fn token_logps(
         let n = mask.sum_all()?.to_scalar::<f32>()?.max(1.0);
         h = ((ent * &mask)?.sum_all()?.to_scalar::<f32>()? / n) as f64;
     }
-    Ok((nll.neg()?.reshape((b, t - 1))?, mask, h))
+    Ok(LmPass {
+        logps: nll.neg()?.reshape((b, t - 1))?,
+        mask,
+        entropy: h,
+        hidden,
+    })
 }
 
 /// One sampled group batch, ready for the loss.
@@ -483,7 +504,7 @@ struct Batch {
 }
 
 /// Completion-position values of a (B, T−1) tensor, row by row.
-fn rows_of(t: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
+pub(super) fn rows_of(t: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
     let v: Vec<Vec<f32>> = t.detach().to_vec2()?;
     let m: Vec<Vec<f32>> = mask.to_vec2()?;
     Ok(v.into_iter()
@@ -499,7 +520,7 @@ fn rows_of(t: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
 }
 
 /// Places completion-position rows back into a (B, T−1) tensor (zeros elsewhere).
-fn unrows(rows: &[&Vec<f32>], mask: &Tensor) -> Result<Tensor> {
+pub(super) fn unrows(rows: &[&Vec<f32>], mask: &Tensor) -> Result<Tensor> {
     let m: Vec<Vec<f32>> = mask.to_vec2()?;
     let (b, t) = mask.dims2()?;
     let mut out = vec![0f32; b * t];
@@ -534,7 +555,7 @@ pub fn train_group(
         return Err(Error::invalid(op, "prompts", "at least one prompt", "none"));
     }
     let k = cfg.num_generations;
-    let mut kl = cfg.controller();
+    let mut kl = cfg.kl.controller(cfg.beta);
     let owned_ref;
     let reference = match reference {
         Some(r) => Some(r),
@@ -585,6 +606,8 @@ pub fn train_group(
             lora_rng: policy.lora_state().map(|l| l.rng_state()),
             metrics: rows.to_vec(),
             kl_coef: Some(kl.value),
+            value_lora_rng: None,
+            optimizer_steps: None,
         };
         checkpoint::save(dir, policy, opt, &names, &state, cfg.keep_checkpoints)?;
         Ok(())
@@ -593,7 +616,7 @@ pub fn train_group(
     hooks.progress.update(start, "");
     let began = Instant::now();
     let elapsed_before = rows.last().map(|r| r.elapsed_s).unwrap_or(0.0);
-    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut order = PromptOrder::new(cfg.seed, prompts.len());
     let result = (|| -> Result<()> {
         for step in start..cfg.steps {
             if let Some(i) = hooks.interrupt {
@@ -605,20 +628,7 @@ pub fn train_group(
                 }
             }
             let t0 = Instant::now();
-            // The prompts of this step: positions step·P .. (step+1)·P of the seeded order,
-            // reshuffled at every pass over the prompts.
-            let picked: Vec<usize> = (0..cfg.prompts_per_step)
-                .map(|j| {
-                    let pos = step * cfg.prompts_per_step + j;
-                    let (epoch, at) = (pos / prompts.len(), pos % prompts.len());
-                    if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
-                        let mut o: Vec<usize> = (0..prompts.len()).collect();
-                        Rng::derived(cfg.seed, 1000 + epoch as u64).shuffle(&mut o);
-                        order = Some((epoch, o));
-                    }
-                    order.as_ref().expect("set").1[at]
-                })
-                .collect();
+            let picked = order.of_step(step, cfg.prompts_per_step);
             let group_prompts: Vec<String> = picked
                 .iter()
                 .flat_map(|&i| std::iter::repeat_n(prompts[i].clone(), k))
@@ -669,8 +679,8 @@ pub fn train_group(
                 let mut all = Vec::with_capacity(idx.len());
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, _) = token_logps(r, &s, &st, cfg.temperature, false, false)?;
-                    all.extend(rows_of(&lp, &mask)?);
+                    let p = lm_pass(r, &s, &st, cfg.temperature, false, false)?;
+                    all.extend(rows_of(&p.logps, &p.mask)?);
                 }
                 batch.reference = Some(all);
             }
@@ -678,9 +688,8 @@ pub fn train_group(
                 let mut all = Vec::with_capacity(idx.len());
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, _) =
-                        token_logps(policy, &s, &st, cfg.temperature, false, false)?;
-                    all.extend(rows_of(&lp, &mask)?);
+                    let p = lm_pass(policy, &s, &st, cfg.temperature, false, false)?;
+                    all.extend(rows_of(&p.logps, &p.mask)?);
                 }
                 if let Some(refs) = &batch.reference {
                     for (i, (p, r)) in all.iter().zip(refs).enumerate() {
@@ -715,7 +724,12 @@ pub fn train_group(
             for _ in 0..cfg.num_iterations {
                 for chunk in idx.chunks(cfg.batch_size) {
                     let (s, st) = pick(&batch, chunk);
-                    let (lp, mask, h) = token_logps(policy, &s, &st, cfg.temperature, true, true)?;
+                    let LmPass {
+                        logps: lp,
+                        mask,
+                        entropy: h,
+                        ..
+                    } = lm_pass(policy, &s, &st, cfg.temperature, true, true)?;
                     let dev = lp.device().clone();
                     let old = match &batch.old {
                         Some(o) => {
@@ -861,6 +875,39 @@ pub fn train_group(
     hooks.progress.finish();
     result?;
     metrics::frame(&rows)
+}
+
+/// The prompts of step `s`: positions s·P .. (s+1)·P of a seeded order of the prompts,
+/// reshuffled at every pass over them, so a step's prompts depend only on (seed, s).
+pub(super) struct PromptOrder {
+    seed: u64,
+    n: usize,
+    pass: Option<(usize, Vec<usize>)>,
+}
+
+impl PromptOrder {
+    pub(super) fn new(seed: u64, n: usize) -> Self {
+        PromptOrder {
+            seed,
+            n,
+            pass: None,
+        }
+    }
+
+    pub(super) fn of_step(&mut self, step: usize, per_step: usize) -> Vec<usize> {
+        (0..per_step)
+            .map(|j| {
+                let pos = step * per_step + j;
+                let (pass, at) = (pos / self.n, pos % self.n);
+                if self.pass.as_ref().map(|(e, _)| *e) != Some(pass) {
+                    let mut o: Vec<usize> = (0..self.n).collect();
+                    Rng::derived(self.seed, 1000 + pass as u64).shuffle(&mut o);
+                    self.pass = Some((pass, o));
+                }
+                self.pass.as_ref().expect("set").1[at]
+            })
+            .collect()
+    }
 }
 
 fn pick(b: &Batch, chunk: &[usize]) -> (Vec<Vec<u32>>, Vec<usize>) {

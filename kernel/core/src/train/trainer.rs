@@ -425,6 +425,8 @@ pub fn train_objective(
             lora_rng: model.lora_state().map(|l| l.rng_state()),
             metrics: rows.to_vec(),
             kl_coef: None,
+            value_lora_rng: None,
+            optimizer_steps: None,
         };
         checkpoint::save(dir, model, opt, &names, &state, cfg.keep_checkpoints)?;
         Ok(())
