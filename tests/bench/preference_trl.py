@@ -31,6 +31,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOKENIZER = ROOT / "workbooks" / "tokenizer"
+# Sampled as a chat (both sides apply the model's template), so completions run to the limit
+# rather than ending at once, and both sides count the same kind of tokens.
+STORY = "Write a short story about a dragon who learns to paint."
 WORDS = ("the film was a quiet story of love and loss with fine acting and a long dull middle "
          "but the end is bright warm and funny so I would see it again with friends").split()
 
@@ -97,15 +100,16 @@ def ours(what: str, work: pathlib.Path, steps: int, gguf: str) -> dict:
         return {"steps_per_s": steps / dt, "mean_length": m.to_polars()["completions/mean_length"].mean()}
     batch = int(what.split("_")[1])
     m = sandwich.model.load(gguf)
-    prompt = ["Write a short story about a dragon who learns to paint."] * batch
-    m.generate(prompt[:1], max_new_tokens=4, seed=0)  # warm-up
-    best = 0.0
+    prompt = [STORY] * batch
+    m.generate(prompt[:1], max_new_tokens=4, seed=0, chat=True)  # warm-up
+    best, lengths = 0.0, []
     for rep in range(3):
         t0 = now()
         out = m.generate(prompt, max_new_tokens=64, temperature=1.0, seed=rep,
-                         batch_size=batch).to_polars()
+                         batch_size=batch, chat=True).to_polars()
         best = max(best, out["n_tokens"].sum() / (now() - t0))
-    return {"tokens_per_s": best}
+        lengths.append(out["n_tokens"].mean())
+    return {"tokens_per_s": best, "mean_length": sum(lengths) / len(lengths)}
 
 
 # --- theirs ---------------------------------------------------------------------------------
@@ -160,12 +164,13 @@ def theirs(what: str, work: pathlib.Path, steps: int, gguf: str) -> dict:
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
                                                  torch_dtype=torch.float32).eval()
-    ids = tok(["Write a short story about a dragon who learns to paint."] * batch,
-              return_tensors="pt")
+    text = tok.apply_chat_template([{"role": "user", "content": STORY}], tokenize=False,
+                                   add_generation_prompt=True)
+    ids = tok([text] * batch, return_tensors="pt", add_special_tokens=False)
     eos = tok.eos_token_id
     with torch.inference_mode():
         model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=eos)  # warm-up
-        best = 0.0
+        best, lengths = 0.0, []
         for rep in range(3):
             torch.manual_seed(rep)
             t0 = now()
@@ -178,7 +183,8 @@ def theirs(what: str, work: pathlib.Path, steps: int, gguf: str) -> dict:
             for row in gen.tolist():
                 n += row.index(eos) + 1 if eos in row else len(row)
             best = max(best, n / dt)
-    return {"tokens_per_s": best}
+            lengths.append(n / batch)
+    return {"tokens_per_s": best, "mean_length": sum(lengths) / len(lengths)}
 
 
 def main() -> None:
@@ -214,7 +220,9 @@ def main() -> None:
             row[side] = json.loads(res.stdout.strip().splitlines()[-1])
         key = next(iter(row["ours"]))
         o, t = row["ours"][key], row["theirs"][key]
-        print(f"{what:12s} {key:13s} ours {o:9.3f}  theirs {t:9.3f}  ratio {o / t:5.2f}")
+        lengths = "".join(f"  {side} mean length {row[side]['mean_length']:.1f}" for side in row
+                          if "mean_length" in row[side])
+        print(f"{what:12s} {key:13s} ours {o:9.3f}  theirs {t:9.3f}  ratio {o / t:5.2f}{lengths}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -41,7 +41,7 @@ impl Activation {
     pub fn apply(self, x: &candle_core::Tensor) -> Result<candle_core::Tensor> {
         Ok(match self {
             Self::Gelu => x.gelu_erf()?,
-            Self::GeluTanh => x.gelu()?,
+            Self::GeluTanh => crate::nn::gelu_tanh(x)?,
             Self::Silu => x.silu()?,
             Self::Relu => x.relu()?,
         })

@@ -179,8 +179,11 @@ impl KvCache {
         }
     }
 
-    /// Appends this step's keys and values and returns the whole sequence's.
+    /// Appends this step's keys and values and returns the whole sequence's. Detached: a cache
+    /// serves generation only, and a cached tensor that kept its autograd history would keep
+    /// every earlier step's activations alive (memory and time growing with each token).
     pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = (k.detach(), v.detach());
         let kv = match self.layers[layer].take() {
             None => (k, v),
             Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),

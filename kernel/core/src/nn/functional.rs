@@ -7,6 +7,14 @@ use crate::Result;
 /// `softmax` over the last dimension. On the CPU in f32 one fused pass per row with its own
 /// backward (`fused.rs`); elsewhere composed, the max subtracted for stability and detached
 /// (the result does not depend on the shift, so the gradient is exact).
+/// GELU's tanh approximation (HF's `gelu_new`), fused on the CPU in f32.
+pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        return Ok(x.contiguous()?.apply_op1(super::fused::GeluTanh)?);
+    }
+    Ok(x.gelu()?)
+}
+
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
         return Ok(x.contiguous()?.apply_op1(super::fused::Softmax)?);
@@ -194,6 +202,56 @@ mod tests {
             gf[7..14].iter().all(|&g| g == 0.0),
             "the ignored row gets no gradient"
         );
+    }
+
+    /// The fused GELU (f32, CPU) against candle's composed `gelu` and its backward in f64,
+    /// over more than one parallel chunk and a non-contiguous input.
+    #[test]
+    fn fused_and_composed_gelu_agree() {
+        let n = 40_000;
+        let x: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919 % 2001) as f64 - 1000.0) / 150.0)
+            .collect();
+        let up: Vec<f64> = (0..n).map(|i| ((i % 9) as f64 - 4.0) / 3.0).collect();
+        let run = |dtype| {
+            let v = Var::from_tensor(
+                &Tensor::from_vec(x.clone(), (n / 8, 8), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let xt = v.as_tensor().t().unwrap();
+            let y = if dtype == candle_core::DType::F32 {
+                super::gelu_tanh(&xt).unwrap()
+            } else {
+                xt.gelu().unwrap()
+            };
+            let u = Tensor::from_vec(up.clone(), (8, n / 8), &Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let g = (y.clone() * u)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let flat = |t: &Tensor| -> Vec<f64> {
+                t.to_dtype(candle_core::DType::F64)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap()
+            };
+            (flat(&y), flat(g.get(v.as_tensor()).unwrap()))
+        };
+        let (yf, gf) = run(candle_core::DType::F32);
+        let (yc, gc) = run(candle_core::DType::F64);
+        for (a, b) in yf.iter().zip(&yc).chain(gf.iter().zip(&gc)) {
+            assert!((a - b).abs() < 2e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -291,3 +291,81 @@ impl candle_core::CustomOp3 for NormalizeGrad {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.044_715;
+
+/// GELU's tanh approximation (`gelu_new`), `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, in one pass;
+/// its backward in one pass too. Candle's own backward composes two `powf`s, a `tanh` and
+/// eight temporaries per element, a fifth of a small GPT-2's training step.
+pub(crate) struct GeluTanh;
+
+/// Applies `f` elementwise to `x` in chunks on all cores.
+fn par_map(x: &[f32], f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    const CHUNK: usize = 1 << 14;
+    let chunks = x.len().div_ceil(CHUNK);
+    par_rows(chunks, CHUNK, &mut out, f);
+    out
+}
+
+impl candle_core::CustomOp1 for GeluTanh {
+    fn name(&self) -> &'static str {
+        "gelu-tanh"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, _) = last_dim(self.name(), s, l)?;
+        let out = par_map(x, |chunk, o| {
+            let start = chunk * (1 << 14);
+            for (o, &v) in o.iter_mut().zip(&x[start..]) {
+                let t = (SQRT_2_OVER_PI * v * (1.0 + GELU_C * v * v)).tanh();
+                *o = 0.5 * v * (1.0 + t);
+            }
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluTanhGrad)?,
+        ))
+    }
+}
+
+struct GeluTanhGrad;
+
+impl CustomOp2 for GeluTanhGrad {
+    fn name(&self) -> &'static str {
+        "gelu-tanh-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, _) = last_dim(self.name(), s1, l1)?;
+        let (g, _) = last_dim(self.name(), s2, l2)?;
+        if x.len() != g.len() {
+            candle_core::bail!("gelu-tanh-grad: gradient of another shape");
+        }
+        let out = par_map(x, |chunk, o| {
+            let start = chunk * (1 << 14);
+            for ((o, &v), &gv) in o.iter_mut().zip(&x[start..]).zip(&g[start..]) {
+                let v2 = v * v;
+                let t = (SQRT_2_OVER_PI * v * (1.0 + GELU_C * v2)).tanh();
+                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v2);
+                *o = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

@@ -13,6 +13,6 @@ mod functional;
 mod fused;
 
 pub use functional::{
-    attention, causal_mask, cross_entropy, layer_norm, log_softmax_last_dim, rms_norm, rope,
-    rotate_half, row_nll, softmax_last_dim,
+    attention, causal_mask, cross_entropy, gelu_tanh, layer_norm, log_softmax_last_dim, rms_norm,
+    rope, rotate_half, row_nll, softmax_last_dim,
 };
