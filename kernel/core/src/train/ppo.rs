@@ -22,10 +22,10 @@ use super::metrics::{self, Row};
 use super::optim::{AdamW, AdamWConfig};
 use super::pref_loss::{gae, ppo_policy_loss, ppo_value_loss, whiten, KlController, KlEstimator};
 use super::rl::{
-    check_rewards, lm_pass, require_policy, rows_of, score_all, unrows, KlOptions, LmPass,
-    PromptOrder, RewardFn,
+    after_step, check_rewards, lm_pass, require_policy, rows_of, score_all, unrows, KlOptions,
+    LmPass, PromptOrder, RewardFn,
 };
-use super::trainer::{Hooks, StepReport};
+use super::trainer::Hooks;
 use crate::model::{GenerateOptions, Inputs, Model, Padding};
 use crate::{Error, Options, Result, Rng};
 
@@ -649,29 +649,9 @@ pub fn train_ppo(
             hooks
                 .progress
                 .update(done, &format!("score {scores_mean:.3}"));
-            if let Some(f) = hooks.on_step {
-                let report = StepReport {
-                    step: done,
-                    total: cfg.steps,
-                    epoch: rows.last().expect("pushed").epoch,
-                    loss: loss_mean,
-                    lr: cfg.lr,
-                    grad_norm,
-                    eval_loss: None,
-                    eval_accuracy: None,
-                };
-                if let Err(e) = f(&report) {
-                    if cfg.checkpoint_every.is_some() {
-                        save(&opt, &rows, done, &kl)?;
-                    }
-                    return Err(e);
-                }
-            }
-            if let Some(every) = cfg.checkpoint_every {
-                if done % every == 0 || done == cfg.steps {
-                    save(&opt, &rows, done, &kl)?;
-                }
-            }
+            after_step(&hooks, &rows, cfg.steps, cfg.checkpoint_every, || {
+                save(&opt, &rows, done, &kl)
+            })?;
         }
         Ok(())
     })();

@@ -846,29 +846,9 @@ pub fn train_group(
             hooks
                 .progress
                 .update(done, &format!("reward {reward_mean:.3}"));
-            if let Some(f) = hooks.on_step {
-                let report = StepReport {
-                    step: done,
-                    total: cfg.steps,
-                    epoch: rows.last().expect("pushed").epoch,
-                    loss: loss_sum,
-                    lr: cfg.lr,
-                    grad_norm,
-                    eval_loss: None,
-                    eval_accuracy: None,
-                };
-                if let Err(e) = f(&report) {
-                    if cfg.checkpoint_every.is_some() {
-                        save(&opt, &rows, done, &kl)?;
-                    }
-                    return Err(e);
-                }
-            }
-            if let Some(every) = cfg.checkpoint_every {
-                if done % every == 0 || done == cfg.steps {
-                    save(&opt, &rows, done, &kl)?;
-                }
-            }
+            after_step(&hooks, &rows, cfg.steps, cfg.checkpoint_every, || {
+                save(&opt, &rows, done, &kl)
+            })?;
         }
         Ok(())
     })();
@@ -908,6 +888,42 @@ impl PromptOrder {
             })
             .collect()
     }
+}
+
+/// After a sampled step's row is logged: the `on_step` hook (an error from it stops training,
+/// checkpointing first when checkpoints are on) and the periodic checkpoint.
+pub(super) fn after_step(
+    hooks: &Hooks,
+    rows: &[Row],
+    total: usize,
+    checkpoint_every: Option<usize>,
+    save: impl Fn() -> Result<()>,
+) -> Result<()> {
+    let last = rows.last().expect("a row was logged");
+    if let Some(f) = hooks.on_step {
+        let report = StepReport {
+            step: last.step,
+            total,
+            epoch: last.epoch,
+            loss: last.loss,
+            lr: last.lr,
+            grad_norm: last.grad_norm,
+            eval_loss: None,
+            eval_accuracy: None,
+        };
+        if let Err(e) = f(&report) {
+            if checkpoint_every.is_some() {
+                save()?;
+            }
+            return Err(e);
+        }
+    }
+    if let Some(every) = checkpoint_every {
+        if last.step.is_multiple_of(every) || last.step == total {
+            save()?;
+        }
+    }
+    Ok(())
 }
 
 fn pick(b: &Batch, chunk: &[usize]) -> (Vec<Vec<u32>>, Vec<usize>) {
