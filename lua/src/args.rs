@@ -1,6 +1,6 @@
 //! Turning Lua arguments into Rust values, with errors that name the function and argument.
 
-use mlua::{AnyUserData, Lua, Value, Variadic};
+use mlua::{AnyUserData, Lua, Table, Value, Variadic};
 use polars::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -123,13 +123,19 @@ pub(crate) fn required_options<T: DeserializeOwned>(
             table_shape(function, &v, "options", 0)?;
             // The path names the option whose value is wrong (`options.n_iter`), not only
             // the table: serde's own message says what was expected there.
+            let taken = taken_keys(&v)?;
             let de = mlua::serde::Deserializer::new(v);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().clone();
-                let detail = match e.into_inner() {
+                let mut detail = match e.into_inner() {
                     mlua::Error::DeserializeError(msg) => msg,
                     other => other.to_string(),
                 };
+                if path.iter().count() <= 1 && detail.starts_with("unknown field") {
+                    for key in &taken {
+                        detail.push_str(&format!(", `{key}`"));
+                    }
+                }
                 option_error(function, &path, detail).into()
             })
         }
@@ -138,6 +144,50 @@ pub(crate) fn required_options<T: DeserializeOwned>(
         }
         None => Err(Error::argument(function, "options", "a table", "nothing").into()),
     }
+}
+
+/// Where a binding records the keys it took out of an options table before handing the rest to
+/// serde: an unknown key's error then lists them beside the config struct's own.
+const TAKEN: &str = "__sandwich_taken";
+
+/// A copy of a trainer's options table (the binding takes keys out of it) that records the
+/// keys taken, for [`TAKEN`].
+pub(crate) fn options_copy(lua: &Lua, t: &Table) -> mlua::Result<Table> {
+    let out = crate::model::copy(lua, t)?;
+    out.raw_set(TAKEN, "")?;
+    Ok(out)
+}
+
+/// Records that `key` is one of the binding's own options (see [`TAKEN`]), in a table made by
+/// [`options_copy`]; other tables are left alone.
+pub(crate) fn note_taken(t: &Table, key: &str) -> mlua::Result<()> {
+    let Some(mut keys) = t.raw_get::<Option<String>>(TAKEN)? else {
+        return Ok(());
+    };
+    if !keys.split(',').any(|k| k == key) {
+        if !keys.is_empty() {
+            keys.push(',');
+        }
+        keys.push_str(key);
+    }
+    t.raw_set(TAKEN, keys)
+}
+
+/// The keys [`note_taken`] recorded, removed from the table so serde does not see them.
+fn taken_keys(v: &Value) -> mlua::Result<Vec<String>> {
+    let Value::Table(t) = v else {
+        return Ok(Vec::new());
+    };
+    let keys: Option<String> = t.raw_get(TAKEN)?;
+    t.raw_set(TAKEN, Value::Nil)?;
+    Ok(keys
+        .map(|k| {
+            k.split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// A string or a list of strings, in option tables.

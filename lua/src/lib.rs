@@ -29,6 +29,7 @@ mod io;
 mod json;
 mod lazy;
 mod model;
+mod overopt;
 mod oversight;
 mod repr;
 mod rl;
@@ -60,6 +61,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("train", train::register),
     ("rl", rl::register),
     ("oversight", oversight::register),
+    ("overopt", overopt::register),
     ("introspect", introspect::register),
     ("display", display::register),
     ("chart", chart::register),

@@ -198,6 +198,7 @@ impl Default for EmbedOpts {
 pub(crate) fn take(t: &Table, key: &str) -> mlua::Result<Value> {
     let v: Value = t.get(key)?;
     t.set(key, Value::Nil)?;
+    crate::args::note_taken(t, key)?;
     Ok(v)
 }
 

@@ -13,7 +13,7 @@ use crate::args::{options, type_name};
 use crate::error::{CoreResultExt, Error};
 use crate::frame::LuaDataFrame;
 use crate::guard::GuardedLua;
-use crate::model::{copy, model_arg, take, texts, LuaModel};
+use crate::model::{model_arg, take, texts, LuaModel};
 use crate::train::{on_step, run};
 
 /// One reward as given in Lua: a function of (prompts, completions), or a reward model.
@@ -195,7 +195,7 @@ fn options_table(lua: &Lua, function: &str, args: Value) -> mlua::Result<Table> 
     let Value::Table(args) = args else {
         return Err(Error::argument(function, "options", "a table", type_name(&args)).into());
     };
-    copy(lua, &args)
+    crate::args::options_copy(lua, &args)
 }
 
 fn group(

@@ -13,7 +13,7 @@ use sandwich_core::train::{
 use crate::args::{frame, options, type_name};
 use crate::error::{CoreResultExt, Error};
 use crate::frame::LuaDataFrame;
-use crate::model::{copy, interrupt, model_arg, progress, take, LuaModel};
+use crate::model::{interrupt, model_arg, progress, take, LuaModel};
 
 fn string(function: &str, argument: &str, v: Value, default: &str) -> mlua::Result<String> {
     match v {
@@ -158,7 +158,7 @@ fn common(
     let Value::Table(args) = args else {
         return Err(Error::argument(function, "options", "a table", type_name(&args)).into());
     };
-    let a: Table = copy(lua, &args)?;
+    let a: Table = crate::args::options_copy(lua, &args)?;
     let m = take(&a, "model")?;
     let ud = model_arg(function, &m)?.clone();
     let data = frame(function, "data", &take(&a, "data")?)?;

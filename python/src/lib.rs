@@ -31,6 +31,7 @@ fn _panic_for_tests(message: &str) -> PyResult<()> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    sandwich_core::pin_thread_count();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<session::PySession>()?;
     m.add_class::<frame::PyDataFrame>()?;

@@ -519,3 +519,40 @@ fn mace_separates_spammers_and_beats_majority_vote() {
     println!("MACE {ours:.3} vs majority vote {mv:.3}");
     assert!(ours > mv + 0.02, "MACE {ours} vs majority vote {mv}");
 }
+
+/// Gao et al.'s over-optimisation forms against scipy's `curve_fit` (fixtures from
+/// `tests/parity/make_overopt_fixtures.py`): coefficients, standard errors, 95% t intervals.
+#[test]
+fn gao_fits_match_scipy_curve_fit() {
+    use sandwich_core::overopt::{fit_gao, GaoForm};
+    let path = dir().join("../overopt.json");
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    for c in cases.as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let form = GaoForm::parse(c["form"].as_str().unwrap()).unwrap();
+        let f = fit_gao(&floats(&c["d"]), &floats(&c["reward"]), form, 0.95).unwrap();
+        let num = |k: &str| c[k].as_f64().unwrap();
+        close(&format!("{name} alpha"), f.alpha, num("alpha"), 1e-6);
+        close(&format!("{name} beta"), f.beta, num("beta"), 1e-6);
+        close(
+            &format!("{name} alpha_se"),
+            f.alpha_se,
+            num("alpha_se"),
+            1e-6,
+        );
+        close(&format!("{name} beta_se"), f.beta_se, num("beta_se"), 1e-6);
+        close(&format!("{name} rss"), f.rss, num("rss"), 1e-9);
+        let (a, b) = (floats(&c["alpha_ci"]), floats(&c["beta_ci"]));
+        close(&format!("{name} alpha_ci low"), f.alpha_ci.0, a[0], 1e-6);
+        close(&format!("{name} alpha_ci high"), f.alpha_ci.1, a[1], 1e-6);
+        close(&format!("{name} beta_ci low"), f.beta_ci.0, b[0], 1e-6);
+        close(&format!("{name} beta_ci high"), f.beta_ci.1, b[1], 1e-6);
+    }
+}

@@ -55,6 +55,10 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
         ("sw.lora{model = 3}", vec!["sw.lora", "Model", "integer"]),
         ("sw.train.sft{model = gpt, data = pairs_, epoch = 2}", vec!["sw.train.sft", "unknown field `epoch`"]),
         ("sw.train.sft{model = gpt, data = pairs_, prompt = 'q'}", vec!["a column 'q'"]),
+        // An unknown key's error lists the keys the binding takes itself beside the config's.
+        ("sw.train.sft{model = gpt, data = pairs_, epoch = 2}", vec!["`lr`", "`model`", "`data`", "`on_step`"]),
+        ("sw.train.grpo{model = gpt, prompts = {'a'}, reward = function(p, c) return {1} end, sample = 2}", vec!["sw.train.grpo", "unknown field `sample`", "`num_generations`", "`model`", "`reward`", "`ref`"]),
+        ("sw.train.ppo{model = gpt, prompts = {'a'}, reward = function(p, c) return {1} end, critic = gpt}", vec!["sw.train.ppo", "unknown field `critic`", "`value`", "`ref`", "`cliprange`"]),
         ("sw.train.sft{model = gpt, data = 3}", vec!["data", "DataFrame", "integer"]),
         ("sw.train.sft{model = gpt, data = pairs_, batch_size = 0}", vec!["batch_size", "positive"]),
         ("sw.train.sft{model = gpt, data = pairs_, max_length = 2000}", vec!["max_length"]),

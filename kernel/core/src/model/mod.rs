@@ -643,10 +643,7 @@ impl Model {
             }
         };
         let (b, t, h) = hidden.dims3()?;
-        Ok(hidden
-            .reshape((b * t, h))?
-            .matmul(&w.t()?)?
-            .reshape((b, t, w.dim(0)?))?)
+        Ok(crate::nn::linear_t(&hidden.reshape((b * t, h))?, &w)?.reshape((b, t, w.dim(0)?))?)
     }
 
     /// Sequence-level outputs (batch, n) of a scalar or classification head: BERT pools its
@@ -745,7 +742,7 @@ impl Model {
         let x2 = x.reshape((rows, n_in))?;
         let w = self.params.get(&format!("{module}.weight"))?;
         let mut y = match kind {
-            LinearKind::Linear => x2.matmul(&w.t()?)?,
+            LinearKind::Linear => crate::nn::linear_t(&x2, &w)?,
             LinearKind::Conv1D => x2.matmul(&w)?,
         };
         let bias = format!("{module}.bias");

@@ -23,23 +23,33 @@ fn targets<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&
     }
 }
 
-/// Applies `f(row index, output row)` to row chunks on all cores.
+/// Applies `f(row index, output row)` to every row, on rayon's pool when there is enough work.
+///
+/// Work stays on the calling thread below [`PARALLEL_MIN`] elements: while sampling, each op
+/// sees one row per sequence, and handing a few hundred floats to another thread costs more than
+/// computing them (this used to spawn threads per call — a fresh 2 MB stack, page-faulted and
+/// zeroed, every time: an eighth of a decoding step).
 fn par_rows(n: usize, width: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.max(1));
-    let per = n.div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (chunk_no, chunk) in out.chunks_mut(per * width.max(1)).enumerate() {
-            let f = &f;
-            s.spawn(move || {
-                for (i, o) in chunk.chunks_mut(width.max(1)).enumerate() {
-                    f(chunk_no * per + i, o);
-                }
-            });
+    use rayon::prelude::*;
+    let width = width.max(1);
+    if n * width < PARALLEL_MIN {
+        for (i, o) in out.chunks_mut(width).enumerate() {
+            f(i, o);
         }
-    });
+        return;
+    }
+    let per = n.div_ceil(rayon::current_num_threads()).max(1);
+    out.par_chunks_mut(per * width)
+        .enumerate()
+        .for_each(|(chunk_no, chunk)| {
+            for (i, o) in chunk.chunks_mut(width).enumerate() {
+                f(chunk_no * per + i, o);
+            }
+        });
 }
+
+/// Elements below which a row-wise kernel runs on one thread.
+const PARALLEL_MIN: usize = 1 << 15;
 
 fn logsumexp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);

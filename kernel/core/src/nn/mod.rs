@@ -11,8 +11,10 @@
 
 mod functional;
 mod fused;
+mod skinny;
 
 pub use functional::{
     attention, causal_mask, cross_entropy, gelu_tanh, layer_norm, log_softmax_last_dim, rms_norm,
     rope, rotate_half, row_nll, softmax_last_dim,
 };
+pub use skinny::linear_t;
