@@ -29,7 +29,8 @@ PACKAGE = ROOT / "python" / "python" / "sandwich"
 # (`sw.col/lit/len/when/null` expressions — use polars; `sw.json` — use json; `sw.display`,
 # `sw.input` — use IPython), and `sw.experiment`, whose call form `sw.experiment "name" {spec}`
 # is written by hand in `_experiment.py`. All of them stay reachable as `session().sw.<name>`.
-NAMESPACES = ["aggregate", "agreement", "metrics", "overseers", "model", "train", "tasks", "chart"]
+NAMESPACES = ["aggregate", "agreement", "metrics", "overseers", "overopt", "model", "train", "tasks",
+              "chart"]
 TOP_LEVEL = [
     "about", "read_csv", "read_ipc", "read_json", "read_parquet", "scan_csv", "scan_parquet",
     "frame", "concat", "lora", "best_of_n",
@@ -287,6 +288,7 @@ def generate() -> dict[Path, str]:
             "agreement": "agreement between overseers (kappas, Krippendorff's alpha, accuracy on gold)",
             "metrics": "PGR, bootstraps, calibration and classification metrics",
             "overseers": "simulated overseers (novices, experts) labelling items and pairs",
+            "overopt": "reward-model over-optimisation: Gao et al.'s fits of gold reward against sqrt(KL)",
             "model": "models: build one from a config or load a checkpoint",
             "train": "fine-tuning: supervised (SFT) and classification, with the weak-to-strong loss",
             "tasks": "tasks with a hidden ground truth: built-in ones and your own",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from . import aggregate, agreement, chart, feedback, metrics, model, overseers, tasks, train
+from . import aggregate, agreement, chart, feedback, metrics, model, overopt, overseers, tasks, train
 from ._experiment import Experiment, experiment
 from ._spec import ExperimentSpec
 from ._functions import (
@@ -60,7 +60,7 @@ __all__ = [
     "Chart", "Experiment", "ExperimentSpec", "SandwichError", "ConfigError", "DataError", "ModelError",
     "Interrupted", "__version__", "docs", "to_polars", "to_arrow",
     # the API, mirroring sw
-    "aggregate", "agreement", "chart", "feedback", "metrics", "model", "overseers", "tasks", "train",
+    "aggregate", "agreement", "chart", "feedback", "metrics", "model", "overopt", "overseers", "tasks", "train",
     "experiment", "about", "best_of_n", "concat", "frame", "lora", "read_csv", "read_ipc", "read_json",
     "read_parquet", "scan_csv", "scan_parquet",
 ]
