@@ -120,10 +120,10 @@ pub(crate) fn required_options<T: DeserializeOwned>(
 ) -> mlua::Result<T> {
     match value {
         Some(v @ Value::Table(_)) => {
+            let taken = taken_keys(&v)?;
             table_shape(function, &v, "options", 0)?;
             // The path names the option whose value is wrong (`options.n_iter`), not only
             // the table: serde's own message says what was expected there.
-            let taken = taken_keys(&v)?;
             let de = mlua::serde::Deserializer::new(v);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().clone();

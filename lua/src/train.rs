@@ -93,7 +93,10 @@ pub(crate) fn run(
 fn pair_columns(function: &str, a: &Table, reward: bool) -> mlua::Result<PairColumns> {
     let d = PairColumns::default();
     let optional = |key: &str| -> mlua::Result<Option<String>> {
-        match take(a, key)? {
+        // DPO has no margin or tie: read them without `take`, which would list them among its
+        // valid keys in an unknown-key error.
+        let v = if reward { take(a, key)? } else { a.get(key)? };
+        match v {
             Value::Nil => Ok(None),
             v if reward => string(function, key, v, "").map(Some),
             _ => Err(Error::argument(

@@ -1,4 +1,4 @@
-"""Reference fits for kernel/core/tests/overopt_parity.rs: Gao et al. (2022)'s functional forms
+"""Reference fits for kernel/core/tests/oversight_parity.rs (gao_fits_match_scipy_curve_fit): Gao et al. (2022)'s functional forms
 fitted with scipy's `curve_fit` on seeded points.
 
     best-of-n   R(d) = d (alpha - beta d)

@@ -19,7 +19,10 @@ pub fn pin_thread_count() {
         }
         let n = candle_core::utils::get_num_threads();
         // Edition 2021: `set_var` is safe to call; the caveat is other threads reading the
-        // environment at the same moment, which the callers rule out by calling this first.
+        // environment at the same moment. The binary calls this before any thread exists; the
+        // Python module at import, when threads of other extensions (polars) may exist but do
+        // not read the environment while the import holds the GIL — a small, accepted risk
+        // against candle reading /proc/cpuinfo on every product.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     });
 }

@@ -40,7 +40,7 @@ def fit(
     Returns a table: `alpha`, `beta`, `alpha_se`, `beta_se`, `alpha_lower`, `alpha_upper`,
     `beta_lower`, `beta_upper`, `level`, `n` (points), `rss` (residual sum of squares), `form`, and
     `peak`: the d where the fitted reward is highest (`α / 2β` for best-of-n, `exp(α/β − 1)` for RL;
-    nil when β ≤ 0, a curve without a peak). An unknown option key is an error that lists the valid
+    nil when the curve has no peak at d ≥ 0: β ≤ 0, or α < 0 for best-of-n). An unknown option key is an error that lists the valid
     keys; fewer than 3 points, negative or missing d, and d values that cannot tell α from β are
     errors that name the argument.
     """

@@ -159,6 +159,7 @@ fn block_portable(
 /// rows keep `R·C` vector accumulators in registers, so each loaded vector feeds several
 /// multiply-adds (a dot product alone needs two loads per multiply-add and runs at a fraction
 /// of the machine's peak once there are several rows).
+#[cfg(target_arch = "x86_64")]
 macro_rules! tiled {
     ($feature:literal, $lanes:literal, $c:literal, $zero:ident, $load:ident, $fma:ident,
      $sum:ident) => {

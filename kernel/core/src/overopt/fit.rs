@@ -6,7 +6,7 @@
 //! `curve_fit` converges to the same point. The standard errors are `curve_fit`'s
 //! (`absolute_sigma = False`: `(JᵀJ)⁻¹ · RSS / (n − 2)`), and the intervals are
 //! `estimate ± t(1 − (1 − level)/2, n − 2) · se`. Checked against scipy in
-//! `tests/overopt_parity.rs` (fixtures from `tests/parity/make_overopt_fixtures.py`).
+//! `kernel/core/tests/oversight_parity.rs` (fixtures from `tests/parity/make_overopt_fixtures.py`).
 
 use crate::oversight::t_quantile;
 use crate::{Error, Result};
@@ -71,16 +71,17 @@ pub struct GaoFit {
 }
 
 impl GaoFit {
-    /// The d where the fitted gold reward peaks (best-of-n: α / 2β; RL: exp(α/β − 1)), when the
-    /// curve has a peak (β > 0).
+    /// The d ≥ 0 where the fitted gold reward peaks (best-of-n: α / 2β; RL: exp(α/β − 1)), when
+    /// the curve has a peak there (β > 0, and for best-of-n α ≥ 0).
     pub fn peak(&self) -> Option<f64> {
         if self.beta <= 0.0 {
             return None;
         }
-        Some(match self.form {
-            GaoForm::BestOfN => self.alpha / (2.0 * self.beta),
-            GaoForm::Rl => (self.alpha / self.beta - 1.0).exp(),
-        })
+        match self.form {
+            GaoForm::BestOfN if self.alpha >= 0.0 => Some(self.alpha / (2.0 * self.beta)),
+            GaoForm::BestOfN => None,
+            GaoForm::Rl => Some((self.alpha / self.beta - 1.0).exp()),
+        }
     }
 }
 
@@ -137,7 +138,7 @@ pub fn fit_gao(d: &[f64], reward: &[f64], form: GaoForm, level: f64) -> Result<G
         return Err(Error::invalid(
             OP,
             "d",
-            "at least two distinct d > 0 (d = 1 counts once for the RL form: its log is 0)",
+            "at least two distinct d > 0",
             "too few to tell α from β",
         ));
     }
