@@ -5,7 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-fn last_dim<'a>(
+pub(super) fn last_dim<'a>(
     op: &str,
     s: &'a CpuStorage,
     l: &Layout,

@@ -34,13 +34,6 @@ pub fn linear_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 
 struct Skinny;
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("skinny-matmul: expected contiguous f32 operands"),
-    }
-}
-
 impl CustomOp2 for Skinny {
     fn name(&self) -> &'static str {
         "skinny-matmul"
@@ -58,7 +51,11 @@ impl CustomOp2 for Skinny {
         if k != k2 {
             candle_core::bail!("skinny-matmul: x has {k} columns but w has {k2}");
         }
-        let (x, w) = (slice(s1, l1)?, slice(s2, l2)?);
+        // `fused::last_dim` checks contiguity and dtype; the widths were read above.
+        let (x, w) = (
+            super::fused::last_dim(self.name(), s1, l1)?.0,
+            super::fused::last_dim(self.name(), s2, l2)?.0,
+        );
         // Computed transposed, (n, m): each worker owns whole output columns.
         let mut out_t = vec![0f32; n * m];
         let block = block_fn();
