@@ -55,6 +55,8 @@ POSITIONAL = {
 # Per-function refinements where a name means something else.
 POSITIONAL_OVERRIDES = {
     ("frame", "data"): f"Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | {FRAME}",
+    ("gold", "prompts"): "Sequence[str]",
+    ("gold", "completions"): f"Sequence[str] | {FRAME}",
 }
 # Option types in the pages' tables → Python types.
 OPTION_TYPES = {
@@ -73,6 +75,7 @@ OPTION_TYPES = {
     "list of numbers": "Sequence[float]",
     "reward function": "Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model]",
     "number or column name": "float | str",
+    "integer or list of integers": "int | Sequence[int]",
 }
 # Return types in the signature lines → Python types; a `{...}` table is a dict.
 RETURNS = {
@@ -86,6 +89,7 @@ RETURNS = {
     "integer": "int",
     "string": "str",
     "table": "dict[str, Any]",
+    "list of numbers": "list[float]",
 }
 
 HEADER = '''"""{doc}
@@ -111,6 +115,8 @@ class Param:
     py: str  # the Python name (a keyword gets a trailing underscore)
     type: str
     required: bool
+    # Any further keywords, passed through (`**trainer_options`): a row of type "other options".
+    rest: bool = False
 
 
 @dataclass
@@ -189,6 +195,12 @@ def options_table(text: str, page: str) -> list[Param]:
         return []
     params = []
     for names, ty, default in table_rows(lines, start, page):
+        if ty == "other options":
+            rest = re.fullmatch(r"`\.\.\.([A-Za-z_][A-Za-z0-9_]*)`", names)
+            if not rest:
+                raise SystemExit(f"{page}: an 'other options' row is named `...name`, not {names}")
+            params.append(Param(rest.group(1), rest.group(1), "Any", False, rest=True))
+            continue
         if ty not in OPTION_TYPES:
             raise SystemExit(f"{page}: no Python type for the option type '{ty}' ({names})")
         for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`|([A-Za-z_][A-Za-z0-9_]*)", names):
@@ -256,7 +268,8 @@ def render(f: Function, method: bool = False, indent: str = "") -> str:
     if f.options:
         params.append("*")
         params += [f"{p.py}: {p.type}" for p in f.options if p.required]
-        params += [f"{p.py}: {p.type} | None = None" for p in f.options if not p.required]
+        params += [f"{p.py}: {p.type} | None = None" for p in f.options if not p.required and not p.rest]
+        params += [f"**{p.py}: {p.type}" for p in f.options if p.rest]
     head = f"{indent}def {f.py_name}({', '.join(params)}) -> {f.returns}:"
     if len(head) > 100:
         inner = "".join(f"{indent}    {p},\n" for p in params)
@@ -268,7 +281,8 @@ def render(f: Function, method: bool = False, indent: str = "") -> str:
         body = "..."
     else:
         kwargs = [
-            f"{p.lua}={p.py}" if p.lua == p.py else f'**{{"{p.lua}": {p.py}}}' for p in f.options
+            f"**{p.py}" if p.rest else f"{p.lua}={p.py}" if p.lua == p.py else f'**{{"{p.lua}": {p.py}}}'
+            for p in f.options
         ]
         body = f"call({', '.join([repr(f.lua_path), *(p.py for p in f.positional), *kwargs])})"
         # Lua values are dynamic: the page's return type is asserted, not inferred.
@@ -288,7 +302,7 @@ def generate() -> dict[Path, str]:
             "agreement": "agreement between overseers (kappas, Krippendorff's alpha, accuracy on gold)",
             "metrics": "PGR, bootstraps, calibration and classification metrics",
             "overseers": "simulated overseers (novices, experts) labelling items and pairs",
-            "overopt": "reward-model over-optimisation: Gao et al.'s fits of gold reward against sqrt(KL)",
+            "overopt": "reward-model over-optimisation: the built-in task with a hidden gold reward, best-of-n and RL sweeps scored by proxy and gold, Gao et al.'s fits against sqrt(KL)",
             "model": "models: build one from a config or load a checkpoint",
             "train": "fine-tuning: supervised (SFT) and classification, with the weak-to-strong loss",
             "tasks": "tasks with a hidden ground truth: built-in ones and your own",

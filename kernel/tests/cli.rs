@@ -586,3 +586,74 @@ fn real_sentiment_workbook_runs_the_sandwich_on_real_data_and_a_real_crowd() {
     assert!(stdout.contains("precondition: weak"));
     assert!(out_dir.join("report.html").is_file());
 }
+
+/// Columns of a CSV file by name (numbers only; empty cells are NaN).
+fn csv_columns(path: &Path) -> std::collections::HashMap<String, Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let mut cols: std::collections::HashMap<String, Vec<f64>> =
+        head.iter().map(|h| (h.clone(), Vec::new())).collect();
+    for line in lines.filter(|l| !l.is_empty()) {
+        for (h, v) in head.iter().zip(line.split(',')) {
+            cols.get_mut(h).unwrap().push(v.parse().unwrap_or(f64::NAN));
+        }
+    }
+    cols
+}
+
+/// Issue 18's shape test, on the small version of the over-optimisation workbook: a proxy
+/// reward model learnt from biased judges is optimised by best-of-n; at the largest n the proxy
+/// is still rising while the gold reward has fallen from its peak (by more than its standard
+/// errors), and the peak is inside the sweep. GRPO against the same proxy raises the proxy.
+#[test]
+fn overopt_workbook_shows_gold_peaking_while_the_proxy_keeps_rising() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("overopt");
+    run_workbook(
+        "overopt (small)",
+        "workbooks/overopt.lua",
+        &[out.to_str().unwrap(), "small"],
+    );
+    let bon = csv_columns(&out.join("bon.csv"));
+    let (n, proxy, gold, gold_se) = (&bon["n"], &bon["proxy"], &bon["gold"], &bon["gold_se"]);
+    let last = n.len() - 1;
+    assert!(last >= 4, "{n:?}");
+    // The proxy rises at the largest optimisation.
+    assert!(proxy[last] > proxy[last - 1], "proxy {proxy:?}");
+    assert!(proxy[last] > proxy[0], "proxy {proxy:?}");
+    // Gold first gains, peaks inside the sweep and has fallen by the end: by a quarter of
+    // what it gained at least (the per-prompt standard error of one best-of-256 choice is
+    // about as large as the fall, so the fit below carries the statistics).
+    let peak = (0..=last).fold(0, |b, i| if gold[i] > gold[b] { i } else { b });
+    assert!(
+        0 < peak && peak < last,
+        "gold peaks at n = {}: {gold:?}",
+        n[peak]
+    );
+    assert!(
+        gold[last] < gold[peak] - 0.25 * (gold[peak] - gold[0]),
+        "gold {gold:?} (se {gold_se:?})"
+    );
+    // Gao et al.'s best-of-n fit of the same points: curvature β > 0 with its whole 95%
+    // interval, and a peak inside the sweep.
+    let fits = csv_columns(&out.join("fits.csv"));
+    let (beta_lower, peak_d) = (fits["beta_lower"][0], fits["peak_d"][0]);
+    let d = &bon["d"];
+    assert!(beta_lower > 0.0, "beta's interval reaches 0: {fits:?}");
+    assert!(
+        peak_d > 0.0 && peak_d < d[last],
+        "fitted peak {peak_d} outside (0, {})",
+        d[last]
+    );
+    let rl = csv_columns(&out.join("rl.csv"));
+    let steps = rl["proxy_gain"].len();
+    let tail: f64 = rl["proxy_gain"][steps - 5..].iter().sum::<f64>() / 5.0;
+    assert!(tail > 0.0, "GRPO's proxy gain at the end: {tail}");
+    assert_eq!(rl["d"][0], 0.0);
+}

@@ -524,6 +524,15 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             Ok((results, identical, ud))
         })?,
     )?;
+    t.set(
+        "pgr",
+        lua.guarded_function(|lua, (results, opts): (Value, Option<Value>)| {
+            const G: &str = "sw.experiment.pgr";
+            let df = crate::args::frame(G, "results", &results)?;
+            let o: core::PgrOptions = crate::args::required_options(lua, G, opts)?;
+            core::pgr_table(&df, &o).lua().map(LuaDataFrame)
+        })?,
+    )?;
     let meta = lua.create_table()?;
     meta.set(
         "__call",

@@ -17,26 +17,41 @@ use crate::model::{model_arg, take, texts, LuaModel};
 use crate::train::{on_step, run};
 
 /// One reward as given in Lua: a function of (prompts, completions), or a reward model.
-enum Source {
+pub(crate) enum Source {
     Function(Function),
     Model(AnyUserData),
+}
+
+/// A reward given in Lua as the option `arg`: a function of (prompts, completions), or a
+/// reward Model.
+pub(crate) fn source(function: &str, arg: &str, v: Value) -> mlua::Result<Source> {
+    match v {
+        Value::Function(f) => Ok(Source::Function(f)),
+        Value::UserData(ud) if ud.is::<LuaModel>() => Ok(Source::Model(ud)),
+        other => Err(Error::argument(
+            function,
+            arg,
+            "a function(prompts, completions) returning numbers, or a reward Model",
+            type_name(&other),
+        )
+        .into()),
+    }
 }
 
 /// The `reward` option: a function, a Model, or a list of them; with `reward_names` and
 /// `reward_weights` (lists of the same length).
 fn sources(function: &str, a: &Table) -> mlua::Result<Vec<(String, f64, Source)>> {
     let one = |v: Value| -> mlua::Result<Source> {
-        match v {
-            Value::Function(f) => Ok(Source::Function(f)),
-            Value::UserData(ud) if ud.is::<LuaModel>() => Ok(Source::Model(ud)),
-            other => Err(Error::argument(
+        let got = type_name(&v).to_string();
+        source(function, "reward", v).map_err(|_| {
+            Error::argument(
                 function,
                 "reward",
                 "a function(prompts, completions) returning numbers, a reward Model, or a list of them",
-                type_name(&other),
+                got,
             )
-            .into()),
-        }
+            .into()
+        })
     };
     let list: Vec<Source> = match take(a, "reward")? {
         Value::Table(t) => t
@@ -136,7 +151,7 @@ fn call_lua(
 }
 
 /// Runs `job` with the rewards built from their sources (models borrowed for the call).
-fn with_rewards<T>(
+pub(crate) fn with_rewards<T>(
     lua: &Lua,
     function: &'static str,
     sources: &[(String, f64, Source)],
@@ -177,7 +192,7 @@ fn with_rewards<T>(
     out
 }
 
-fn prompts_of(function: &'static str, a: &Table) -> mlua::Result<Vec<String>> {
+pub(crate) fn prompts_of(function: &'static str, a: &Table) -> mlua::Result<Vec<String>> {
     let v = take(a, "prompts")?;
     let column = match take(a, "prompt")? {
         Value::Nil => "prompt".to_string(),

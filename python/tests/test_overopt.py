@@ -27,3 +27,43 @@ def test_bad_form_and_unknown_keys_are_named():
         sandwich.overopt.fit(data=df, reward="gold", form="ppo")
     with pytest.raises(sandwich.SandwichError, match="column 'kl'"):
         sandwich.overopt.fit(data=df, reward="gold", form="bon", d="kl")
+
+
+TOKENIZER = pathlib.Path(__file__).resolve().parents[2] / "workbooks" / "tokenizer"
+
+
+def words(prompts: list[str], completions: list[str]) -> list[float]:
+    return [float(len(c.split())) for c in completions]
+
+
+def test_the_task_its_gold_reward_and_biased_judges() -> None:
+    corpus = sandwich.overopt.task(n=50, seed=1).to_polars()
+    assert corpus.columns == ["prompt", "completion", "gold"]
+    assert sandwich.overopt.gold(corpus["prompt"].to_list(), corpus["completion"].to_list()) == pytest.approx(
+        corpus["gold"].to_list())
+    pairs = sandwich.overopt.pairs(n=40, seed=2)
+    judged = sandwich.overseers.simulate_pairwise(pairs=pairs, k=1, seed=3, overseers=[
+        {"id": "buzz", "accuracy": 1.0, "bias": "keyword", "keyword": "masterpiece", "bias_strength": 1.0}]).to_polars()
+    assert judged.columns[:4] == ["worker", "left", "right", "label"] and "prompt" in judged.columns
+    # A fully swayed judge picks the side with the buzzword whenever only one side has it.
+    for row in judged.iter_rows(named=True):
+        has = ["masterpiece" in row["left"].split(), "masterpiece" in row["right"].split()]
+        if has[0] != has[1]:
+            assert row["label"] == (row["left"] if has[0] else row["right"])
+
+
+def test_best_of_n_and_rl_curves_from_python() -> None:
+    policy = sandwich.model.new(arch="llama", tokenizer=str(TOKENIZER), hidden_size=32, heads=4, seed=3)
+    curve = sandwich.overopt.best_of_n(model=policy, prompts=["Review a musical:"], proxy=words,
+                                       gold=sandwich.overopt.gold, n=[1, 4, 8], max_new_tokens=12,
+                                       seed=1).to_polars()
+    assert curve["n"].to_list() == [1, 4, 8]
+    assert curve["proxy"][2] >= curve["proxy"][0]
+    assert curve["gold_gain"][0] == 0.0
+    with pytest.raises(sandwich.SandwichError, match="pool"):
+        sandwich.overopt.best_of_n(model=policy, prompts=["x"], proxy=words, gold=words, n=8, pool=4)
+    rl = sandwich.overopt.rl(method="rloo", proxy=words, gold=sandwich.overopt.gold, model=policy,
+                             prompts=["Say:", "Go:"], steps=3, prompts_per_step=2, num_generations=2,
+                             max_new_tokens=6, lr=1e-3).to_polars()
+    assert rl.height == 3 and rl["d"][0] == 0.0
+    assert {"proxy", "gold", "proxy_gain", "gold_gain", "rewards/proxy"} <= set(rl.columns)

@@ -9,6 +9,10 @@ roots of pcov's diagonal: curve_fit's default absolute_sigma=False scales (JᵀJ
 and 95% intervals (estimate ± t(0.975, n − 2) · se, scipy.stats.t) to
 tests/parity/fixtures/overopt.json.
 
+Besides the synthetic cases, it fits the points the over-optimisation workbook measured on the
+built-in task (`sandwich run workbooks/overopt.lua DIR small`, its bon.csv and rl.csv copied to
+tests/parity/fixtures/overopt_workbook_{bon,rl}.csv): the same points our fit is checked on.
+
     pip install scipy numpy
     python tests/parity/make_overopt_fixtures.py
 """
@@ -39,6 +43,10 @@ def case(name, form, d, noise, alpha, beta, seed):
     rng = np.random.default_rng(seed)
     d = np.asarray(d, dtype=float)
     r = FORMS[form](d, alpha, beta) + rng.normal(0, noise, len(d))
+    return fitted(name, form, d, r)
+
+
+def fitted(name, form, d, r):
     popt, pcov = curve_fit(FORMS[form], d, r, p0=[1.0, 1.0])
     se = np.sqrt(np.diag(pcov))
     q = student_t.ppf(0.975, len(d) - 2)
@@ -67,6 +75,15 @@ def main():
         case("rl_peaked", "rl", np.linspace(0.0, 6.0, 13), 0.03, 0.8, 0.5, 3),
         case("rl_irregular", "rl", [0.1, 0.3, 0.35, 0.9, 1.7, 2.2, 3.9, 5.0], 0.1, 0.5, 0.2, 4),
     ]
+    for form in ["bon", "rl"]:
+        points = OUT.parent / f"overopt_workbook_{form}.csv"
+        if points.exists():
+            cols = points.read_text().splitlines()
+            head = cols[0].split(",")
+            rows = [line.split(",") for line in cols[1:] if line]
+            d = np.array([float(r[head.index("d")]) for r in rows])
+            gain = np.array([float(r[head.index("gold_gain")]) for r in rows])
+            cases.append(fitted(f"workbook_{form}", form, d, gain))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(cases, indent=1) + "\n")
     print(f"wrote {len(cases)} cases to {OUT}")

@@ -85,7 +85,11 @@ fn bad_oversight_input_fails_with_clear_errors() {
         ("sw.overseers.simulate{gold = gold, overseers = {{id = 'm', kind = 'model', predictions = sw.frame{task = {'t1'}, label = {'x'}}}}}", vec!["prediction for every task", "t2"]),
         ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'c'}}, overseers = {{id = 'h', accuracy = 0.8}}}", vec!["winner equal to left or right", "'c'"]),
         ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'longer'}}}", vec!["left_length and right_length"]),
-        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'louder'}}}", vec!["'first', 'second', 'longer' or 'shorter'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'louder'}}}", vec!["'first', 'second', 'longer', 'shorter' or 'keyword'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'keyword', bias_strength = 0.5}}}", vec!["keyword", "one word beside bias = 'keyword'", "overseer 'h'"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, keyword = 'wow'}}}", vec!["keyword", "bias = 'keyword' beside it"]),
+        ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}, label = {'x'}}, overseers = {{id = 'h', accuracy = 0.8}}}", vec!["no columns named 'worker' or 'label'"]),
+        ("sw.overseers.simulate{gold = sw.frame{task = {'t'}, true_label = {'a'}}, overseers = {{id = 'h', accuracy = 0.8, bias = 'keyword', keyword = 'wow'}}}", vec!["keyword bias only in pairwise"]),
         ("sw.overseers.simulate_pairwise{pairs = sw.frame{left = {'a'}, right = {'b'}, winner = {'a'}}, overseers = {{id = 'c', kind = 'constant', constant = 'a'}}}", vec!["one_coin or spammer"]),
     ];
     let mut failures = Vec::new();
@@ -177,6 +181,27 @@ fn a_verbosity_biased_judge_prefers_longer_answers_and_bradley_terry_sees_throug
     );
     // The biased judge crowns the worst (always longer) model; noisy but honest judges, the best.
     assert_eq!(out, "m0 m3");
+}
+
+#[test]
+fn a_keyword_judge_picks_the_buzzword_and_judgments_keep_their_pairs_columns() {
+    let c = Captured::new();
+    let out = c.eval(
+        r#"
+        local pairs = sw.frame{id = {"p1", "p2", "p3"},
+          left = {"a fine film", "A MASTERPIECE, truly", "masterpiece one"},
+          right = {"a masterpiece.", "a fine film", "masterpiece two"},
+          winner = {"a fine film", "a fine film", "masterpiece one"}}
+        local judged = sw.overseers.simulate_pairwise{pairs = pairs, seed = 4, overseers = {
+          {id = "buzz", accuracy = 1.0, bias = "keyword", keyword = "Masterpiece", bias_strength = 1.0}}}
+        return table.concat(judged:columns(), ",") .. " " .. table.concat(judged:column("label"), "|")
+        "#,
+    );
+    // Only one side has the word: it wins; both have it: the judge's own (accurate) answer.
+    assert_eq!(
+        out,
+        "worker,left,right,label,id,winner a masterpiece.|A MASTERPIECE, truly|masterpiece one"
+    );
 }
 
 #[test]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Mapping, Protocol, Tuple, cast
+from typing import Any, Callable, Mapping, Protocol, Sequence, Tuple, cast
 
 from . import _display
 from ._native import DataFrame, LuaObject, _experiment, _rerun
-from ._runtime import FrameLike, StrPath, session
+from ._runtime import FrameLike, StrPath, call, session
 from ._spec import ExperimentSpec
 
 
@@ -178,6 +178,24 @@ class _Experiments:
         they equal the saved ones exactly, and the new experiment."""
         results, identical, native = _rerun(os.fspath(dir), task, dict(supervise or {}))
         return results, identical, _CoreExperiment(native)
+
+    def pgr(
+        self,
+        results: FrameLike,
+        *,
+        metric: str,
+        baseline: str | None = None,
+        ceiling: str | None = None,
+        split: str | None = None,
+        arms: Sequence[str] | None = None,
+        level: float | None = None,
+    ) -> DataFrame:
+        """PGR with the engine's Fieller intervals from a long results frame `arm, seed, metric,
+        value` (the Lua page `sw.experiment.pgr`): for experiments whose arms measure something
+        other than test accuracy, such as the gold reward of a policy optimised against each
+        overseer's reward model."""
+        return cast(DataFrame, call("experiment.pgr", results, metric=metric, baseline=baseline,
+                                    ceiling=ceiling, split=split, arms=arms, level=level))
 
 
 #: Declares an experiment: `sandwich.experiment(name, spec)`; `sandwich.experiment.rerun(dir)`.

@@ -9,6 +9,7 @@ mod real;
 mod report;
 mod runner;
 mod schema;
+mod seeds;
 mod spec;
 mod tasks;
 mod vocab;
@@ -22,6 +23,7 @@ pub use real::{data_dir, load_ratings, load_task, REAL};
 pub use report::{assistance_table, fmt_number, render, render_html, Rendered};
 pub use runner::{ArmDoneHook, ArmStepHook, Experiment, RunHooks};
 pub use schema::{check_task, frame_hash};
+pub use seeds::{pgr_table, PgrOptions};
 pub use spec::{
     builtin_arm, fields, ArmKind, Assistance, Aux, HeadInit, ModelSpec, Novices as NoviceSpec,
     Overseers, Side, Spec, Split, TaskSpec, TrainSpec,

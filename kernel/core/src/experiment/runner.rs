@@ -12,10 +12,11 @@ use super::arms::{
     Context, CrowdArm, Novices as NoviceArm, Once, Services, Supervision, Supervisor, Target,
     WeakLabels,
 };
+use super::seeds::{pgr_table, PgrOptions};
 use super::spec::{ArmKind, HeadInit, ModelSpec, Side, Spec};
 use super::{builtin_task, check_task, frame_hash, word_tokenizer};
 use crate::model::Model;
-use crate::oversight::{self, mean_interval, ratio_interval, Bounds, SimulateOptions};
+use crate::oversight::{self, mean_interval, ratio_interval, SimulateOptions};
 use crate::train::{self, classify_dataset, Hooks, Labels, StepReport};
 use crate::{column_floats, column_strings, Error, Interrupt, Progress, Result, Rng};
 
@@ -816,23 +817,26 @@ impl Experiment {
     pub fn pgr(&self, baseline: Option<&str>) -> Result<DataFrame> {
         const F: &str = "experiment.pgr";
         let baseline = baseline.unwrap_or("weak");
-        let base = self.test_accuracy(F, baseline)?;
-        let ceiling = self.test_accuracy(F, "ceiling")?;
-        let den: Vec<f64> = ceiling.iter().zip(&base).map(|(c, b)| c - b).collect();
-        let inverted = den.iter().filter(|d| **d <= 0.0).count() as i64;
-        let mut t = IntervalTable::default();
-        for arm in self
+        // The arm names are checked here so that the error lists the spec's arms.
+        self.test_accuracy(F, baseline)?;
+        let arms: Vec<String> = self
             .spec
             .arms
             .iter()
             .filter(|a| *a != baseline && *a != "weak" && *a != "ceiling")
-        {
-            let v = self.test_accuracy(F, arm)?;
-            let num: Vec<f64> = v.iter().zip(&base).map(|(a, b)| a - b).collect();
-            let r = ratio_interval(&num, &den, self.spec.level)?;
-            t.push(arm, r, inverted);
-        }
-        t.frame(F, "pgr")
+            .cloned()
+            .collect();
+        pgr_table(
+            self.results(F)?,
+            &PgrOptions {
+                metric: "accuracy".into(),
+                baseline: baseline.into(),
+                ceiling: "ceiling".into(),
+                split: Some("test".into()),
+                arms: Some(arms),
+                level: self.spec.level,
+            },
+        )
     }
 
     /// The paired difference `a − b` across seeds (each seed scores both on the same test
@@ -885,46 +889,5 @@ impl Experiment {
         }
         df!("arm" => arm, "metric" => metric, "mean" => mean)
             .map_err(Error::polars(F, "building the table"))
-    }
-}
-
-/// Rows of an interval table.
-#[derive(Default)]
-struct IntervalTable {
-    arm: Vec<String>,
-    est: Vec<f64>,
-    lower: Vec<f64>,
-    upper: Vec<f64>,
-    seeds: Vec<i64>,
-    inverted: Vec<i64>,
-    note: Vec<String>,
-}
-
-impl IntervalTable {
-    fn push(&mut self, arm: &str, r: oversight::SeedInterval, inverted: i64) {
-        self.arm.push(arm.to_string());
-        self.est.push(r.estimate);
-        self.lower.push(r.lower);
-        self.upper.push(r.upper);
-        self.seeds.push(r.n as i64);
-        self.inverted.push(inverted);
-        let mut note = r.bounds.note().to_string();
-        if inverted > 0 && r.bounds == Bounds::Finite {
-            note = format!("{inverted} seed(s) with the ceiling not above the baseline");
-        }
-        self.note.push(note);
-    }
-
-    fn frame(self, op: &'static str, estimate: &str) -> Result<DataFrame> {
-        DataFrame::new_infer_height(vec![
-            Column::new("arm".into(), self.arm),
-            Column::new(estimate.into(), self.est),
-            Column::new("lower".into(), self.lower),
-            Column::new("upper".into(), self.upper),
-            Column::new("seeds".into(), self.seeds),
-            Column::new("inverted_seeds".into(), self.inverted),
-            Column::new("note".into(), self.note),
-        ])
-        .map_err(Error::polars(op, "building the table"))
     }
 }

@@ -3,5 +3,8 @@
 //! against a proxy, measured by the distance d = √KL from where it started.
 
 mod fit;
+mod sweep;
+pub mod task;
 
 pub use fit::{fit_gao, GaoFit, GaoForm};
+pub use sweep::{best_of_n_curve, best_of_n_expectation, best_of_n_sweep, best_of_n_weights};

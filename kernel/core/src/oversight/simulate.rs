@@ -48,6 +48,8 @@ pub struct Overseer {
     pub bias: Option<String>,
     #[serde(default)]
     pub bias_strength: f64,
+    /// The word a `bias = "keyword"` judge of pairs looks for.
+    pub keyword: Option<String>,
     /// After answering, replace the answer by a random other label with this probability
     /// (AlpacaFarm's noisy annotators use 0.25).
     #[serde(default)]
@@ -104,6 +106,14 @@ impl crate::Options for SimulateOptions {
             }
             probability(op, "bias_strength", ov.bias_strength)?;
             probability(op, "flip", ov.flip)?;
+            if ov.keyword.is_some() && ov.bias.as_deref() != Some("keyword") {
+                return Err(Error::invalid(
+                    op,
+                    "keyword",
+                    format!("bias = 'keyword' beside it (overseer '{}')", ov.id),
+                    format!("bias {:?}", ov.bias),
+                ));
+            }
             if ov.bias.is_none() && ov.bias_strength != 0.0 {
                 return Err(Error::invalid(
                     op,
@@ -150,6 +160,14 @@ fn check_inputs(
 pub fn simulate(gold: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
     const OP: &str = "overseers.simulate";
     check_inputs(OP, "gold", gold.height(), o)?;
+    if let Some(ov) = o.overseers.iter().find(|ov| ov.keyword.is_some()) {
+        return Err(Error::invalid(
+            OP,
+            "keyword",
+            "a keyword bias only in pairwise judgments (simulate_pairwise)",
+            format!("overseer '{}'", ov.id),
+        ));
+    }
     let (labels, truth) = factorize(OP, gold, "true_label")?;
     factorize(OP, gold, "task")?; // the task column must be usable keys
     let k = labels.len();
@@ -387,9 +405,11 @@ fn label_column(labels: &Keys, idx: &[usize]) -> Column {
 /// `right_length` and `difficulty`): each of `k` overseers per pair names the better side.
 /// One-coin overseers pick the true winner with their (difficulty-lowered) accuracy; spammers
 /// pick a side at random. `bias` may be `first`, `second`, `longer` or `shorter` (the position
-/// and verbosity biases of LLM and human judges), applied with probability `bias_strength`;
-/// `flip` then swaps the answer with its probability. Returns `worker, left, right, label`
-/// (crowd-kit's pairwise schema), pairs in input order.
+/// and verbosity biases of LLM and human judges) or `keyword` (the side whose text has the
+/// overseer's `keyword` as a word, when only one side has it), applied with probability
+/// `bias_strength`; `flip` then swaps the answer with its probability. Returns `worker, left,
+/// right, label` (crowd-kit's pairwise schema) followed by the pair's other columns (`winner`,
+/// a `prompt`, ...), pairs in input order.
 pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataFrame> {
     const OP: &str = "overseers.simulate_pairwise";
     check_inputs(OP, "pairs", pairs.height(), o)?;
@@ -468,12 +488,13 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
             prob(OP, "difficulty", v)?;
         }
     }
-    #[derive(Clone, Copy, PartialEq)]
+    #[derive(Clone, PartialEq)]
     enum Bias {
         First,
         Second,
         Longer,
         Shorter,
+        Keyword(String),
     }
     let mut plans = Vec::with_capacity(o.overseers.len());
     for ov in &o.overseers {
@@ -497,46 +518,60 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
                 ))
             }
         };
-        let bias = match ov.bias.as_deref() {
-            None => None,
-            Some("first") => Some(Bias::First),
-            Some("second") => Some(Bias::Second),
-            Some(b @ ("longer" | "shorter")) => {
-                if left_len.is_none() || right_len.is_none() {
-                    return Err(Error::invalid(
-                        OP,
-                        "pairs",
-                        format!("left_length and right_length columns for a '{b}' bias"),
-                        "none",
-                    ));
+        let bias =
+            match ov.bias.as_deref() {
+                None => None,
+                Some("first") => Some(Bias::First),
+                Some("second") => Some(Bias::Second),
+                Some(b @ ("longer" | "shorter")) => {
+                    if left_len.is_none() || right_len.is_none() {
+                        return Err(Error::invalid(
+                            OP,
+                            "pairs",
+                            format!("left_length and right_length columns for a '{b}' bias"),
+                            "none",
+                        ));
+                    }
+                    Some(if b == "longer" {
+                        Bias::Longer
+                    } else {
+                        Bias::Shorter
+                    })
                 }
-                Some(if b == "longer" {
-                    Bias::Longer
-                } else {
-                    Bias::Shorter
-                })
-            }
-            Some(other) => {
-                return Err(Error::invalid(
+                Some("keyword") => match ov.keyword.as_deref() {
+                    Some(k) if !k.trim().is_empty() && !k.contains(char::is_whitespace) => {
+                        Some(Bias::Keyword(k.to_lowercase()))
+                    }
+                    other => {
+                        return Err(Error::invalid(
+                            OP,
+                            "keyword",
+                            format!("one word beside bias = 'keyword' (overseer '{}')", ov.id),
+                            format!("{other:?}"),
+                        ))
+                    }
+                },
+                Some(other) => return Err(Error::invalid(
                     OP,
                     "bias",
-                    "'first', 'second', 'longer' or 'shorter' for pairwise judgments",
+                    "'first', 'second', 'longer', 'shorter' or 'keyword' for pairwise judgments",
                     format!("'{other}'"),
-                ))
-            }
-        };
+                )),
+            };
         plans.push((accuracy, bias, ov.bias_strength, ov.flip));
     }
     let per_pair = o.k.min(plans.len());
     let mut rng = Rng::new(o.seed);
     let (mut w_out, mut l_out, mut r_out, mut lab_out) = (vec![], vec![], vec![], vec![]);
+    let mut source: Vec<IdxSize> = vec![];
     for i in 0..left.len() {
         let d = difficulty.as_ref().map_or(0.0, |d| d[i]);
         let truth_left = winner[i] == left[i];
         let mut who: Vec<usize> = (0..plans.len()).collect();
         rng.shuffle(&mut who);
         for &w in &who[..per_pair] {
-            let (accuracy, bias, strength, flip) = plans[w];
+            let (accuracy, bias, strength, flip) = &plans[w];
+            let (accuracy, strength, flip) = (*accuracy, *strength, *flip);
             let acc = 0.5 + (accuracy - 0.5) * (1.0 - d);
             let mut picks_left = if rng.uniform() < acc {
                 truth_left
@@ -554,12 +589,18 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
                         Bias::Second => false,
                         Bias::Longer => ll >= rl,
                         Bias::Shorter => ll <= rl,
+                        Bias::Keyword(k) => match (has_word(&left[i], k), has_word(&right[i], k)) {
+                            (true, false) => true,
+                            (false, true) => false,
+                            _ => picks_left,
+                        },
                     };
                 }
             }
             if flip > 0.0 && rng.uniform() < flip {
                 picks_left = !picks_left;
             }
+            source.push(i as IdxSize);
             w_out.push(o.overseers[w].id.clone());
             l_out.push(left[i].clone());
             r_out.push(right[i].clone());
@@ -570,11 +611,40 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
             });
         }
     }
-    DataFrame::new_infer_height(vec![
+    let mut columns = vec![
         Column::new("worker".into(), w_out),
         Column::new("left".into(), l_out),
         Column::new("right".into(), r_out),
         Column::new("label".into(), lab_out),
-    ])
-    .map_err(Error::polars(OP, "building the judgments"))
+    ];
+    // The pair's other columns (its winner, a prompt, an id) go with each of its judgments.
+    let own = ["left", "right"];
+    let rows = IdxCa::from_vec("row".into(), source);
+    for c in pairs.columns() {
+        if own.contains(&c.name().as_str()) {
+            continue;
+        }
+        if ["worker", "label"].contains(&c.name().as_str()) {
+            return Err(Error::invalid(
+                OP,
+                "pairs",
+                "no columns named 'worker' or 'label' (the judgments' own)",
+                format!("columns {:?}", pairs.get_column_names()),
+            ));
+        }
+        columns.push(
+            c.take(&rows)
+                .map_err(Error::polars(OP, "carrying the pairs' columns"))?,
+        );
+    }
+    DataFrame::new_infer_height(columns).map_err(Error::polars(OP, "building the judgments"))
+}
+
+/// Whether `text` has `word` (lowercase) as a whole word, ignoring case and punctuation.
+fn has_word(text: &str, word: &str) -> bool {
+    text.split_whitespace().any(|w| {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+            == word
+    })
 }

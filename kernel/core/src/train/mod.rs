@@ -27,6 +27,7 @@ pub use pairs::{encode_completion, pair_dataset, sequence_logps, PairColumns, Pa
 pub use ppo::{train_ppo, PpoConfig};
 pub use reward::{score, score_frame, train_reward, RewardObjective};
 pub use rl::{best_of_n, train_group, GroupConfig, GroupLoss, KlOptions, RewardFn};
+pub(crate) use rl::{require_policy, score_all};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{
     evaluate, evaluate_objective, train, train_objective, Hooks, Objective, StepHook, StepReport,

@@ -50,7 +50,7 @@ impl<'a> RewardFn<'a> {
 }
 
 /// Each reward function's values on the pairs (checked: one finite number per pair).
-pub(super) fn score_all(
+pub(crate) fn score_all(
     op: &'static str,
     rewards: &[RewardFn],
     prompts: &[String],
@@ -107,7 +107,7 @@ pub(super) fn check_rewards(op: &'static str, rewards: &[RewardFn]) -> Result<()
     Ok(())
 }
 
-pub(super) fn require_policy(op: &'static str, m: &Model) -> Result<()> {
+pub(crate) fn require_policy(op: &'static str, m: &Model) -> Result<()> {
     if m.head() != Head::Lm {
         return Err(Error::invalid(
             op,

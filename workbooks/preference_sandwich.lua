@@ -1,0 +1,162 @@
+-- The sandwich of preferences on the built-in review task (sw.overopt.task): which overseers'
+-- comparisons give a reward model that a policy can be optimised against? Every arm trains a
+-- reward model on the same pairs of reviews, judged by a different overseer; the policy is
+-- then optimised against that reward model — by best-of-16 and by a short GRPO run — and
+-- scored by the hidden gold reward (the expert). PGR puts each arm between the weak overseer
+-- (0) and the expert (1), with the engine's Fieller intervals over seeds
+-- (sw.experiment.pgr).
+--
+--   sandwich run workbooks/preference_sandwich.lua [OUT_DIR] [SEEDS] [SIZE]
+--
+-- SIZE is `full` (the default) or `small` (the CLI test's version). Arms:
+--   ceiling     the gold reward's own verdicts (the expert)
+--   weak        a weak model: a reward model trained on the gold verdicts of only a few pairs,
+--               judging every pair by its scores
+--   crowd_bt    three simulated novices per pair (accurate 70% of the time, and swayed by length
+--               or by the buzzword 'masterpiece'), aggregated by Bradley-Terry
+--   crowd_nbt   the same judgments, aggregated by noisy Bradley-Terry (per-novice skill and bias)
+--   assisted    the same novices shown the weak model's verdict and its confidence c: each adopts
+--               it with probability trust × c (trust 0.7, as sw.experiment's assisted_novices),
+--               else judges alone; majority of three
+-- docs/experiments.md reports what it found.
+
+local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
+local out = arg and arg[1] or "preference-sandwich-results"
+local n_seeds = tonumber(arg and arg[2]) or 3
+local size = arg and arg[3] or "full"
+assert(size == "full" or size == "small", "SIZE: 'full' or 'small', got " .. size)
+local small = size == "small"
+os.execute("mkdir -p '" .. out .. "'")
+-- One token per word of the task's vocabulary (sw.overopt.tokenizer).
+local tok = sw.overopt.tokenizer(out .. "/tokenizer")
+local t0 = os.time()
+
+local n_pairs = small and 600 or 1500
+local n_weak = small and 60 or 100
+local rl_steps = small and 8 or 30
+local arms = {"weak", "ceiling", "crowd_bt", "crowd_nbt", "assisted"}
+
+-- The policy every arm starts from (the same for all: SFT on the task's corpus), saved so that
+-- each RL run starts from a fresh copy.
+local corpus = sw.overopt.task{n = small and 1200 or 3000, seed = 1}
+local base = sw.model.new{arch = "llama", tokenizer = tok, hidden_size = 64, layers = 2, heads = 4, seed = 1}
+sw.train.sft{model = base, data = corpus, epochs = small and 2 or 3, batch_size = 32, lr = 3e-3,
+             schedule = "cosine", seed = 1}
+local policy_dir = out .. "/policy"
+base:save(policy_dir)
+local prompts = corpus:select("prompt"):unique():sort("prompt"):column("prompt")
+
+local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
+local function new_rm(seed)
+  return sw.model.new{arch = "llama", tokenizer = tok, hidden_size = 64, layers = 2, heads = 4,
+                      head = "scalar", seed = seed}
+end
+local function train_rm(rm, frame, seed)
+  sw.train.reward{model = rm, data = frame, epochs = 2, batch_size = 32, lr = 1e-3, seed = seed}
+  return rm
+end
+
+local novices = {
+  {id = "n1", accuracy = 0.7, bias = "longer", bias_strength = 0.3},
+  {id = "n2", accuracy = 0.7, bias = "keyword", keyword = "masterpiece", bias_strength = 0.3},
+  {id = "n3", accuracy = 0.7},
+  {id = "n4", accuracy = 0.7, bias = "longer", bias_strength = 0.5},
+  {id = "n5", accuracy = 0.7, bias = "keyword", keyword = "masterpiece", bias_strength = 0.5},
+}
+
+local results = {arm = {}, seed = {}, metric = {}, value = {}}
+local function record(arm, seed, metric, value)
+  table.insert(results.arm, arm)
+  table.insert(results.seed, seed)
+  table.insert(results.metric, metric)
+  table.insert(results.value, value)
+end
+
+for seed = 1, n_seeds do
+  local pairs_ = sw.overopt.pairs{n = n_pairs, seed = 100 + seed}
+  local P, L, R, W = pairs_:column("prompt"), pairs_:column("left"), pairs_:column("right"), pairs_:column("winner")
+  local n = #L
+  -- Preference rows from a verdict per pair (true: left preferred).
+  local function prefs(left_wins, upto)
+    local f = {prompt = {}, chosen = {}, rejected = {}}
+    for i = 1, upto or n do
+      f.prompt[i] = P[i]
+      f.chosen[i] = left_wins[i] and L[i] or R[i]
+      f.rejected[i] = left_wins[i] and R[i] or L[i]
+    end
+    return sw.frame(f)
+  end
+  local verdicts = {ceiling = {}}
+  for i = 1, n do verdicts.ceiling[i] = W[i] == L[i] end
+
+  -- The weak model: gold verdicts on a few pairs, then its own on all.
+  local weak_rm = train_rm(new_rm(10 + seed), prefs(verdicts.ceiling, n_weak), seed)
+  local sl = weak_rm:score(sw.frame{prompt = P, completion = L}):column("score")
+  local sr = weak_rm:score(sw.frame{prompt = P, completion = R}):column("score")
+  verdicts.weak = {}
+  for i = 1, n do verdicts.weak[i] = sl[i] >= sr[i] end
+
+  -- Novices, three per pair.
+  local judged = sw.overseers.simulate_pairwise{pairs = pairs_, overseers = novices, k = 3, seed = 200 + seed}
+  local function by_scores(scores)
+    local s = {}
+    local labels, values = scores:column("label"), scores:column("score")
+    for i = 1, #labels do s[labels[i]] = values[i] end
+    local v = {}
+    for i = 1, n do v[i] = (s[L[i]] or 0) >= (s[R[i]] or 0) end
+    return v
+  end
+  verdicts.crowd_bt = by_scores(sw.aggregate.bradley_terry(judged).scores)
+  verdicts.crowd_nbt = by_scores(sw.aggregate.noisy_bradley_terry(judged, {seed = seed}).scores)
+
+  -- Assisted: each novice judgment is replaced by the weak model's verdict with probability
+  -- trust × c, c = σ(|score difference|), the assistant's confidence; majority of three.
+  math.randomseed(300 + seed)
+  local jl, jlab = judged:column("left"), judged:column("label")
+  local index = {}
+  for i = 1, n do index[L[i]] = i end
+  local votes = {}
+  for j = 1, #jl do
+    local i = index[jl[j]]
+    local c = sigmoid(math.abs(sl[i] - sr[i]))
+    local left = jlab[j] == L[i]
+    if math.random() < 0.7 * c then left = verdicts.weak[i] end
+    votes[i] = (votes[i] or 0) + (left and 1 or -1)
+  end
+  verdicts.assisted = {}
+  for i = 1, n do verdicts.assisted[i] = (votes[i] or 0) > 0 end
+
+  for a, arm in ipairs(arms) do
+    local v = verdicts[arm]
+    local right = 0
+    for i = 1, n do if v[i] == verdicts.ceiling[i] then right = right + 1 end end
+    record(arm, seed, "label_accuracy", right / n)
+    local rm = train_rm(new_rm(1000 * seed + a), prefs(v), seed)
+    local bon = sw.overopt.best_of_n{model = base, prompts = prompts, proxy = rm, gold = sw.overopt.gold,
+      n = {1, 16}, max_new_tokens = 64, seed = seed, batch_size = 64}
+    record(arm, seed, "bon_gold", bon:column("gold")[2])
+    local policy = sw.model.load(policy_dir)
+    local rl = sw.overopt.rl{method = "grpo", model = policy, prompts = prompts, proxy = rm, gold = sw.overopt.gold,
+      steps = rl_steps, prompts_per_step = 4, num_generations = 8, batch_size = 32, lr = 2e-3, beta = 0.01,
+      max_new_tokens = 64, seed = seed}
+    local g = rl:column("gold")
+    local k = math.min(5, #g)
+    local tail = 0
+    for i = #g - k + 1, #g do tail = tail + g[i] / k end
+    record(arm, seed, "rl_gold", tail)
+    print(string.format("seed %d %-9s labels %.2f  best-of-16 gold %.2f  GRPO gold %.2f (%d s)", seed, arm,
+      right / n, bon:column("gold")[2], tail, os.time() - t0))
+  end
+end
+
+local frame = sw.frame(results)
+frame:write_csv(out .. "/results.csv")
+local summary = frame:group_by("arm", "metric"):agg{sw.col("value"):mean():alias("mean"), sw.col("value"):std():alias("sd")}
+print(summary:sort("metric", "arm"))
+for _, metric in ipairs({"bon_gold", "rl_gold"}) do
+  local t = sw.experiment.pgr(frame, {metric = metric, arms = {"crowd_bt", "crowd_nbt", "assisted"}})
+  t:write_csv(out .. "/pgr_" .. metric .. ".csv")
+  print("PGR of " .. metric)
+  print(t:select("arm", "pgr", "lower", "upper", "seeds", "note"))
+end
+print(string.format("done in %d s", os.time() - t0))
