@@ -30,14 +30,16 @@ local sft = sw.train.sft{model = policy, data = corpus, epochs = small and 2 or 
 print(string.format("policy: SFT on %d reviews, loss %.2f -> %.2f", corpus:height(),
   sft:column("loss")[1], sft:column("loss")[sft:height()]))
 
--- Judges: accurate on 85% of their own judgments, but 70% of the time swayed by length or by
--- the buzzword. One judgment per pair.
+-- Judges: novices who read a review by counting its praise words, repeats included, less its
+-- flaws (sw.overopt.pairs' `naive_winner`), right by that reading 85% of the time; one of them
+-- is also swayed by length and the other by the buzzword, half of the time. One judgment per pair.
 local comparisons = sw.overopt.pairs{n = small and 1500 or 4000, seed = 2}
-local judged = sw.overseers.simulate_pairwise{pairs = comparisons, k = 1, seed = 3, overseers = {
-  {id = "verbose", accuracy = 0.85, bias = "longer", bias_strength = 0.7},
-  {id = "buzzword", accuracy = 0.85, bias = "keyword", keyword = "masterpiece", bias_strength = 0.7},
+local as_novices_see = comparisons:rename{winner = "gold_winner"}:rename{naive_winner = "winner"}
+local judged = sw.overseers.simulate_pairwise{pairs = as_novices_see, k = 1, seed = 3, overseers = {
+  {id = "verbose", accuracy = 0.85, bias = "longer", bias_strength = 0.5},
+  {id = "buzzword", accuracy = 0.85, bias = "keyword", keyword = "masterpiece", bias_strength = 0.5},
 }}
-local agree = judged:filter(sw.col("label"):eq(sw.col("winner"))):height() / judged:height()
+local agree = judged:filter(sw.col("label"):eq(sw.col("gold_winner"))):height() / judged:height()
 local prefs = judged:with_columns{
   sw.col("label"):alias("chosen"),
   sw.when(sw.col("label"):eq(sw.col("left"))):then_(sw.col("right")):otherwise(sw.col("left")):alias("rejected"),
@@ -53,7 +55,7 @@ local prompts = corpus:select("prompt"):unique():sort("prompt"):column("prompt")
 local sampling = {max_new_tokens = 64, temperature = 1.0, seed = 4, batch_size = 64}
 
 -- Best-of-n from one pool per prompt.
-local opts = {model = policy, prompts = prompts, proxy = proxy, gold = sw.overopt.gold, n = small and 256 or 1024}
+local opts = {model = policy, prompts = prompts, proxy = proxy, gold = sw.overopt.gold, n = small and 1024 or 4096}
 for k, v in pairs(sampling) do opts[k] = v end
 local bon = sw.overopt.best_of_n(opts)
 bon:write_csv(out .. "/bon.csv")

@@ -1,8 +1,8 @@
 -- The sandwich of preferences on the built-in review task (sw.overopt.task): which overseers'
 -- comparisons give a reward model that a policy can be optimised against? Every arm trains a
 -- reward model on the same pairs of reviews, judged by a different overseer; the policy is
--- then optimised against that reward model — by best-of-16 and by a short GRPO run — and
--- scored by the hidden gold reward (the expert). PGR puts each arm between the weak overseer
+-- then optimised against that reward model — by best-of-16, and by GRPO (60 steps; the gold
+-- reward of its last 10 steps' samples) — and scored by the hidden gold reward (the expert). PGR puts each arm between the weak overseer
 -- (0) and the expert (1), with the engine's Fieller intervals over seeds
 -- (sw.experiment.pgr).
 --
@@ -33,7 +33,7 @@ local t0 = os.time()
 
 local n_pairs = small and 600 or 1500
 local n_weak = small and 60 or 100
-local rl_steps = small and 8 or 30
+local rl_steps = small and 8 or 60
 local arms = {"weak", "ceiling", "crowd_bt", "crowd_nbt", "assisted"}
 
 -- The policy every arm starts from (the same for all: SFT on the task's corpus), saved so that
@@ -45,6 +45,10 @@ sw.train.sft{model = base, data = corpus, epochs = small and 2 or 3, batch_size 
 local policy_dir = out .. "/policy"
 base:save(policy_dir)
 local prompts = corpus:select("prompt"):unique():sort("prompt"):column("prompt")
+-- Best-of-16 is measured on four pools of 64 samples per prompt (Gao et al.'s estimator), which
+-- averages out most of the noise of a single best-of-16 draw.
+local bon_prompts = {}
+for r = 1, 4 do for i, p in ipairs(prompts) do bon_prompts[(r - 1) * #prompts + i] = p end end
 
 local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 local function new_rm(seed)
@@ -73,7 +77,8 @@ local function record(arm, seed, metric, value)
 end
 
 for seed = 1, n_seeds do
-  local pairs_ = sw.overopt.pairs{n = n_pairs, seed = 100 + seed}
+  -- Pairs among n_pairs / 2 reviews: each review is in about four pairs.
+  local pairs_ = sw.overopt.pairs{n = n_pairs, seed = 100 + seed, reviews = n_pairs // 2}
   local P, L, R, W = pairs_:column("prompt"), pairs_:column("left"), pairs_:column("right"), pairs_:column("winner")
   local n = #L
   -- Preference rows from a verdict per pair (true: left preferred).
@@ -112,12 +117,12 @@ for seed = 1, n_seeds do
   -- Assisted: each novice judgment is replaced by the weak model's verdict with probability
   -- trust × c, c = σ(|score difference|), the assistant's confidence; majority of three.
   math.randomseed(300 + seed)
-  local jl, jlab = judged:column("left"), judged:column("label")
+  local jl, jr, jlab = judged:column("left"), judged:column("right"), judged:column("label")
   local index = {}
-  for i = 1, n do index[L[i]] = i end
+  for i = 1, n do index[L[i] .. "\0" .. R[i]] = i end
   local votes = {}
   for j = 1, #jl do
-    local i = index[jl[j]]
+    local i = index[jl[j] .. "\0" .. jr[j]]
     local c = sigmoid(math.abs(sl[i] - sr[i]))
     local left = jlab[j] == L[i]
     if math.random() < 0.7 * c then left = verdicts.weak[i] end
@@ -126,21 +131,22 @@ for seed = 1, n_seeds do
   verdicts.assisted = {}
   for i = 1, n do verdicts.assisted[i] = (votes[i] or 0) > 0 end
 
-  for a, arm in ipairs(arms) do
+  for _, arm in ipairs(arms) do
     local v = verdicts[arm]
     local right = 0
     for i = 1, n do if v[i] == verdicts.ceiling[i] then right = right + 1 end end
     record(arm, seed, "label_accuracy", right / n)
-    local rm = train_rm(new_rm(1000 * seed + a), prefs(v), seed)
-    local bon = sw.overopt.best_of_n{model = base, prompts = prompts, proxy = rm, gold = sw.overopt.gold,
-      n = {1, 16}, max_new_tokens = 64, seed = seed, batch_size = 64}
+    -- The same initialisation for every arm of a seed: arms differ only in their comparisons.
+    local rm = train_rm(new_rm(1000 * seed), prefs(v), seed)
+    local bon = sw.overopt.best_of_n{model = base, prompts = bon_prompts, proxy = rm, gold = sw.overopt.gold,
+      n = {1, 16}, pool = 64, max_new_tokens = 64, seed = seed, batch_size = 64}
     record(arm, seed, "bon_gold", bon:column("gold")[2])
     local policy = sw.model.load(policy_dir)
     local rl = sw.overopt.rl{method = "grpo", model = policy, prompts = prompts, proxy = rm, gold = sw.overopt.gold,
-      steps = rl_steps, prompts_per_step = 4, num_generations = 8, batch_size = 32, lr = 2e-3, beta = 0.01,
+      steps = rl_steps, prompts_per_step = #prompts, num_generations = 8, batch_size = 32, lr = 1e-4, beta = 0.02,
       max_new_tokens = 64, seed = seed}
     local g = rl:column("gold")
-    local k = math.min(5, #g)
+    local k = math.min(10, #g)
     local tail = 0
     for i = #g - k + 1, #g do tail = tail + g[i] / k end
     record(arm, seed, "rl_gold", tail)
@@ -151,8 +157,8 @@ end
 
 local frame = sw.frame(results)
 frame:write_csv(out .. "/results.csv")
-local summary = frame:group_by("arm", "metric"):agg{sw.col("value"):mean():alias("mean"), sw.col("value"):std():alias("sd")}
-print(summary:sort("metric", "arm"))
+local summary = frame:group_by({"metric", "arm"}):agg{sw.col("value"):mean():alias("mean"), sw.col("value"):std():alias("sd")}
+print(summary:sort({"metric", "arm"}))
 for _, metric in ipairs({"bon_gold", "rl_gold"}) do
   local t = sw.experiment.pgr(frame, {metric = metric, arms = {"crowd_bt", "crowd_nbt", "assisted"}})
   t:write_csv(out .. "/pgr_" .. metric .. ".csv")

@@ -78,7 +78,22 @@ struct TaskOpts {
     seed: u64,
 }
 
-fn task_opts(lua: &Lua, function: &str, args: Option<Value>, n: usize) -> mlua::Result<TaskOpts> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairsOpts {
+    n: usize,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    reviews: Option<usize>,
+}
+
+fn task_opts<T: serde::de::DeserializeOwned>(
+    lua: &Lua,
+    function: &str,
+    args: Option<Value>,
+    n: usize,
+) -> mlua::Result<T> {
     let t = match args {
         None | Some(Value::Nil) => lua.create_table()?,
         Some(Value::Table(t)) => crate::model::copy(lua, &t)?,
@@ -296,7 +311,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "task",
         lua.guarded_function(|lua, opts: Option<Value>| {
             const F: &str = "sw.overopt.task";
-            let o = task_opts(lua, F, opts, 2000)?;
+            let o: TaskOpts = task_opts(lua, F, opts, 2000)?;
             task::corpus(o.n, o.seed).lua().map(LuaDataFrame)
         })?,
     )?;
@@ -304,8 +319,8 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "pairs",
         lua.guarded_function(|lua, opts: Option<Value>| {
             const F: &str = "sw.overopt.pairs";
-            let o = task_opts(lua, F, opts, 1000)?;
-            task::pairs(o.n, o.seed).lua().map(LuaDataFrame)
+            let o: PairsOpts = task_opts(lua, F, opts, 1000)?;
+            task::pairs(o.n, o.seed, o.reviews).lua().map(LuaDataFrame)
         })?,
     )?;
     overopt.set(

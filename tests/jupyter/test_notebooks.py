@@ -92,3 +92,13 @@ def test_the_feedback_notebook_collects_judgments_over_http_and_trains_on_them()
     assert "random-1" in quality and "careful-1" in quality
     test_accuracy = float(re.search(r"trained on the raters' labels: ([0-9.]+)", text).group(1))
     assert test_accuracy >= 0.6, text
+
+
+def test_the_overopt_notebook_shows_both_curves_the_fits_and_the_pgr_table():
+    nb = execute(WORKBOOKS / "overopt.ipynb")
+    data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
+    titles = [json.dumps(c.get("title", "")) for c in charts]
+    assert any("best-of-n" in t for t in titles) and any("GRPO" in t for t in titles), titles
+    html = " ".join(d.get("text/html", "") for d in data)
+    assert "peak_d" in html and "crowd_bt" in html and "pgr" in html, html[:2000]

@@ -74,6 +74,18 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
         ("sw.train.classify{model = clf, data = texts, text = 'label'}", vec!["column 'label' of strings"]),
         ("sw.train.sft{model = gpt, data = pairs_, aux_coef = 0.5}", vec!["aux_coef", "classification"]),
         ("sw.train.classify{model = clf, data = texts, aux_coef = 1.5}", vec!["aux_coef", "[0, 1]"]),
+        // Over-optimisation sweeps.
+        ("sw.overopt.best_of_n{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, n = 8, pool = 4}", vec!["sw.overopt.best_of_n", "pool", "at least the largest n (8)"]),
+        ("sw.overopt.best_of_n{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, n = {0, 2}}", vec!["sw.overopt.best_of_n", "'n'", "positive integers"]),
+        ("sw.overopt.best_of_n{model = gpt, prompts = {'a'}, proxy = 3, gold = sw.overopt.gold}", vec!["sw.overopt.best_of_n", "'proxy'", "reward Model", "integer"]),
+        ("sw.overopt.best_of_n{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, samples = 3}", vec!["unknown field `samples`", "`proxy`", "`pool`", "`max_new_tokens`"]),
+        ("sw.overopt.rl{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, reward = sw.overopt.gold}", vec!["sw.overopt.rl", "'reward'", "proxy"]),
+        ("sw.overopt.rl{method = 'dpo', model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold}", vec!["sw.overopt.rl", "'method'", "'grpo', 'rloo' or 'ppo'", "'dpo'"]),
+        ("sw.overopt.rl{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, stepz = 2}", vec!["sw.overopt.rl (method 'grpo')", "unknown field `stepz`"]),
+        ("sw.overopt.task{m = 3}", vec!["sw.overopt.task", "unknown field `m`", "`seed`"]),
+        ("sw.overopt.pairs{n = 10, reviews = 1}", vec!["reviews", "at least 2"]),
+        ("sw.experiment.pgr(sw.frame{arm = {'weak'}, seed = {1}, metric = {'m'}, value = {1.0}}, {})", vec!["sw.experiment.pgr", "metric"]),
+        ("sw.experiment.pgr(sw.frame{arm = {'weak', 'ceiling', 'a', 'weak', 'ceiling'}, seed = {1, 1, 1, 2, 2}, metric = {'m', 'm', 'm', 'm', 'm'}, value = {0, 1, 0.5, 0, 1}}, {metric = 'm'})", vec!["arm 'a' without seed 2"]),
     ];
     let mut failures = Vec::new();
     for (code, needles) in &cases {

@@ -98,6 +98,7 @@ class Overseer(_OverseerRequired, total=False):
     predictions: FrameLike
     bias: str
     bias_strength: float
+    keyword: str
     flip: float
 
 

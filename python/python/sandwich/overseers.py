@@ -44,6 +44,7 @@ def simulate(
     | `predictions` | DataFrame | none | `model`: `task, label` |
     | `bias` | string | none | a label it prefers |
     | `bias_strength` | number | `0` | the probability of answering `bias` whatever the task, in [0, 1] |
+    | `keyword` | string | none | pairwise judgments only ([`sw.overseers.simulate_pairwise`](sw.overseers.simulate_pairwise.md), `bias = "keyword"`): the word that sways the judge; an error here |
     | `flip` | number | `0` | the probability of switching to a random other label, in [0, 1] |
 
     | option | type | default | meaning |
@@ -67,14 +68,14 @@ def simulate_pairwise(
     k: int | None = None,
     seed: int | None = None,
 ) -> DataFrame:
-    """Simulated pairwise judgments (which of two answers is better) for the rows of `pairs` (`left, right, winner`, optionally `left_length`, `right_length`, `difficulty` in [0, 1]), in crowd-kit's pairwise schema `worker, left, right, label`, ready for `sw.aggregate.bradley_terry`, `sw.metrics.win_rates` and `sw.metrics.bt_ratings`. Deterministic for a `seed`; each pair gets `k` overseers drawn at random.
+    """Simulated pairwise judgments (which of two answers is better) for the rows of `pairs` (`left, right, winner`, optionally `left_length`, `right_length`, `difficulty` in [0, 1]), in crowd-kit's pairwise schema `worker, left, right, label` followed by the pair's other columns (`winner`, the lengths, a `prompt`, an id: each judgment carries its pair's context — drop `winner` before handing judgments to anything that must not see the truth), ready for `sw.aggregate.bradley_terry`, `sw.metrics.win_rates` and `sw.metrics.bt_ratings`. Deterministic for a `seed`; each pair gets `k` overseers drawn at random.
 
-    Overseers are `one_coin` (picks the true winner with probability `accuracy`, lowered by difficulty to `0.5 + (accuracy − 0.5)(1 − difficulty)`) or `spammer` (a coin flip). `bias` = `first`, `second`, `longer` or `shorter` makes them pick that side with probability `bias_strength` whatever the answers' quality — the position and verbosity biases of human and LLM judges (`longer`/`shorter` need the length columns); `flip` then swaps the answer with its probability.
+    Overseers are `one_coin` (picks the true winner with probability `accuracy`, lowered by difficulty to `0.5 + (accuracy − 0.5)(1 − difficulty)`) or `spammer` (a coin flip). `bias` = `first`, `second`, `longer` or `shorter` makes them pick that side with probability `bias_strength` whatever the answers' quality — the position and verbosity biases of human and LLM judges (`longer`/`shorter` need the length columns); `bias = "keyword"` with `keyword = "word"` makes them pick the side whose text has that word (whole, any case) when only one side has it — a judge swayed by a buzzword; `flip` then swaps the answer with its probability.
 
     | option | type | default | meaning |
     |---|---|---|---|
     | `pairs` | DataFrame | required | `left, right, winner` [, `left_length`, `right_length`, `difficulty`] |
-    | `overseers` | list of tables | required | `{id = , accuracy = , bias = , bias_strength = , flip = }` or `{id = , kind = "spammer"}` |
+    | `overseers` | list of tables | required | `{id = , accuracy = , bias = , bias_strength = , keyword = , flip = }` or `{id = , kind = "spammer"}` |
     | `k` | integer | all | overseers per pair |
     | `seed` | integer | 0 | seed |
 

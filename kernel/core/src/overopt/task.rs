@@ -110,6 +110,25 @@ pub fn gold_reward(completion: &str) -> f64 {
         - LENGTH_COST * words.saturating_sub(GOLD_LENGTH) as f64
 }
 
+/// How a novice reads a review: every praise word counts, repeats included, less each flaw;
+/// length and the buzzword go unnoticed. It agrees with [`gold_reward`] on short reviews and
+/// parts from it on long, repetitive ones — a systematic bias a proxy trained on such
+/// judgments inherits, whatever its accuracy.
+pub fn naive_reward(completion: &str) -> f64 {
+    let (mut praise, mut flaws) = (0usize, 0usize);
+    for raw in completion.split_whitespace() {
+        let w = raw
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if PRAISE.contains(&w.as_str()) {
+            praise += 1;
+        } else if FLAWS.contains(&w.as_str()) {
+            flaws += 1;
+        }
+    }
+    praise as f64 - flaws as f64
+}
+
 /// [`gold_reward`] of each completion (the prompts are not needed: the expert judges the review).
 pub fn gold_rewards(completions: &[String]) -> Vec<f64> {
     completions.iter().map(|c| gold_reward(c)).collect()
@@ -161,14 +180,47 @@ pub fn corpus(n: usize, seed: u64) -> Result<DataFrame> {
 
 /// `n` pairs of distinct reviews of the same prompt for judges to compare: `prompt, left,
 /// right, winner` (the side the gold reward prefers; pairs the gold reward ties are redrawn),
-/// `left_length, right_length` (words) and `gold_margin` (|gold(left) − gold(right)|) — the
-/// input of `overseers.simulate_pairwise`, which carries `prompt` through to the judgments.
-pub fn pairs(n: usize, seed: u64) -> Result<DataFrame> {
+/// `left_length, right_length` (words), `gold_margin` (|gold(left) − gold(right)|) and
+/// `naive_winner` (the side [`naive_reward`] prefers; the gold winner where it ties) — the
+/// input of `overseers.simulate_pairwise`, which carries the other columns to the judgments.
+/// With `reviews = Some(m)` the pairs are drawn among `m` reviews (each then appears in about
+/// 2n/m pairs, so an aggregate such as Bradley-Terry scores each review from several
+/// comparisons); otherwise every pair is two fresh reviews. No pair of texts repeats.
+pub fn pairs(n: usize, seed: u64, reviews: Option<usize>) -> Result<DataFrame> {
     crate::validate::positive_count(OP, "n", n)?;
     let mut rng = Rng::derived(seed, 0x7061_6972);
+    let pool: Option<Vec<(String, String)>> = match reviews {
+        None => None,
+        Some(m) if m < 2 => {
+            return Err(Error::invalid(OP, "reviews", "at least 2 reviews", m));
+        }
+        Some(m) => {
+            // Distinct texts, each with its own prompt.
+            let mut texts = std::collections::HashSet::new();
+            let mut out = Vec::with_capacity(m);
+            let mut tries = 0usize;
+            while out.len() < m {
+                tries += 1;
+                if tries > 100 * m + 1000 {
+                    return Err(Error::invalid(
+                        OP,
+                        "reviews",
+                        "a number of distinct reviews the task can make",
+                        m,
+                    ));
+                }
+                let r = review(&mut rng);
+                if texts.insert(r.clone()) {
+                    out.push((prompt(&mut rng), r));
+                }
+            }
+            Some(out)
+        }
+    };
     let mut seen = std::collections::HashSet::new();
     let (mut p, mut l, mut r, mut w, mut ll, mut rl, mut m) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut naive = vec![];
     let mut tries = 0usize;
     while p.len() < n {
         tries += 1;
@@ -180,17 +232,36 @@ pub fn pairs(n: usize, seed: u64) -> Result<DataFrame> {
                 n,
             ));
         }
-        let (a, b) = (review(&mut rng), review(&mut rng));
+        let (prompt_text, a, b) = match &pool {
+            None => {
+                let (a, b) = (review(&mut rng), review(&mut rng));
+                (prompt(&mut rng), a, b)
+            }
+            Some(pool) => {
+                let (i, j) = (rng.below(pool.len()), rng.below(pool.len()));
+                (pool[i].0.clone(), pool[i].1.clone(), pool[j].1.clone())
+            }
+        };
         let (ga, gb) = (gold_reward(&a), gold_reward(&b));
         // A pair is identified by its two texts (judgments carry them as `left, right`).
-        if ga == gb || a == b || !seen.insert((a.clone(), b.clone())) {
+        if ga == gb
+            || a == b
+            || seen.contains(&(b.clone(), a.clone()))
+            || !seen.insert((a.clone(), b.clone()))
+        {
             continue;
         }
-        p.push(prompt(&mut rng));
+        p.push(prompt_text);
         ll.push(a.split_whitespace().count() as f64);
         rl.push(b.split_whitespace().count() as f64);
         w.push(if ga > gb { a.clone() } else { b.clone() });
         m.push((ga - gb).abs());
+        let (na, nb) = (naive_reward(&a), naive_reward(&b));
+        naive.push(if na > nb || (na == nb && ga > gb) {
+            a.clone()
+        } else {
+            b.clone()
+        });
         l.push(a);
         r.push(b);
     }
@@ -202,6 +273,7 @@ pub fn pairs(n: usize, seed: u64) -> Result<DataFrame> {
         Column::new("left_length".into(), ll),
         Column::new("right_length".into(), rl),
         Column::new("gold_margin".into(), m),
+        Column::new("naive_winner".into(), naive),
     ])
     .map_err(Error::polars(OP, "building the pairs"))
 }
@@ -289,6 +361,7 @@ mod tests {
         let long = vec!["vivid"; 16].join(" ");
         assert_eq!(gold_reward(&long), 1.0 - 0.5 * 4.0);
         assert_eq!(gold_reward(""), 0.0);
+        assert_eq!(naive_reward(" vivid vivid vivid slow masterpiece"), 2.0);
     }
 
     #[test]
@@ -296,7 +369,10 @@ mod tests {
         let a = corpus(50, 3).unwrap();
         assert!(a.equals(&corpus(50, 3).unwrap()));
         assert!(!a.equals(&corpus(50, 4).unwrap()));
-        let p = pairs(40, 1).unwrap();
+        let p = pairs(40, 1, None).unwrap();
+        let q = pairs(60, 1, Some(30)).unwrap();
+        assert_eq!(q.height(), 60);
+        assert!(pairs(10, 1, Some(1)).is_err());
         assert_eq!(p.height(), 40);
         let col = |c: &str| -> Vec<String> { crate::column_strings("test", &p, c).unwrap() };
         let (l, r, w) = (col("left"), col("right"), col("winner"));
