@@ -155,7 +155,7 @@ for seed = 1, n_seeds do
   end
 end
 
-local frame = sw.frame(results)
+local frame = sw.frame(results):select("arm", "seed", "metric", "value")
 frame:write_csv(out .. "/results.csv")
 local summary = frame:group_by({"metric", "arm"}):agg{sw.col("value"):mean():alias("mean"), sw.col("value"):std():alias("sd")}
 print(summary:sort({"metric", "arm"}))
