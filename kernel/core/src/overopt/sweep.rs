@@ -18,15 +18,18 @@ use crate::{Error, Result};
 
 const OP: &str = "overopt.best_of_n";
 
-/// `ln C(a, b)` for b ≤ a.
-fn ln_choose(a: usize, b: usize) -> f64 {
-    let lf = |k: usize| (1..=k).map(|i| (i as f64).ln()).sum::<f64>();
-    lf(a) - lf(b) - lf(a - b)
-}
-
 /// The chance that the sample ranked `i` (0-based, ascending) of a pool of `pool` is the best of
-/// a random `n`-subset: `C(i, n − 1) / C(pool, n)`.
+/// a random `n`-subset: `C(i, n − 1) / C(pool, n)`, for 1 ≤ n ≤ pool (other n: all zeros).
 pub fn best_of_n_weights(pool: usize, n: usize) -> Vec<f64> {
+    if n == 0 || n > pool {
+        return vec![0.0; pool];
+    }
+    // ln k! for k = 0 ..= pool, once: the weights are then O(pool).
+    let mut lf = vec![0.0f64; pool + 1];
+    for k in 1..=pool {
+        lf[k] = lf[k - 1] + (k as f64).ln();
+    }
+    let ln_choose = |a: usize, b: usize| lf[a] - lf[b] - lf[a - b];
     let total = ln_choose(pool, n);
     (0..pool)
         .map(|i| {
