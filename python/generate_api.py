@@ -76,6 +76,7 @@ OPTION_TYPES = {
     "reward function": "Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model]",
     "number or column name": "float | str",
     "integer or list of integers": "int | Sequence[int]",
+    "function or Model": "Callable[..., Any] | Model",
 }
 # Return types in the signature lines → Python types; a `{...}` table is a dict.
 RETURNS = {

@@ -73,14 +73,29 @@ fn fit(lua: &Lua, args: Value) -> mlua::Result<Table> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TaskOpts {
+    #[serde(default = "task_n")]
     n: usize,
     #[serde(default)]
     seed: u64,
 }
 
+impl Default for TaskOpts {
+    fn default() -> Self {
+        TaskOpts {
+            n: task_n(),
+            seed: 0,
+        }
+    }
+}
+
+fn task_n() -> usize {
+    2000
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PairsOpts {
+    #[serde(default = "pairs_n")]
     n: usize,
     #[serde(default)]
     seed: u64,
@@ -88,28 +103,18 @@ struct PairsOpts {
     reviews: Option<usize>,
 }
 
-fn task_opts<T: serde::de::DeserializeOwned>(
-    lua: &Lua,
-    function: &str,
-    args: Option<Value>,
-    n: usize,
-) -> mlua::Result<T> {
-    let t = match args {
-        None | Some(Value::Nil) => lua.create_table()?,
-        Some(Value::Table(t)) => crate::model::copy(lua, &t)?,
-        Some(other) => {
-            return Err(Error::argument(function, "options", "a table", type_name(&other)).into())
+impl Default for PairsOpts {
+    fn default() -> Self {
+        PairsOpts {
+            n: pairs_n(),
+            seed: 0,
+            reviews: None,
         }
-    };
-    if t.get::<Value>("n")?.is_nil() {
-        t.set("n", n)?;
     }
-    required_options(lua, function, Some(Value::Table(t)))
 }
 
-/// A list of strings, or a DataFrame's `column`.
-fn strings(function: &'static str, arg: &str, v: &Value) -> mlua::Result<Vec<String>> {
-    Ok(crate::model::texts(function, arg, v, "completion")?.0)
+fn pairs_n() -> usize {
+    1000
 }
 
 fn gold(_: &Lua, (prompts, completions): (Value, Value)) -> mlua::Result<Vec<f64>> {
@@ -125,7 +130,7 @@ fn gold(_: &Lua, (prompts, completions): (Value, Value)) -> mlua::Result<Vec<f64
         }
         completions
     };
-    let c = strings(F, "completions", &completions)?;
+    let (c, _) = crate::model::texts(F, "completions", &completions, "completion")?;
     Ok(task::gold_rewards(&c))
 }
 
@@ -199,25 +204,18 @@ fn best_of_n(lua: &Lua, args: Value) -> mlua::Result<LuaDataFrame> {
         ("gold".to_string(), 0.0, gold),
     ];
     with_rewards(lua, F, &sources, |rewards| {
-        let p = crate::model::progress(lua);
-        let i = crate::model::interrupt(lua);
-        let hooks = sandwich_core::train::Hooks {
-            progress: p.as_ref(),
-            interrupt: i.as_ref(),
-            on_step: None,
-        };
-        best_of_n_sweep(
-            &model.0,
-            &prompts,
-            &rewards[0],
-            &rewards[1],
-            &ns,
-            pool,
-            &g,
-            hooks,
-        )
-        .lua()
-        .map(LuaDataFrame)
+        crate::train::run(lua, F, None, |h| {
+            best_of_n_sweep(
+                &model.0,
+                &prompts,
+                &rewards[0],
+                &rewards[1],
+                &ns,
+                pool,
+                &g,
+                h,
+            )
+        })
     })
 }
 
@@ -258,6 +256,16 @@ fn rl(lua: &Lua, args: Value) -> mlua::Result<LuaDataFrame> {
             .into())
         }
     };
+    if method != "ppo" && a.get::<Value>("ref")?.is_nil() && no_leash(&a)? {
+        // GRPO and RLOO build no reference without a KL term, so there is no KL to measure.
+        return Err(Error::argument(
+            F,
+            "beta",
+            "a KL term (beta > 0 or kl = {...}) or a `ref`: d = √KL needs a reference policy",
+            "beta = 0 without a ref",
+        )
+        .into());
+    }
     let (proxy, gold) = (take(&a, "proxy")?, take(&a, "gold")?);
     for (arg, v) in [("proxy", &proxy), ("gold", &gold)] {
         source(F, arg, v.clone())?;
@@ -277,6 +285,17 @@ fn rl(lua: &Lua, args: Value) -> mlua::Result<LuaDataFrame> {
         "kl"
     };
     rl_curve(&metrics.0, kl).lua().map(LuaDataFrame)
+}
+
+/// Whether the options set a zero KL coefficient and no adaptive controller.
+fn no_leash(a: &Table) -> mlua::Result<bool> {
+    let zero =
+        |v: Value| matches!(v, Value::Integer(0)) || matches!(v, Value::Number(x) if x == 0.0);
+    Ok(match a.get::<Value>("kl")? {
+        Value::Nil => zero(a.get("beta")?),
+        Value::Table(k) => k.get::<Value>("adaptive")?.is_nil() && zero(k.get("coef")?),
+        _ => false,
+    })
 }
 
 /// The metrics with `d = √max(kl, 0)`, `proxy`, `gold` and their gains over the first step
@@ -311,7 +330,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "task",
         lua.guarded_function(|lua, opts: Option<Value>| {
             const F: &str = "sw.overopt.task";
-            let o: TaskOpts = task_opts(lua, F, opts, 2000)?;
+            let o: TaskOpts = options(lua, F, opts)?;
             task::corpus(o.n, o.seed).lua().map(LuaDataFrame)
         })?,
     )?;
@@ -319,7 +338,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         "pairs",
         lua.guarded_function(|lua, opts: Option<Value>| {
             const F: &str = "sw.overopt.pairs";
-            let o: PairsOpts = task_opts(lua, F, opts, 1000)?;
+            let o: PairsOpts = options(lua, F, opts)?;
             task::pairs(o.n, o.seed, o.reviews).lua().map(LuaDataFrame)
         })?,
     )?;

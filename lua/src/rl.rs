@@ -10,7 +10,7 @@ use sandwich_core::train::{
 };
 
 use crate::args::{options, type_name};
-use crate::error::{CoreResultExt, Error};
+use crate::error::Error;
 use crate::frame::LuaDataFrame;
 use crate::guard::GuardedLua;
 use crate::model::{model_arg, take, texts, LuaModel};
@@ -366,24 +366,17 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let g: GenerateOptions = options(lua, F, Some(Value::Table(a)))?;
             let model = ud.borrow::<LuaModel>()?;
             with_rewards(lua, F, &sources, |rewards| {
-                let p = crate::model::progress(lua);
-                let i = crate::model::interrupt(lua);
-                let hooks = sandwich_core::train::Hooks {
-                    progress: p.as_ref(),
-                    interrupt: i.as_ref(),
-                    on_step: None,
-                };
-                best_of_n(
-                    &model.0,
-                    &prompts,
-                    rewards,
-                    n as usize,
-                    pool as usize,
-                    &g,
-                    hooks,
-                )
-                .lua()
-                .map(LuaDataFrame)
+                run(lua, F, None, |h| {
+                    best_of_n(
+                        &model.0,
+                        &prompts,
+                        rewards,
+                        n as usize,
+                        pool as usize,
+                        &g,
+                        h,
+                    )
+                })
             })
         })?,
     )?;

@@ -82,6 +82,7 @@ fn bad_model_and_training_calls_fail_with_clear_errors() {
         ("sw.overopt.rl{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, reward = sw.overopt.gold}", vec!["sw.overopt.rl", "'reward'", "proxy"]),
         ("sw.overopt.rl{method = 'dpo', model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold}", vec!["sw.overopt.rl", "'method'", "'grpo', 'rloo' or 'ppo'", "'dpo'"]),
         ("sw.overopt.rl{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, stepz = 2}", vec!["sw.overopt.rl (method 'grpo')", "unknown field `stepz`"]),
+        ("sw.overopt.rl{model = gpt, prompts = {'a'}, proxy = sw.overopt.gold, gold = sw.overopt.gold, beta = 0}", vec!["sw.overopt.rl", "'beta'", "reference policy"]),
         ("sw.overopt.task{m = 3}", vec!["sw.overopt.task", "unknown field `m`", "`seed`"]),
         ("sw.overopt.pairs{n = 10, reviews = 1}", vec!["reviews", "at least 2"]),
         ("sw.experiment.pgr(sw.frame{arm = {'weak'}, seed = {1}, metric = {'m'}, value = {1.0}}, {})", vec!["sw.experiment.pgr", "metric"]),

@@ -16,8 +16,8 @@ def best_of_n(
     *,
     model: Model,
     prompts: Sequence[str],
-    proxy: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
-    gold: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    proxy: Callable[..., Any] | Model,
+    gold: Callable[..., Any] | Model,
     prompt: str | None = None,
     n: int | Sequence[int] | None = None,
     pool: int | None = None,
@@ -41,10 +41,10 @@ def best_of_n(
     | `model` | Model | required | the policy: an `lm` head and a tokenizer |
     | `prompts` | list of strings | required | prompts, or a DataFrame with a `prompt` column |
     | `prompt` | string | `prompt` | the prompt column of a DataFrame `prompts` |
-    | `proxy` | reward function | required | what best-of-n maximises |
-    | `gold` | reward function | required | what it is judged by |
+    | `proxy` | function or Model | required | what best-of-n maximises |
+    | `gold` | function or Model | required | what it is judged by |
     | `n` | integer or list of integers | `{1, 2, 4, 8, 16}` | N: 1, 2, 4, … up to N (and N); or the list of n |
-    | `pool` | integer | the largest n | samples per prompt (≥ the largest n) |
+    | `pool` | integer | the largest n | samples per prompt (≥ the largest n, ≤ 1048576) |
     | `max_new_tokens` | integer | 64 | tokens to generate at most (≥ 1) |
     | `greedy` | boolean | false | always the most likely token (every sample alike: n changes nothing) |
     | `temperature` | number | 1.0 | divides the logits (≥ 0) |
@@ -123,20 +123,20 @@ def pairs(
 
 def rl(
     *,
-    proxy: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
-    gold: Callable[..., Any] | Model | Sequence[Callable[..., Any] | Model],
+    proxy: Callable[..., Any] | Model,
+    gold: Callable[..., Any] | Model,
     method: str | None = None,
     **trainer_options: Any,
 ) -> DataFrame:
     """The RL curve of over-optimisation: trains the policy with [`sw.train.grpo`](sw.train.grpo.md), [`sw.train.rloo`](sw.train.rloo.md) or [`sw.train.ppo`](sw.train.ppo.md) (`method`) to maximise `proxy`, with `gold` scored on the same samples and logged beside it (it is the second reward, weight 0: `reward = {proxy, gold}`, `reward_names = {"proxy", "gold"}`, `reward_weights = {1, 0}`), and returns the trainer's per-step metrics with five columns appended: `d` = √max(KL, 0) — the step's measured KL from the reference policy (the trainer's `kl`, or `objective/kl` for PPO: the mean over the step's samples of the summed per-token `log π − log π_ref`, k1) — `proxy_gain, gold_gain` (less the first step's values, whose samples come from the policy before any update, so d = 0 there), and `proxy, gold` (the step's mean rewards). Every step is a checkpoint of the sweep: on-policy samples, scored by both rewards. Fit the gold curve with [`sw.overopt.fit`](sw.overopt.fit.md) `form = "rl"`.
 
-    All other options are the trainer's (see its page: `steps`, `lr`, `beta`/`kl`, sampling, checkpoints, `on_step`, ...). The trainer needs a reference policy for `kl`: leave `beta` above 0 (the default) or give `ref`.
+    All other options are the trainer's (see its page: `steps`, `lr`, `beta`/`kl`, sampling, checkpoints, `on_step`, ...). The trainer needs a reference policy for `kl`: leave `beta` above 0 (the default) or give `ref`; GRPO or RLOO with `beta = 0` (or `kl = {coef = 0}`) and no `ref` is an error, as its d would be 0 on every row.
 
     | option | type | default | meaning |
     |---|---|---|---|
     | `method` | string | `grpo` | `grpo`, `rloo` or `ppo` |
-    | `proxy` | reward function | required | what the policy maximises: a function `(prompts, completions) -> numbers` or a reward Model |
-    | `gold` | reward function | required | what it is judged by (logged, not optimised) |
+    | `proxy` | function or Model | required | what the policy maximises: a function `(prompts, completions) -> numbers` or a reward Model |
+    | `gold` | function or Model | required | what it is judged by (logged, not optimised) |
     | `...trainer_options` | other options | | every option of `sw.train.<method>` (`model`, `prompts`, `steps`, ...) except `reward`, `reward_names`, `reward_weights` |
 
     An unknown option key is an error from the trainer, named as `sw.overopt.rl (method '...')`, that lists the valid keys.

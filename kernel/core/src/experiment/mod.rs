@@ -30,3 +30,4 @@ pub use spec::{
 };
 pub use tasks::{builtin_task, BUILTIN, DEFAULT_ITEMS};
 pub use vocab::word_tokenizer;
+pub(crate) use vocab::write_word_level;

@@ -33,7 +33,7 @@ pub struct PgrOptions {
     /// The arm PGR ends at (1).
     #[serde(default = "ceiling")]
     pub ceiling: String,
-    /// Only rows of this `split` (when the frame has the column).
+    /// Only rows of this `split` (the frame must then have the column).
     #[serde(default)]
     pub split: Option<String>,
     /// The arms to report, in order (default: every other arm, in order of first appearance).

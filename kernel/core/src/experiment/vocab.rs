@@ -27,15 +27,47 @@ pub fn word_tokenizer(df: &DataFrame, columns: &[&str], dir: &Path) -> Result<us
     }
     let mut words: Vec<(String, usize)> = counts.into_iter().collect();
     words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let specials = ["[PAD]", "[UNK]", "[CLS]"];
+    let post_processor = json!({
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]}},
+    });
+    let config = json!({
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "tokenizer_class": "PreTrainedTokenizerFast",
+    });
+    write_word_level(
+        OP,
+        dir,
+        &["[PAD]", "[UNK]", "[CLS]"],
+        "[UNK]",
+        words.into_iter().map(|(w, _)| w),
+        post_processor,
+        config,
+    )
+}
+
+/// Writes a whitespace-split, word-level `tokenizer.json` and its `tokenizer_config.json` into
+/// `dir` (created): `specials` first (ids 0, 1, ...; special added tokens), then `words` in
+/// order, each once. Returns the vocabulary size.
+pub(crate) fn write_word_level(
+    op: &'static str,
+    dir: &Path,
+    specials: &[&str],
+    unk: &str,
+    words: impl IntoIterator<Item = String>,
+    post_processor: serde_json::Value,
+    config: serde_json::Value,
+) -> Result<usize> {
     let mut vocab = serde_json::Map::new();
-    for (i, s) in specials.iter().enumerate() {
-        vocab.insert(s.to_string(), json!(i));
-    }
-    for (w, _) in &words {
-        if !vocab.contains_key(w) {
+    for w in specials.iter().map(|s| s.to_string()).chain(words) {
+        if !vocab.contains_key(&w) {
             let id = vocab.len();
-            vocab.insert(w.clone(), json!(id));
+            vocab.insert(w, json!(id));
         }
     }
     let added: Vec<_> = specials
@@ -54,30 +86,18 @@ pub fn word_tokenizer(df: &DataFrame, columns: &[&str], dir: &Path) -> Result<us
         "added_tokens": added,
         "normalizer": null,
         "pre_tokenizer": {"type": "WhitespaceSplit"},
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"Sequence": {"id": "B", "type_id": 1}}],
-            "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]}},
-        },
+        "post_processor": post_processor,
         "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": unk},
     });
-    let config = json!({
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "cls_token": "[CLS]",
-        "tokenizer_class": "PreTrainedTokenizerFast",
-    });
-    std::fs::create_dir_all(dir).map_err(Error::io(OP, dir))?;
+    std::fs::create_dir_all(dir).map_err(Error::io(op, dir))?;
     for (name, value) in [
         ("tokenizer.json", tokenizer),
         ("tokenizer_config.json", config),
     ] {
         let path = dir.join(name);
         let text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
-        std::fs::write(&path, text).map_err(Error::io(OP, &path))?;
+        std::fs::write(&path, text).map_err(Error::io(op, &path))?;
     }
     Ok(size)
 }

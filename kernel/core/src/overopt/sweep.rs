@@ -42,13 +42,12 @@ pub fn best_of_n_weights(pool: usize, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The expected `value` of the sample with the highest `proxy` among `n` drawn without
-/// replacement from the pool (ties in `proxy` broken at random).
-pub fn best_of_n_expectation(proxy: &[f64], value: &[f64], n: usize) -> f64 {
+/// `value` in ascending order of `proxy`, the values of tied proxy scores replaced by their
+/// group's mean (the expectation under random tie-breaking).
+fn ranked(proxy: &[f64], value: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..proxy.len()).collect();
     order.sort_by(|&a, &b| proxy[a].total_cmp(&proxy[b]));
-    // Values of tied proxy scores are replaced by their group's mean.
-    let mut ranked = vec![0.0; order.len()];
+    let mut out = vec![0.0; order.len()];
     let mut s = 0;
     while s < order.len() {
         let mut e = s + 1;
@@ -56,14 +55,32 @@ pub fn best_of_n_expectation(proxy: &[f64], value: &[f64], n: usize) -> f64 {
             e += 1;
         }
         let mean = order[s..e].iter().map(|&i| value[i]).sum::<f64>() / (e - s) as f64;
-        ranked[s..e].fill(mean);
+        out[s..e].fill(mean);
         s = e;
     }
-    best_of_n_weights(proxy.len(), n)
-        .iter()
-        .zip(&ranked)
-        .map(|(w, v)| w * v)
-        .sum()
+    out
+}
+
+fn dot(w: &[f64], v: &[f64]) -> f64 {
+    w.iter().zip(v).map(|(a, b)| a * b).sum()
+}
+
+/// The expected `value` of the sample with the highest `proxy` among `n` drawn without
+/// replacement from the pool (ties in `proxy` broken at random).
+pub fn best_of_n_expectation(proxy: &[f64], value: &[f64], n: usize) -> Result<f64> {
+    if proxy.len() != value.len() {
+        return Err(Error::invalid(
+            OP,
+            "value",
+            format!("{} values, one per proxy score", proxy.len()),
+            value.len(),
+        ));
+    }
+    check_ns(&[n], proxy.len())?;
+    Ok(dot(
+        &best_of_n_weights(proxy.len(), n),
+        &ranked(proxy, value),
+    ))
 }
 
 fn mean_se(xs: &[f64]) -> (f64, f64) {
@@ -100,21 +117,26 @@ pub fn best_of_n_curve(proxy: &[Vec<f64>], gold: &[Vec<f64>], ns: &[usize]) -> R
         ));
     }
     check_ns(ns, pool)?;
-    // The n = 1 values (the pool means) through the same arithmetic, so that their gain is 0.
-    let at = |values: &[Vec<f64>], n: usize| -> (f64, f64) {
-        let v: Vec<f64> = proxy
+    // Each pool sorted once; each n's weights computed once.
+    let rank = |values: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        proxy
             .iter()
             .zip(values)
-            .map(|(p, v)| best_of_n_expectation(p, v, n))
-            .collect();
-        mean_se(&v)
+            .map(|(p, v)| ranked(p, v))
+            .collect()
     };
-    let (base_proxy, base_gold) = (at(proxy, 1).0, at(gold, 1).0);
+    let (ranked_proxy, ranked_gold) = (rank(proxy), rank(gold));
+    let at = |n: usize| -> [(f64, f64); 2] {
+        let w = best_of_n_weights(pool, n);
+        let over = |r: &[Vec<f64>]| mean_se(&r.iter().map(|v| dot(&w, v)).collect::<Vec<_>>());
+        [over(&ranked_proxy), over(&ranked_gold)]
+    };
+    // The n = 1 values (the pool means) through the same arithmetic, so that their gain is 0.
+    let [(base_proxy, _), (base_gold, _)] = at(1);
     let mut cols: [Vec<f64>; 8] = Default::default();
     for &n in ns {
         let kl = best_of_n_kl(n);
-        let (p, p_se) = at(proxy, n);
-        let (g, g_se) = at(gold, n);
+        let [(p, p_se), (g, g_se)] = at(n);
         for (c, v) in cols.iter_mut().zip([
             kl,
             kl.sqrt(),
@@ -181,6 +203,16 @@ pub fn best_of_n_sweep(
 ) -> Result<DataFrame> {
     crate::Options::check(o, OP)?;
     crate::validate::positive_count(OP, "pool", pool)?;
+    // Every sample is generated and kept: a typo's pool of 10¹² is an error, not an OOM.
+    const MAX_POOL: usize = 1 << 20;
+    if pool > MAX_POOL {
+        return Err(Error::invalid(
+            OP,
+            "pool",
+            format!("at most {MAX_POOL} samples per prompt"),
+            pool,
+        ));
+    }
     check_ns(ns, pool)?;
     crate::train::require_policy(OP, policy)?;
     if prompts.is_empty() {
@@ -244,13 +276,16 @@ mod tests {
         let value = [1.0, 4.0, -2.0, 0.5, 3.0, 7.0, -1.0, 2.5];
         for n in 1..=proxy.len() {
             let (a, b) = (
-                best_of_n_expectation(&proxy, &value, n),
+                best_of_n_expectation(&proxy, &value, n).unwrap(),
                 brute(&proxy, &value, n),
             );
             assert!((a - b).abs() < 1e-12, "n = {n}: {a} vs {b}");
         }
         let w = best_of_n_weights(10, 4);
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(best_of_n_expectation(&proxy, &value[..3], 1).is_err());
+        assert!(best_of_n_expectation(&proxy, &value, 0).is_err());
+        assert!(best_of_n_expectation(&proxy, &value, 9).is_err());
     }
 
     #[test]

@@ -134,6 +134,32 @@ pub fn gold_rewards(completions: &[String]) -> Vec<f64> {
     completions.iter().map(|c| gold_reward(c)).collect()
 }
 
+/// The most rows (or reviews) one call makes: far beyond any experiment, well below memory.
+const MAX_ROWS: usize = 10_000_000;
+
+fn size(op: &'static str, arg: &'static str, n: usize) -> Result<()> {
+    crate::validate::positive_count(op, arg, n)?;
+    if n > MAX_ROWS {
+        return Err(Error::invalid(op, arg, format!("at most {MAX_ROWS}"), n));
+    }
+    Ok(())
+}
+
+/// Counts a draw of the rejection loops; an error once making `want` distinct things has taken
+/// more than 100·want + 1000 draws (the task cannot make that many).
+fn attempt(tries: &mut usize, want: usize, arg: &'static str, what: &str) -> Result<()> {
+    *tries += 1;
+    if *tries > 100 * want + 1000 {
+        return Err(Error::invalid(
+            OP,
+            arg,
+            format!("a number of {what} the task can make"),
+            want,
+        ));
+    }
+    Ok(())
+}
+
 fn review(rng: &mut Rng) -> String {
     let extra = (-(1.0 - rng.uniform()).ln() * MEAN_EXTRA_WORDS).floor() as usize;
     let len = (2 + extra).min(MAX_WORDS);
@@ -162,7 +188,7 @@ fn prompt(rng: &mut Rng) -> String {
 /// 3% the keyword, the rest fillers; completions start with a space so that `prompt ..
 /// completion` reads as text.
 pub fn corpus(n: usize, seed: u64) -> Result<DataFrame> {
-    crate::validate::positive_count(OP, "n", n)?;
+    size(OP, "n", n)?;
     let mut rng = Rng::derived(seed, 0x7265_7669_6577);
     let (mut prompts, mut completions) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
@@ -187,7 +213,10 @@ pub fn corpus(n: usize, seed: u64) -> Result<DataFrame> {
 /// 2n/m pairs, so an aggregate such as Bradley-Terry scores each review from several
 /// comparisons); otherwise every pair is two fresh reviews. No pair of texts repeats.
 pub fn pairs(n: usize, seed: u64, reviews: Option<usize>) -> Result<DataFrame> {
-    crate::validate::positive_count(OP, "n", n)?;
+    size(OP, "n", n)?;
+    if let Some(m) = reviews {
+        size(OP, "reviews", m)?;
+    }
     let mut rng = Rng::derived(seed, 0x7061_6972);
     let pool: Option<Vec<(String, String)>> = match reviews {
         None => None,
@@ -200,15 +229,7 @@ pub fn pairs(n: usize, seed: u64, reviews: Option<usize>) -> Result<DataFrame> {
             let mut out = Vec::with_capacity(m);
             let mut tries = 0usize;
             while out.len() < m {
-                tries += 1;
-                if tries > 100 * m + 1000 {
-                    return Err(Error::invalid(
-                        OP,
-                        "reviews",
-                        "a number of distinct reviews the task can make",
-                        m,
-                    ));
-                }
+                attempt(&mut tries, m, "reviews", "distinct reviews")?;
                 let r = review(&mut rng);
                 if texts.insert(r.clone()) {
                     out.push((prompt(&mut rng), r));
@@ -223,15 +244,7 @@ pub fn pairs(n: usize, seed: u64, reviews: Option<usize>) -> Result<DataFrame> {
     let mut naive = vec![];
     let mut tries = 0usize;
     while p.len() < n {
-        tries += 1;
-        if tries > 100 * n + 1000 {
-            return Err(Error::invalid(
-                OP,
-                "n",
-                "a number of pairs the task can make distinct",
-                n,
-            ));
-        }
+        attempt(&mut tries, n, "n", "distinct pairs")?;
         let (prompt_text, a, b) = match &pool {
             None => {
                 let (a, b) = (review(&mut rng), review(&mut rng));
@@ -283,69 +296,36 @@ pub fn pairs(n: usize, seed: u64, reviews: Option<usize>) -> Result<DataFrame> {
 /// `<pad>`, `<unk>` and `<eos>`. A policy then spends one position per word, learns the corpus
 /// in a few hundred steps, and decodes words joined by spaces. Returns the vocabulary size.
 pub fn write_tokenizer(dir: &std::path::Path) -> Result<usize> {
-    use serde_json::json;
-    const OP: &str = "overopt.tokenizer";
-    let mut words: Vec<String> = ["<pad>", "<unk>", "<eos>", "Review"]
-        .iter()
-        .map(|w| w.to_string())
-        .collect();
+    let mut words: Vec<String> = vec!["Review".into()];
     for t in TOPICS {
         let mut parts: Vec<&str> = t.split(' ').collect();
         let last = parts.pop().expect("a topic has words");
         words.extend(parts.iter().map(|w| w.to_string()));
         words.push(format!("{last}:"));
     }
-    for w in PRAISE
-        .iter()
-        .chain(&FLAWS)
-        .chain(&FILLERS)
-        .chain([&KEYWORD])
-    {
-        words.push(w.to_string());
-    }
-    let mut vocab = serde_json::Map::new();
-    for w in words {
-        if !vocab.contains_key(&w) {
-            let id = vocab.len();
-            vocab.insert(w, json!(id));
-        }
-    }
-    let added: Vec<_> = ["<pad>", "<unk>", "<eos>"]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            json!({"id": i, "content": s, "single_word": false, "lstrip": false, "rstrip": false,
-                   "normalized": false, "special": true})
-        })
-        .collect();
-    let size = vocab.len();
-    let tokenizer = json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added,
-        "normalizer": null,
-        "pre_tokenizer": {"type": "WhitespaceSplit"},
-        "post_processor": null,
-        "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
-    });
-    let config = json!({
+    words.extend(
+        PRAISE
+            .iter()
+            .chain(&FLAWS)
+            .chain(&FILLERS)
+            .chain([&KEYWORD])
+            .map(|w| w.to_string()),
+    );
+    let config = serde_json::json!({
         "eos_token": "<eos>",
         "pad_token": "<pad>",
         "unk_token": "<unk>",
         "tokenizer_class": "PreTrainedTokenizerFast",
     });
-    std::fs::create_dir_all(dir).map_err(Error::io(OP, dir))?;
-    for (name, value) in [
-        ("tokenizer.json", tokenizer),
-        ("tokenizer_config.json", config),
-    ] {
-        let path = dir.join(name);
-        let text = serde_json::to_string_pretty(&value).expect("JSON values serialize");
-        std::fs::write(&path, text).map_err(Error::io(OP, &path))?;
-    }
-    Ok(size)
+    crate::experiment::write_word_level(
+        "overopt.tokenizer",
+        dir,
+        &["<pad>", "<unk>", "<eos>"],
+        "<unk>",
+        words,
+        serde_json::Value::Null,
+        config,
+    )
 }
 
 #[cfg(test)]

@@ -111,7 +111,9 @@ impl crate::Options for SimulateOptions {
                     op,
                     "keyword",
                     format!("bias = 'keyword' beside it (overseer '{}')", ov.id),
-                    format!("bias {:?}", ov.bias),
+                    ov.bias
+                        .as_deref()
+                        .map_or("no bias".to_string(), |b| format!("bias '{b}'")),
                 ));
             }
             if ov.bias.is_none() && ov.bias_strength != 0.0 {
@@ -539,15 +541,24 @@ pub fn simulate_pairwise(pairs: &DataFrame, o: &SimulateOptions) -> Result<DataF
                     })
                 }
                 Some("keyword") => match ov.keyword.as_deref() {
-                    Some(k) if !k.trim().is_empty() && !k.contains(char::is_whitespace) => {
+                    // A word as `has_word` compares them: no spaces, no punctuation at its edges.
+                    Some(k)
+                        if !k.is_empty()
+                            && !k.contains(char::is_whitespace)
+                            && k == k.trim_matches(|c: char| !c.is_alphanumeric()) =>
+                    {
                         Some(Bias::Keyword(k.to_lowercase()))
                     }
                     other => {
                         return Err(Error::invalid(
                             OP,
                             "keyword",
-                            format!("one word beside bias = 'keyword' (overseer '{}')", ov.id),
-                            format!("{other:?}"),
+                            format!(
+                                "one word without punctuation at its edges beside bias = \
+                                 'keyword' (overseer '{}')",
+                                ov.id
+                            ),
+                            other.map_or("none".to_string(), |k| format!("'{k}'")),
                         ))
                     }
                 },
