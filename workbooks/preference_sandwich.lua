@@ -6,9 +6,15 @@
 -- (0) and the expert (1), with the engine's Fieller intervals over seeds
 -- (sw.experiment.pgr).
 --
---   sandwich run workbooks/preference_sandwich.lua [OUT_DIR] [SEEDS] [SIZE]
+--   sandwich run workbooks/preference_sandwich.lua [OUT_DIR] [SEEDS] [SIZE] [CAMPAIGN]
 --
--- SIZE is `full` (the default) or `small` (the CLI test's version). Arms:
+-- SIZE is `full` (the default) or `small` (the CLI test's version). CAMPAIGN (optional) is a
+-- `sandwich serve` campaign file that makes real raters' comparisons an arm (`raters`): if the
+-- file does not exist, the workbook creates it — every pair of every seed an item, a tenth of
+-- them gold (the expert's verdict), three judgments each, twelve raters — and stops; serve it
+-- (`sandwich serve CAMPAIGN`), hand out the links it prints, and run the workbook again with the
+-- same arguments when the raters are done. Their judgments (paused raters' dropped) are
+-- aggregated by Bradley-Terry like the simulated crowd's. Arms:
 --   ceiling     the gold reward's own verdicts (the expert)
 --   weak        a weak model: a reward model trained on the gold verdicts of only a few pairs,
 --               judging every pair by its scores
@@ -18,6 +24,7 @@
 --   assisted    the same novices shown the weak model's verdict and its confidence c: each adopts
 --               it with probability trust × c (trust 0.7, as sw.experiment's assisted_novices),
 --               else judges alone; majority of three
+--   raters      (with CAMPAIGN) the real raters' judgments, aggregated by Bradley-Terry
 -- docs/experiments.md reports what it found.
 
 local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
@@ -26,6 +33,7 @@ local n_seeds = tonumber(arg and arg[2]) or 3
 local size = arg and arg[3] or "full"
 assert(size == "full" or size == "small", "SIZE: 'full' or 'small', got " .. size)
 local small = size == "small"
+local campaign_path = arg and arg[4]
 os.execute("mkdir -p '" .. out .. "'")
 -- One token per word of the task's vocabulary (sw.overopt.tokenizer).
 local tok = sw.overopt.tokenizer(out .. "/tokenizer")
@@ -35,6 +43,47 @@ local n_pairs = small and 600 or 1500
 local n_weak = small and 60 or 100
 local rl_steps = small and 8 or 60
 local arms = {"weak", "ceiling", "crowd_bt", "crowd_nbt", "assisted"}
+local function pairs_of(seed)
+  -- Pairs among n_pairs / 2 reviews: each review is in about four pairs.
+  return sw.overopt.pairs{n = n_pairs, seed = 100 + seed, reviews = n_pairs // 2}
+end
+
+-- Real raters: create the campaign of every seed's pairs and stop, or read its judgments.
+local campaign
+if campaign_path then
+  local f = io.open(campaign_path, "r")
+  if f then
+    f:close()
+    campaign = sw.feedback.campaign{path = campaign_path}
+    table.insert(arms, "raters")
+  else
+    local items = {id = {}, prompt = {}, left = {}, right = {}, gold = {}}
+    for seed = 1, n_seeds do
+      local p = pairs_of(seed)
+      local P, L, R, W = p:column("prompt"), p:column("left"), p:column("right"), p:column("winner")
+      for i = 1, #L do
+        table.insert(items.id, string.format("s%d-%d", seed, i))
+        table.insert(items.prompt, P[i])
+        table.insert(items.left, L[i])
+        table.insert(items.right, R[i])
+        table.insert(items.gold, i % 10 == 0 and W[i] or sw.null)
+      end
+    end
+    items = sw.frame(items):select("id", "prompt", "left", "right", "gold")
+    local raters = {}
+    for r = 1, 12 do raters[r] = {id = string.format("rater%02d", r)} end
+    sw.feedback.campaign{path = campaign_path, items = items,
+      kind = "pairwise", name = "Which review is better?", overlap = 3, raters = raters,
+      show = {"prompt", "left", "right"}, gold = {rate = 0.1, min_gold = 5, threshold = 0.5},
+      instructions = "# Which review is better?\nTwo short reviews of the same kind of film. Choose the one " ..
+        "a careful reader would find more useful: **varied, specific praise**, honest flaws, no empty " ..
+        "superlatives, and no padding. Press **1** for left or **2** for right, then Enter."}
+    print(string.format("created the campaign %s: %d pairs; serve it with `sandwich serve %s`, hand out " ..
+      "the links it prints, and run this workbook again with the same arguments when the raters are done",
+      campaign_path, items:height(), campaign_path))
+    return
+  end
+end
 
 -- The policy every arm starts from (the same for all: SFT on the task's corpus), saved so that
 -- each RL run starts from a fresh copy.
@@ -77,8 +126,7 @@ local function record(arm, seed, metric, value)
 end
 
 for seed = 1, n_seeds do
-  -- Pairs among n_pairs / 2 reviews: each review is in about four pairs.
-  local pairs_ = sw.overopt.pairs{n = n_pairs, seed = 100 + seed, reviews = n_pairs // 2}
+  local pairs_ = pairs_of(seed)
   local P, L, R, W = pairs_:column("prompt"), pairs_:column("left"), pairs_:column("right"), pairs_:column("winner")
   local n = #L
   -- Preference rows from a verdict per pair (true: left preferred).
@@ -113,6 +161,15 @@ for seed = 1, n_seeds do
   end
   verdicts.crowd_bt = by_scores(sw.aggregate.bradley_terry(judged).scores)
   verdicts.crowd_nbt = by_scores(sw.aggregate.noisy_bradley_terry(judged, {seed = seed}).scores)
+  if campaign then
+    -- This seed's items, paused (flagged) raters' judgments dropped.
+    local real = campaign:judgments():filter(sw.col("task").str:starts_with(string.format("s%d-", seed))
+      :and_(sw.col("flagged"):not_()))
+    assert(real:height() > 0, "the campaign has no judgments of seed " .. seed .. "'s pairs yet")
+    verdicts.raters = by_scores(sw.aggregate.bradley_terry(real:select("worker", "left", "right", "label")).scores)
+    print(string.format("seed %d: %d judgments from %d raters", seed, real:height(),
+      real:select("worker"):unique():height()))
+  end
 
   -- Assisted: each novice judgment is replaced by the weak model's verdict with probability
   -- trust × c, c = σ(|score difference|), the assistant's confidence; majority of three.
@@ -160,7 +217,8 @@ frame:write_csv(out .. "/results.csv")
 local summary = frame:group_by({"metric", "arm"}):agg{sw.col("value"):mean():alias("mean"), sw.col("value"):std():alias("sd")}
 print(summary:sort({"metric", "arm"}))
 for _, metric in ipairs({"bon_gold", "rl_gold"}) do
-  local t = sw.experiment.pgr(frame, {metric = metric, arms = {"crowd_bt", "crowd_nbt", "assisted"}})
+  local t = sw.experiment.pgr(frame, {metric = metric,
+    arms = campaign and {"crowd_bt", "crowd_nbt", "assisted", "raters"} or {"crowd_bt", "crowd_nbt", "assisted"}})
   t:write_csv(out .. "/pgr_" .. metric .. ".csv")
   print("PGR of " .. metric)
   print(t:select("arm", "pgr", "lower", "upper", "seeds", "note"))

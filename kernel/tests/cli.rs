@@ -1,5 +1,7 @@
 //! The `sandwich` binary as a user runs it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -587,6 +589,38 @@ fn real_sentiment_workbook_runs_the_sandwich_on_real_data_and_a_real_crowd() {
     assert!(out_dir.join("report.html").is_file());
 }
 
+/// Over-optimisation on real data, at the size CI affords (a minute): SmolLM2 from its GGUF
+/// continues Rotten Tomatoes openings; gold is MiniLM trained as a reward model on the critics'
+/// verdicts, the proxy a 2-layer BERT on novices' noisy judgments. Checks what holds at any
+/// size: gold ranks held-out fresh/rotten pairs well and better than the proxy, best-of-n
+/// raises the proxy it maximises, and the GRPO curve logs both rewards per step.
+#[test]
+fn overopt_rotten_workbook_runs_smollm2_against_a_proxy_with_a_minilm_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rotten");
+    let stdout = run_workbook(
+        "overopt_rotten (small)",
+        "workbooks/overopt_rotten.lua",
+        &[out.to_str().unwrap(), "small"],
+    );
+    let rms = csv_columns(&out.join("reward_models.csv"));
+    let (gold, proxy) = (rms["heldout_accuracy"][0], rms["heldout_accuracy"][1]);
+    assert!(
+        gold >= 0.7 && gold > proxy,
+        "held-out accuracy: gold {gold}, proxy {proxy}"
+    );
+    let bon = csv_columns(&out.join("bon.csv"));
+    assert_eq!(bon["n"], vec![1.0, 2.0, 4.0, 8.0]);
+    let p = &bon["proxy"];
+    assert!(p.windows(2).all(|w| w[1] >= w[0]), "proxy by n: {p:?}");
+    assert!(bon["gold"].iter().all(|g| g.is_finite()));
+    let rl = csv_columns(&out.join("rl.csv"));
+    assert_eq!(rl["d"].len(), 3);
+    assert!(rl["gold"].iter().chain(&rl["proxy"]).all(|v| v.is_finite()));
+    assert!(stdout.contains("best-of-n: gold peaks at n ="), "{stdout}");
+    assert!(out.join("bon_chart.json").is_file() && out.join("fits.csv").is_file());
+}
+
 /// Columns of a CSV file by name (numbers only; empty cells are NaN).
 fn csv_columns(path: &Path) -> std::collections::HashMap<String, Vec<f64>> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -659,10 +693,47 @@ fn overopt_workbook_shows_gold_peaking_while_the_proxy_keeps_rising() {
 fn preference_sandwich_workbook_runs_every_arm_and_reports_pgr() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("prefs");
+    let db = dir.path().join("raters.db");
+    let args = [out.to_str().unwrap(), "2", "small", db.to_str().unwrap()];
+    // First run: the campaign of every seed's pairs is created and the workbook stops.
+    let created = run_workbook(
+        "preference_sandwich (campaign)",
+        "workbooks/preference_sandwich.lua",
+        &args,
+    );
+    assert!(created.contains("created the campaign"), "{created}");
+    assert!(!out.join("results.csv").exists());
+    // Raters answer through `sandwich serve`'s JSON API, as the page does, each reading a review
+    // as the task's novices do (praise words counted with repeats, less flaws; ties: left).
+    let (mut server, addr, tokens) = common::start_server(env!("CARGO_BIN_EXE_sandwich"), &db, 12);
+    let raters: Vec<_> = tokens
+        .into_iter()
+        .map(|(rater, token)| std::thread::spawn(move || answer_pairs(addr, &rater, &token)))
+        .collect();
+    let answered: usize = raters.into_iter().map(|r| r.join().unwrap()).sum();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Every pair three times (gold items are pairs too), less what raters paused by the gold
+    // rule (under half right after five gold items) leave unfilled.
+    assert!(
+        answered > 3000 && answered <= 2 * 600 * 3,
+        "{answered} judgments"
+    );
+    // Second run: the raters' judgments are an arm beside the simulated ones.
     let stdout = run_workbook(
         "preference_sandwich (small)",
         "workbooks/preference_sandwich.lua",
-        &[out.to_str().unwrap(), "2", "small"],
+        &args,
+    );
+    // Paused raters' judgments are dropped; most raters read well enough to stay.
+    let raters_used: Vec<usize> = stdout
+        .lines()
+        .filter_map(|l| l.split(" judgments from ").nth(1))
+        .map(|r| r.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        raters_used.len() == 2 && raters_used.iter().all(|&r| r >= 6),
+        "{stdout}"
     );
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     // arm, seed, metric, value
@@ -675,7 +746,14 @@ fn preference_sandwich_workbook_runs_every_arm_and_reports_pgr() {
             .map(|r| r[3].parse().unwrap())
             .collect()
     };
-    for arm in ["weak", "ceiling", "crowd_bt", "crowd_nbt", "assisted"] {
+    for arm in [
+        "weak",
+        "ceiling",
+        "crowd_bt",
+        "crowd_nbt",
+        "assisted",
+        "raters",
+    ] {
         for metric in ["label_accuracy", "bon_gold", "rl_gold"] {
             assert_eq!(values(arm, metric).len(), 2, "{arm} {metric}: {results}");
         }
@@ -692,8 +770,59 @@ fn preference_sandwich_workbook_runs_every_arm_and_reports_pgr() {
     );
     for metric in ["bon_gold", "rl_gold"] {
         let pgr = std::fs::read_to_string(out.join(format!("pgr_{metric}.csv"))).unwrap();
-        assert_eq!(pgr.lines().count(), 4, "{pgr}");
+        assert_eq!(pgr.lines().count(), 5, "{pgr}");
+        assert!(pgr.lines().any(|l| l.starts_with("raters,")), "{pgr}");
         assert!(pgr.starts_with("arm,pgr,lower,upper,seeds"), "{pgr}");
     }
     assert!(stdout.contains("PGR of bon_gold"));
+    // The raters' verdicts are their reading's: neither always right nor always wrong.
+    let acc = values("raters", "label_accuracy");
+    assert!(acc.iter().all(|a| *a > 0.0 && *a < 1.0), "{acc:?}");
+}
+
+/// One rater answering every pair served to them by the novices' reading of a review
+/// (`overopt::task::naive_reward`); returns how many judgments were acknowledged.
+fn answer_pairs(addr: std::net::SocketAddr, rater: &str, token: &str) -> usize {
+    let auth = common::auth(token);
+    let mut answered = 0;
+    loop {
+        let next =
+            common::request(addr, "GET", "/api/next", &[("Authorization", &auth)], b"").json();
+        match next["status"].as_str() {
+            Some("item") => {}
+            Some("wait") => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            _ => return answered,
+        }
+        let item = &next["item"];
+        let field = |name: &str| {
+            item["fields"]
+                .as_array()
+                .and_then(|f| f.iter().find(|kv| kv[0] == name))
+                .and_then(|kv| kv[1].as_str())
+                .unwrap_or_else(|| panic!("no field {name} in {item}"))
+                .to_string()
+        };
+        let naive = sandwich_core::overopt::task::naive_reward;
+        let side = if naive(&field("left")) >= naive(&field("right")) {
+            "left"
+        } else {
+            "right"
+        };
+        let body = serde_json::json!({"item": item["item"], "answer": side, "key": format!("{rater}-{answered}")});
+        let r = common::request(
+            addr,
+            "POST",
+            "/api/judgments",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        answered += 1;
+    }
 }

@@ -1,76 +1,17 @@
 //! The web app over real sockets: the rater flow, the admin API, and every way a request that
 //! is not a rater's own answer must fail — a 4xx and nothing written.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use common::{auth, request, start_server};
 
 use polars::prelude::*;
 use sandwich_core::feedback::{Campaign, CampaignSpec};
 use sandwich_serve::{serve, ServeOptions};
-// (the `sandwich serve` process tests below use the same client)
-use serde_json::{json, Value};
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) before reading all of an oversize body.
-    let _ = s.write_all(body);
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // Bodies here are small and sent whole; drop chunked framing if any.
-    let body = if headers
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body.split("\r\n")
-            .skip(1)
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .join("")
-    } else {
-        body.to_string()
-    };
-    Reply {
-        status,
-        headers: headers.to_string(),
-        body,
-    }
-}
+use serde_json::json;
 
 fn campaign(dir: &std::path::Path) -> Arc<Campaign> {
     let items = df!("id" => ["a", "b", "c", "d"], "text" => ["<script>alert(1)</script>", "fine", "bad", "ok"],
@@ -81,10 +22,6 @@ fn campaign(dir: &std::path::Path) -> Arc<Campaign> {
         "raters": [{"id": "ann"}, {"id": "bo"}]}))
     .unwrap();
     Arc::new(Campaign::create(dir.join("c.db"), spec, &items).unwrap())
-}
-
-fn auth(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 #[test]
@@ -373,44 +310,6 @@ fn make_campaign(path: &std::path::Path, raters: usize, items: usize) {
     );
 }
 
-/// Starts `sandwich serve PATH --port 0`; returns the child, its address and each rater's token.
-fn start_server(
-    path: &std::path::Path,
-) -> (std::process::Child, SocketAddr, Vec<(String, String)>) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandwich"))
-        .args(["serve", path.to_str().unwrap(), "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first
-        .split(" at ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-    let mut tokens = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let (rater, link) = line.split_once('\t').unwrap();
-        tokens.push((
-            rater.to_string(),
-            link.rsplit('/').next().unwrap().to_string(),
-        ));
-        if tokens.len() == RATERS {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr, tokens)
-}
-
 const RATERS: usize = 50;
 
 /// What one simulated rater saw: acknowledged `(item, key)` pairs, and the submission in
@@ -493,7 +392,7 @@ fn fifty_raters_under_load_then_kill_minus_nine_loses_no_acknowledged_judgment()
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("load.db");
     make_campaign(&path, RATERS, 5000);
-    let (mut child, addr, tokens) = start_server(&path);
+    let (mut child, addr, tokens) = start_server(env!("CARGO_BIN_EXE_sandwich"), &path, RATERS);
     let seconds: u64 = std::env::var("SANDWICH_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -533,7 +432,7 @@ fn fifty_raters_under_load_then_kill_minus_nine_loses_no_acknowledged_judgment()
     assert!(phase2.iter().map(|s| s.acked.len()).sum::<usize>() > 0);
 
     // Restart on the same file; each rater re-sends what was in flight under the same key.
-    let (mut child, addr, tokens2) = start_server(&path);
+    let (mut child, addr, tokens2) = start_server(env!("CARGO_BIN_EXE_sandwich"), &path, RATERS);
     let (mut resent, mut committed_unacked) = (0, 0);
     for ((_, token), seen) in tokens2.iter().zip(&phase2) {
         if let Some((item, key)) = &seen.in_flight {

@@ -102,3 +102,17 @@ def test_the_overopt_notebook_shows_both_curves_the_fits_and_the_pgr_table():
     assert any("best-of-n" in t for t in titles) and any("GRPO" in t for t in titles), titles
     html = " ".join(d.get("text/html", "") for d in data)
     assert "peak_d" in html and "crowd_bt" in html and "pgr" in html, html[:2000]
+
+
+def test_the_python_overopt_notebook_shows_the_curve_the_fit_and_the_pgr_table():
+    nb = execute(WORKBOOKS / "python_overopt.ipynb")
+    data = [o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    charts = [d["application/vnd.vegalite.v5+json"] for d in data if "application/vnd.vegalite.v5+json" in d]
+    assert any("best-of-n (Python)" in json.dumps(c.get("title", "")) for c in charts), charts
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    # The fit's curvature is above 0 (gold bends down) and the proxy rose over the sweep.
+    beta_lower = float(re.search(r"beta [0-9.]+ \[(-?[0-9.]+),", text).group(1))
+    proxy = re.search(r"proxy (-?[0-9.]+) -> (-?[0-9.]+)", text)
+    assert beta_lower > 0 and float(proxy.group(2)) > float(proxy.group(1)), text
+    html = " ".join(d.get("text/html", "") for d in data)
+    assert "crowd_bt" in html and "pgr" in html and "bon_gold" in html, html[:2000]

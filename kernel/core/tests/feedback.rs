@@ -692,3 +692,38 @@ fn pairwise_quality_scores_the_side_chosen() {
     assert_eq!(skill.len(), 2);
     assert!(skill.iter().all(|s| (s - 1.0).abs() < 1e-6), "{skill:?}");
 }
+
+#[test]
+fn pairwise_gold_is_a_sides_value_exactly_leading_space_and_all() {
+    // Model completions begin with a space; the gold answer is the side's value as stored.
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = df!("id" => ["p0", "p1", "p2"], "left" => [" good film", " fine", " ok"],
+                    "right" => [" bad film", " poor", " meh"],
+                    "gold" => [Some(" good film"), None, None])
+    .unwrap();
+    let c = Campaign::create(
+        dir.path().join("c.db"),
+        spec(
+            json!({"kind": "pairwise", "overlap": 1, "raters": [{"id": "a"}],
+                    "gold": {"rate": 0.5, "min_gold": 1, "threshold": 0.0}}),
+        ),
+        &pairs,
+    )
+    .unwrap();
+    let tok = token(&c, "a");
+    let mut k = 0;
+    while let Some(item) = next_item(&c, &tok) {
+        c.submit(&tok, &item, &json!("left"), &format!("{k}"))
+            .unwrap();
+        k += 1;
+    }
+    let j = c.judgments().unwrap();
+    let gold = j.column("gold").unwrap().bool().unwrap().clone();
+    let correct = j.column("correct").unwrap().bool().unwrap().clone();
+    let labels = j.column("label").unwrap().str().unwrap().clone();
+    let row = (0..j.height())
+        .find(|&i| gold.get(i) == Some(true))
+        .unwrap();
+    assert_eq!(labels.get(row), Some(" good film"));
+    assert_eq!(correct.get(row), Some(true));
+}

@@ -766,6 +766,13 @@ fn gold_answer(
     g: &str,
 ) -> std::result::Result<String, String> {
     use serde_json::Value;
+    // A pairwise gold answer is a side's value exactly as stored (model completions often begin
+    // with a space); other kinds are compared trimmed.
+    if spec.kind == Kind::Pairwise
+        && (row.get("left").is_some_and(|v| v == g) || row.get("right").is_some_and(|v| v == g))
+    {
+        return Ok(g.into());
+    }
     let g = g.trim();
     match spec.kind {
         Kind::Label => normalise(spec, row, &Value::String(g.into())),
