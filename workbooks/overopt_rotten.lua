@@ -12,8 +12,8 @@
 --   python3 tests/data/fetch_real_data.py
 --   sandwich run workbooks/overopt_rotten.lua [OUT_DIR] [SIZE]
 --
--- SIZE is `full` (the default; about ten minutes on 2 cores) or `small` (the CLI test's version,
--- a minute or two). OUT_DIR gets bon.csv, rl.csv, fits.csv, reward_models.csv and the charts'
+-- SIZE is `full` (the default; about a quarter of an hour on 2 cores) or `small` (the CLI test's
+-- version, about a minute). OUT_DIR gets bon.csv, rl.csv, fits.csv, reward_models.csv and the charts'
 -- vega-lite specs. The models are $SANDWICH_SMOLLM2_GGUF and $SANDWICH_MINILM_DIR (tests/run.sh
 -- sets both), else the packages' files (asked of python3). Nothing is downloaded at run time.
 
@@ -46,38 +46,60 @@ local function minilm_dir()
 end
 local function words(s) return select(2, s:gsub("%S+", "")) end
 
--- The critics' snippets, shuffled once and split: gold's training pairs, the novices' pairs,
--- held-out pairs to check both reward models, and the openings the policy continues.
-local snippets = sw.tasks.load("rotten_tomatoes"):sample{fraction = 1.0, shuffle = true, seed = 1}
-local texts, labels = snippets:column("input"), snippets:column("label")
-local fresh, rotten = {}, {}
-for i, t in ipairs(texts) do
-  if words(t) >= 8 then table.insert(labels[i] == 1 and fresh or rotten, t) end
+-- The critics' snippets, de-duplicated and split by film (a film's other verdicts predict a
+-- snippet's, so a split by snippet would leak): 60% of the films give gold's training pairs, 20%
+-- the novices' pairs, 20% the held-out pairs that check both reward models and the openings the
+-- policy continues.
+local snippets = sw.tasks.load("rotten_tomatoes"):unique{subset = {"input"}, keep = "none"}
+  :sample{fraction = 1.0, shuffle = true, seed = 1}
+local films = snippets:select("movie"):unique():sort("movie"):sample{fraction = 1.0, shuffle = true, seed = 1}
+  :column("movie")
+local part_of = {}
+for i, m in ipairs(films) do
+  part_of[m] = i <= 0.6 * #films and "gold" or i <= 0.8 * #films and "novice" or "test"
 end
-local cursor = {fresh = 0, rotten = 0}
-local function take(pool, name, n)
+local texts, labels, movies = snippets:column("input"), snippets:column("label"), snippets:column("movie")
+local pools = {}
+for _, part in ipairs({"gold", "novice", "test"}) do pools[part] = {fresh = {}, rotten = {}, used = {fresh = 0, rotten = 0}} end
+for i, t in ipairs(texts) do
+  if words(t) >= 8 then table.insert(pools[part_of[movies[i]]][labels[i] == 1 and "fresh" or "rotten"], t) end
+end
+local function take(part, kind, n)
+  local pool = pools[part]
+  assert(pool.used[kind] + n <= #pool[kind], string.format("only %d %s snippets in the %s films", #pool[kind], kind, part))
   local xs = {}
-  for i = 1, n do xs[i] = pool[cursor[name] + i] end
-  cursor[name] = cursor[name] + n
+  for i = 1, n do xs[i] = pool[kind][pool.used[kind] + i] end
+  pool.used[kind] = pool.used[kind] + n
   return xs
 end
--- n pairs of one fresh and one rotten snippet; the prompt is empty (the reward models judge the
--- whole snippet, as they judge an opening and its continuation together).
-local function pairs_of(n)
-  local f, r = take(fresh, "fresh", n), take(rotten, "rotten", n)
+-- n pairs of one fresh and one rotten snippet with an empty prompt: the reward models judge a
+-- whole text, and the policy's samples are scored the same way (opening .. continuation).
+local function pairs_of(part, n)
   local p = {}
   for i = 1, n do p[i] = "" end
-  return sw.frame{prompt = p, chosen = f, rejected = r}
+  return sw.frame{prompt = p, chosen = take(part, "fresh", n), rejected = take(part, "rotten", n)}
 end
 local n_gold, n_proxy, n_test = small and 400 or 1500, small and 200 or 500, small and 200 or 500
-local gold_pairs, novice_pairs, test_pairs = pairs_of(n_gold), pairs_of(n_proxy), pairs_of(n_test)
+local gold_pairs, novice_pairs, test_pairs = pairs_of("gold", n_gold), pairs_of("novice", n_proxy),
+  pairs_of("test", n_test)
+local max_length = 64
+
+-- A reward model as a reward function on whole texts: prompt and completion joined, scored with
+-- an empty prompt — the form it was trained in.
+local function on_whole_text(rm)
+  return function(prompts, completions)
+    local empty, whole = {}, {}
+    for i, c in ipairs(completions) do empty[i], whole[i] = "", prompts[i] .. c end
+    return rm:score(sw.frame{prompt = empty, completion = whole}, {max_length = max_length}):column("score")
+  end
+end
 
 -- Accuracy of a reward model on held-out pairs: the share where the fresh snippet scores higher.
 local function pair_accuracy(rm, pairs)
   local n = pairs:height()
   local both = sw.frame{prompt = pairs:column("prompt"), completion = pairs:column("chosen")}
     :vstack(sw.frame{prompt = pairs:column("prompt"), completion = pairs:column("rejected")})
-  local s = rm:score(both):column("score")
+  local s = rm:score(both, {max_length = max_length}):column("score")
   local right = 0
   for i = 1, n do if s[i] > s[n + i] then right = right + 1 end end
   return right / n
@@ -85,8 +107,8 @@ end
 
 -- Gold: MiniLM as a Bradley-Terry reward model on the critics' verdicts.
 local gold = sw.model.load(minilm_dir(), {head = "scalar", seed = 1})
-local gm = sw.train.reward{model = gold, data = gold_pairs, epochs = 1, batch_size = 16, lr = 1e-4,
-                           max_length = 64, seed = 1}
+sw.train.reward{model = gold, data = gold_pairs, epochs = 1, batch_size = 16, lr = 1e-4,
+                max_length = max_length, seed = 1}
 local gold_acc = pair_accuracy(gold, test_pairs)
 print(string.format("gold: MiniLM reward model, %d verdict pairs, held-out accuracy %.3f (%d s)",
   n_gold, gold_acc, os.time() - t0))
@@ -96,8 +118,8 @@ print(string.format("gold: MiniLM reward model, %d verdict pairs, held-out accur
 local lefts, rights, winners, ll, rl = {}, {}, {}, {}, {}
 local ch, rj = novice_pairs:column("chosen"), novice_pairs:column("rejected")
 for i = 1, #ch do
-  -- The fresh snippet on a random side (seeded by position), as a judge would see it.
-  local swap = (i * 7919) % 2 == 0
+  -- The fresh snippet on alternating sides (no simulated novice here has a position bias).
+  local swap = i % 2 == 0
   lefts[i], rights[i] = swap and rj[i] or ch[i], swap and ch[i] or rj[i]
   winners[i] = ch[i]
   ll[i], rl[i] = words(lefts[i]), words(rights[i])
@@ -117,24 +139,37 @@ local prefs = judged:with_columns{
 }:select("prompt", "chosen", "rejected")
 local proxy = sw.model.new{arch = "bert", tokenizer = minilm_dir(), hidden_size = 64, layers = 2, heads = 4,
                            head = "scalar", seed = 2}
-sw.train.reward{model = proxy, data = prefs, epochs = 3, batch_size = 16, lr = 1e-3, max_length = 64, seed = 2}
+sw.train.reward{model = proxy, data = prefs, epochs = 3, batch_size = 16, lr = 1e-3, max_length = max_length, seed = 2}
 local proxy_acc = pair_accuracy(proxy, test_pairs)
 print(string.format("proxy: 2-layer BERT on %d novice judgments (%.0f%% right), held-out accuracy %.3f (%d s)",
   judged:height(), 100 * novice_acc, proxy_acc, os.time() - t0))
-sw.frame{model = {"gold", "proxy"}, pairs = {n_gold, judged:height()}, labels_right = {1.0, novice_acc},
+sw.frame{model = {"gold", "proxy"}, training_rows = {n_gold, judged:height()}, labels_right = {1.0, novice_acc},
          heldout_accuracy = {gold_acc, proxy_acc}}:write_csv(out .. "/reward_models.csv")
 
--- The policy and its prompts: the first five words of held-out snippets, fresh and rotten alike.
+-- The policy and its prompts: the first five words of held-out films' snippets, half fresh, half
+-- rotten.
 local policy = sw.model.load(smollm2_gguf())
 local n_prompts = small and 4 or 16
-local prompts = {}
-for i, t in ipairs(take(fresh, "fresh", n_prompts // 2)) do prompts[#prompts + 1] = t:match("^%s*(%S+%s+%S+%s+%S+%s+%S+%s+%S+)") end
-for i, t in ipairs(take(rotten, "rotten", n_prompts // 2)) do prompts[#prompts + 1] = t:match("^%s*(%S+%s+%S+%s+%S+%s+%S+%s+%S+)") end
+local function openings(kind, n)
+  local xs = {}
+  for i, t in ipairs(take("test", kind, n)) do xs[i] = t:match("^%s*(%S+%s+%S+%s+%S+%s+%S+%s+%S+)") end
+  return xs
+end
+local prompts, rl_prompts = {}, {}
+local f, r = openings("fresh", n_prompts // 2), openings("rotten", n_prompts // 2)
+for i = 1, n_prompts // 2 do
+  table.insert(prompts, f[i])
+  table.insert(prompts, r[i])
+end
+-- GRPO uses the first half of them (all, small), every one at every step: a step's mean reward
+-- then compares like with like (a step that drew more rotten openings would score lower).
+for i = 1, small and n_prompts or n_prompts // 2 do rl_prompts[i] = prompts[i] end
+local proxy_reward, gold_reward = on_whole_text(proxy), on_whole_text(gold)
 local sampling = {max_new_tokens = small and 12 or 24, temperature = 1.0, seed = 4, batch_size = 32}
 
 -- Best-of-n from one pool per prompt.
 local t1 = os.time()
-local opts = {model = policy, prompts = prompts, proxy = proxy, gold = gold, n = small and 8 or 64}
+local opts = {model = policy, prompts = prompts, proxy = proxy_reward, gold = gold_reward, n = small and 8 or 64}
 for k, v in pairs(sampling) do opts[k] = v end
 local bon = sw.overopt.best_of_n(opts)
 bon:write_csv(out .. "/bon.csv")
@@ -144,8 +179,8 @@ print(string.format("best-of-n: %d samples in %d s", #prompts * opts.n, os.time(
 -- GRPO against the proxy with LoRA adapters, gold logged on the same samples.
 local t2 = os.time()
 sw.lora{model = policy, rank = 8, alpha = 16, seed = 1}
-local rl_curve = sw.overopt.rl{method = "grpo", model = policy, prompts = prompts, proxy = proxy, gold = gold,
-  steps = small and 3 or 24, prompts_per_step = small and 2 or 4, num_generations = 4, batch_size = 16,
+local rl_curve = sw.overopt.rl{method = "grpo", model = policy, prompts = rl_prompts, proxy = proxy_reward,
+  gold = gold_reward, steps = small and 3 or 16, prompts_per_step = #rl_prompts, num_generations = 4, batch_size = 16,
   lr = 5e-4, beta = 0.04, max_new_tokens = sampling.max_new_tokens, temperature = 1.0, seed = 5}
 rl_curve:write_csv(out .. "/rl.csv")
 print(rl_curve:select("step", "d", "proxy", "gold", "completions/mean_length"))

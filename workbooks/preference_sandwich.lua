@@ -10,8 +10,9 @@
 --
 -- SIZE is `full` (the default) or `small` (the CLI test's version). CAMPAIGN (optional) is a
 -- `sandwich serve` campaign file that makes real raters' comparisons an arm (`raters`): if the
--- file does not exist, the workbook creates it — every pair of every seed an item, a tenth of
--- them gold (the expert's verdict), three judgments each, twelve raters — and stops; serve it
+-- file does not exist, the workbook creates it — every pair of every seed an item, three
+-- judgments each, a tenth of them gold (the expert's verdict, shown at raters' gold turns to
+-- check them), twelve raters — and stops; serve it
 -- (`sandwich serve CAMPAIGN`), hand out the links it prints, and run the workbook again with the
 -- same arguments when the raters are done. Their judgments (paused raters' dropped) are
 -- aggregated by Bradley-Terry like the simulated crowd's. Arms:
@@ -29,7 +30,7 @@
 
 local here = (arg and arg[0] or ""):match("^(.*/)") or "./"
 local out = arg and arg[1] or "preference-sandwich-results"
-local n_seeds = tonumber(arg and arg[2]) or 3
+local n_seeds = tonumber(arg and arg[2]) or 5
 local size = arg and arg[3] or "full"
 assert(size == "full" or size == "small", "SIZE: 'full' or 'small', got " .. size)
 local small = size == "small"
@@ -56,6 +57,13 @@ if campaign_path then
     f:close()
     campaign = sw.feedback.campaign{path = campaign_path}
     table.insert(arms, "raters")
+    -- Every seed's pairs judged, before any training starts.
+    local tasks = campaign:judgments():select("task")
+    for seed = 1, n_seeds do
+      assert(tasks:filter(sw.col("task").str:starts_with(string.format("s%d-", seed))):height() > 0,
+        string.format("%s has no judgments of seed %d's pairs (made with fewer SEEDS, or not rated yet)",
+          campaign_path, seed))
+    end
   else
     local items = {id = {}, prompt = {}, left = {}, right = {}, gold = {}}
     for seed = 1, n_seeds do
@@ -75,9 +83,10 @@ if campaign_path then
     sw.feedback.campaign{path = campaign_path, items = items,
       kind = "pairwise", name = "Which review is better?", overlap = 3, raters = raters,
       show = {"prompt", "left", "right"}, gold = {rate = 0.1, min_gold = 5, threshold = 0.5},
-      instructions = "# Which review is better?\nTwo short reviews of the same kind of film. Choose the one " ..
-        "a careful reader would find more useful: **varied, specific praise**, honest flaws, no empty " ..
-        "superlatives, and no padding. Press **1** for left or **2** for right, then Enter."}
+      instructions = "# Which review is better?\nTwo short film reviews (the prompt is the left one's). " ..
+        "The better review praises in **varied** words (a word said twice counts once), names " ..
+        "**fewer flaws**, avoids the empty superlative *masterpiece*, and stays **short** (about 12 " ..
+        "words at most). Press **1** for left or **2** for right, then Enter."}
     print(string.format("created the campaign %s: %d pairs; serve it with `sandwich serve %s`, hand out " ..
       "the links it prints, and run this workbook again with the same arguments when the raters are done",
       campaign_path, items:height(), campaign_path))
@@ -165,7 +174,15 @@ for seed = 1, n_seeds do
     -- This seed's items, paused (flagged) raters' judgments dropped.
     local real = campaign:judgments():filter(sw.col("task").str:starts_with(string.format("s%d-", seed))
       :and_(sw.col("flagged"):not_()))
-    assert(real:height() > 0, "the campaign has no judgments of seed " .. seed .. "'s pairs yet")
+    -- The campaign must be this run's: made with the same SIZE and seeds, its pairs are these.
+    local known = {}
+    for i = 1, n do known[L[i] .. "\0" .. R[i]] = true end
+    local rl_, rr_ = real:column("left"), real:column("right")
+    for j = 1, #rl_ do
+      assert(known[rl_[j] .. "\0" .. rr_[j]], string.format("%s: a judged pair of seed %d is not among this run's " ..
+        "pairs: the campaign was made with another SIZE (run with the SIZE and SEEDS it was made with)",
+        campaign_path, seed))
+    end
     verdicts.raters = by_scores(sw.aggregate.bradley_terry(real:select("worker", "left", "right", "label")).scores)
     print(string.format("seed %d: %d judgments from %d raters", seed, real:height(),
       real:select("worker"):unique():height()))

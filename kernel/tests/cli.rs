@@ -713,8 +713,8 @@ fn preference_sandwich_workbook_runs_every_arm_and_reports_pgr() {
     let answered: usize = raters.into_iter().map(|r| r.join().unwrap()).sum();
     server.kill().unwrap();
     server.wait().unwrap();
-    // Every pair three times (gold items are pairs too), less what raters paused by the gold
-    // rule (under half right after five gold items) leave unfilled.
+    // 1080 ordinary pairs three times each, plus gold items at the raters' gold turns (a tenth
+    // of each rater's answers), less what raters paused by the gold rule leave unfilled.
     assert!(
         answered > 3000 && answered <= 2 * 600 * 3,
         "{answered} judgments"

@@ -111,7 +111,7 @@ def test_the_python_overopt_notebook_shows_the_curve_the_fit_and_the_pgr_table()
     assert any("best-of-n (Python)" in json.dumps(c.get("title", "")) for c in charts), charts
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     # The fit's curvature is above 0 (gold bends down) and the proxy rose over the sweep.
-    beta_lower = float(re.search(r"beta [0-9.]+ \[(-?[0-9.]+),", text).group(1))
+    beta_lower = float(re.search(r"beta -?[0-9.]+ \[(-?[0-9.]+),", text).group(1))
     proxy = re.search(r"proxy (-?[0-9.]+) -> (-?[0-9.]+)", text)
     assert beta_lower > 0 and float(proxy.group(2)) > float(proxy.group(1)), text
     html = " ".join(d.get("text/html", "") for d in data)

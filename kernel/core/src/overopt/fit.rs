@@ -150,7 +150,16 @@ pub fn fit_gao(d: &[f64], reward: &[f64], form: GaoForm, level: f64) -> Result<G
         .map(|(&di, &yi)| (yi - form.eval(di, alpha, beta)).powi(2))
         .sum();
     let dof = (d.len() - 2) as f64;
-    let s2 = rss / dof;
+    // Points at d = 0 carry no information on α or β (both forms are 0 there) but count in
+    // scipy's n − 2. With fewer than three points at d > 0 the two coefficients pass exactly
+    // through the informative points and nothing is left to estimate the error from: the
+    // standard errors are unknown (infinite), not the zero scipy's convention would give.
+    let informative = d.iter().filter(|&&v| v > 0.0).count();
+    let s2 = if informative > 2 {
+        rss / dof
+    } else {
+        f64::INFINITY
+    };
     let (alpha_se, beta_se) = ((s22 / det * s2).sqrt(), (s11 / det * s2).sqrt());
     let q = t_quantile(1.0 - (1.0 - level) / 2.0, dof);
     Ok(GaoFit {
@@ -185,6 +194,10 @@ mod tests {
         }
         let f = fit_gao(&[0.0, 1.0, 2.0], &[0.0, 0.5, 0.0], GaoForm::BestOfN, 0.9).unwrap();
         assert!((f.peak().unwrap() - 1.0).abs() < 1e-9);
+        // Two points at d > 0 determine α and β exactly and leave no error to estimate: the
+        // intervals are unbounded, not zero-width.
+        assert!(f.alpha_se.is_infinite() && f.beta_ci.0 == f64::NEG_INFINITY, "{f:?}");
+        assert!(f.alpha_ci.1 == f64::INFINITY);
     }
 
     #[test]
