@@ -74,7 +74,9 @@ def fit(
     started: best-of-n `R(d) = d (α − β d)` (`form = "bon"`) and RL `R(d) = d (α − β log d)`
     (`form = "rl"`). Least squares as scipy's `curve_fit` (both forms are linear in α and β, so the
     solution is exact), its standard errors (residual variance with n − 2 degrees of freedom) and
-    t intervals at `level`; checked against scipy on fixtures
+    t intervals at `level` — except that with fewer than three points at d > 0 (both forms are 0 at
+    d = 0, so such points say nothing of α and β) the fit passes exactly through the rest and the
+    intervals are unbounded (−inf, inf), where scipy would report zero width; checked against scipy on fixtures
     (`tests/parity/make_overopt_fixtures.py`). For best-of-n with n samples the analytic
     KL is `log n − (n − 1)/n` (`sw.best_of_n` reports it beside the measured one).
 
