@@ -196,7 +196,10 @@ mod tests {
         assert!((f.peak().unwrap() - 1.0).abs() < 1e-9);
         // Two points at d > 0 determine α and β exactly and leave no error to estimate: the
         // intervals are unbounded, not zero-width.
-        assert!(f.alpha_se.is_infinite() && f.beta_ci.0 == f64::NEG_INFINITY, "{f:?}");
+        assert!(
+            f.alpha_se.is_infinite() && f.beta_ci.0 == f64::NEG_INFINITY,
+            "{f:?}"
+        );
         assert!(f.alpha_ci.1 == f64::INFINITY);
     }
 
