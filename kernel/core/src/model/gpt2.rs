@@ -3,7 +3,8 @@
 use candle_core::Tensor;
 
 use super::config::Gpt2Config;
-use super::inputs::{Inputs, KvCache};
+use super::inputs::Inputs;
+use super::kv_cache::KvCache;
 use super::{LinearKind, Model};
 use crate::nn::{attention, layer_norm};
 use crate::Result;
@@ -38,14 +39,14 @@ pub(super) fn forward(
         let a = ln(&h, &format!("h.{l}.ln_1"))?;
         let qkv = m.linear(&a, &format!("{b}attn.c_attn"), LinearKind::Conv1D, train)?;
         let q = split(qkv.narrow(2, 0, c.hidden)?)?;
-        let mut k = split(qkv.narrow(2, c.hidden, c.hidden)?)?;
-        let mut v = split(qkv.narrow(2, 2 * c.hidden, c.hidden)?)?;
-        if let Some(cache) = cache.as_deref_mut() {
-            (k, v) = cache.append(l, k.contiguous()?, v.contiguous()?)?;
+        let k = split(qkv.narrow(2, c.hidden, c.hidden)?)?;
+        let v = split(qkv.narrow(2, 2 * c.hidden, c.hidden)?)?;
+        let y = match cache.as_deref_mut() {
+            Some(cache) => cache.attend(l, &q, k.contiguous()?, v.contiguous()?, &mask)?,
+            None => attention(&q, &k, &v, Some(&mask))?,
         }
-        let y = attention(&q, &k, &v, Some(&mask))?
-            .transpose(1, 2)?
-            .reshape((x.batch, x.len, c.hidden))?;
+        .transpose(1, 2)?
+        .reshape((x.batch, x.len, c.hidden))?;
         h = (h + m.linear(&y, &format!("{b}attn.c_proj"), LinearKind::Conv1D, train)?)?;
         let f = ln(&h, &format!("h.{l}.ln_2"))?;
         let f = m.linear(&f, &format!("{b}mlp.c_fc"), LinearKind::Conv1D, train)?;

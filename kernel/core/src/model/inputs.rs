@@ -166,41 +166,6 @@ fn positions_from_mask(
     out
 }
 
-/// Keys and values of earlier positions, per layer: (batch, kv_heads, past, head_dim).
-#[derive(Clone, Default)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-}
-
-impl KvCache {
-    pub fn new(layers: usize) -> Self {
-        Self {
-            layers: vec![None; layers],
-        }
-    }
-
-    /// Appends this step's keys and values and returns the whole sequence's. Detached: a cache
-    /// serves generation only, and a cached tensor that kept its autograd history would keep
-    /// every earlier step's activations alive (memory and time growing with each token).
-    pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
-        let (k, v) = (k.detach(), v.detach());
-        let kv = match self.layers[layer].take() {
-            None => (k, v),
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-        };
-        self.layers[layer] = Some(kv.clone());
-        Ok(kv)
-    }
-
-    /// Keeps only the given rows of the batch (finished sequences leave the batch).
-    pub fn select(&mut self, rows: &Tensor) -> Result<()> {
-        for kv in self.layers.iter_mut().flatten() {
-            *kv = (kv.0.index_select(rows, 0)?, kv.1.index_select(rows, 0)?);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

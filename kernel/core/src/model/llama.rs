@@ -3,7 +3,8 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{LlamaConfig, RopeScaling};
-use super::inputs::{Inputs, KvCache};
+use super::inputs::Inputs;
+use super::kv_cache::{repeat_kv, KvCache};
 use super::{LinearKind, Model};
 use crate::nn::{attention, rms_norm, rope};
 use crate::Result;
@@ -66,17 +67,6 @@ fn rope_tables(c: &LlamaConfig, x: &Inputs, m: &Model, dev: &Device) -> Result<(
     ))
 }
 
-/// (batch, kv_heads, t, d) → (batch, kv_heads * n_rep, t, d), each kv head serving n_rep queries.
-fn repeat_kv(t: Tensor, n_rep: usize) -> Result<Tensor> {
-    if n_rep == 1 {
-        return Ok(t);
-    }
-    let (b, h, len, d) = t.dims4()?;
-    Ok(t.unsqueeze(2)?
-        .broadcast_as((b, h, n_rep, len, d))?
-        .reshape((b, h * n_rep, len, d))?)
-}
-
 /// Final hidden states (batch, len, hidden).
 pub(super) fn forward(
     m: &Model,
@@ -108,18 +98,20 @@ pub(super) fn forward(
         let k = heads(lin(&a, "self_attn.k_proj")?, c.kv_heads)?;
         let v = heads(lin(&a, "self_attn.v_proj")?, c.kv_heads)?;
         let q = rope(&q.contiguous()?, &cos, &sin)?;
-        let mut k = rope(&k.contiguous()?, &cos, &sin)?;
-        let mut v = v.contiguous()?;
-        if let Some(cache) = cache.as_deref_mut() {
-            (k, v) = cache.append(l, k, v)?;
+        let k = rope(&k.contiguous()?, &cos, &sin)?;
+        let v = v.contiguous()?;
+        let y = match cache.as_deref_mut() {
+            Some(cache) => cache.attend(l, &q, k, v, &mask)?,
+            None => {
+                let n_rep = c.heads / c.kv_heads;
+                attention(
+                    &q,
+                    &repeat_kv(k, n_rep)?,
+                    &repeat_kv(v, n_rep)?,
+                    Some(&mask),
+                )?
+            }
         }
-        let n_rep = c.heads / c.kv_heads;
-        let y = attention(
-            &q,
-            &repeat_kv(k, n_rep)?,
-            &repeat_kv(v, n_rep)?,
-            Some(&mask),
-        )?
         .transpose(1, 2)?
         .reshape((x.batch, x.len, c.heads * d))?;
         h = (h + lin(&y, "self_attn.o_proj")?)?;

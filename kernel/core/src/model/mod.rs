@@ -13,6 +13,7 @@ mod gguf;
 mod gpt2;
 mod inputs;
 pub(crate) mod io;
+mod kv_cache;
 mod llama;
 mod lora;
 mod params;
@@ -27,7 +28,8 @@ use serde_json::{json, Value};
 pub use build::{argmax, head_of, hf_config, softmax, LoadOptions, NewOptions};
 pub use config::{Activation, Arch, BertConfig, Gpt2Config, LlamaConfig, RopeScaling};
 pub use generate::{generations_frame, logprobs_frame, GenerateOptions, Generation};
-pub use inputs::{Inputs, KvCache, Padding};
+pub use inputs::{Inputs, Padding};
+pub use kv_cache::KvCache;
 pub use lora::{LoraConfig, LoraOptions};
 pub use params::{Init, Params, Spec};
 pub use tokenizer::Tokenizer;
@@ -747,7 +749,7 @@ impl Model {
         };
         let bias = format!("{module}.bias");
         if self.params.contains(&bias) {
-            y = y.broadcast_add(&self.params.get(&bias)?)?;
+            y = crate::nn::add_bias(&y, &self.params.get(&bias)?)?;
         }
         if let Some(lora) = &self.lora {
             if let Some(delta) = lora.delta(self, &x2, module, train)? {

@@ -46,11 +46,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?; // (..., 1)
         centered.broadcast_div(&(var + eps)?.sqrt()?)?
     };
-    let scaled = normed.broadcast_mul(weight)?;
-    Ok(match bias {
-        Some(b) => scaled.broadcast_add(b)?,
-        None => scaled,
-    })
+    super::scale_shift(&normed, weight, bias)
 }
 
 /// RMS normalisation over the last dimension, as Llama's `LlamaRMSNorm`. On the CPU in f32 the
@@ -60,7 +56,7 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
         let normed = x
             .contiguous()?
             .apply_op1(super::fused::Normalize { eps, center: false })?;
-        return Ok(normed.broadcast_mul(weight)?);
+        return super::scale_shift(&normed, weight, None);
     }
     let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?; // (..., 1)
     Ok(x.broadcast_div(&rms)?.broadcast_mul(weight)?)

@@ -29,7 +29,12 @@ fn targets<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&
 /// sees one row per sequence, and handing a few hundred floats to another thread costs more than
 /// computing them (this used to spawn threads per call — a fresh 2 MB stack, page-faulted and
 /// zeroed, every time: an eighth of a decoding step).
-fn par_rows(n: usize, width: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+pub(super) fn par_rows(
+    n: usize,
+    width: usize,
+    out: &mut [f32],
+    f: impl Fn(usize, &mut [f32]) + Sync,
+) {
     use rayon::prelude::*;
     let width = width.max(1);
     if n * width < PARALLEL_MIN {
@@ -49,7 +54,7 @@ fn par_rows(n: usize, width: usize, out: &mut [f32], f: impl Fn(usize, &mut [f32
 }
 
 /// Elements below which a row-wise kernel runs on one thread.
-const PARALLEL_MIN: usize = 1 << 15;
+pub(super) const PARALLEL_MIN: usize = 1 << 15;
 
 fn logsumexp(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -302,18 +307,18 @@ impl candle_core::CustomOp3 for NormalizeGrad {
     }
 }
 
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-const GELU_C: f32 = 0.044_715;
-
 /// GELU's tanh approximation (`gelu_new`), `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, in one pass;
 /// its backward in one pass too. Candle's own backward composes two `powf`s, a `tanh` and
-/// eight temporaries per element, a fifth of a small GPT-2's training step.
+/// eight temporaries per element, a fifth of a small GPT-2's training step. The element-wise
+/// math is vectorised (`fastmath.rs`).
 pub(crate) struct GeluTanh;
 
-/// Applies `f` elementwise to `x` in chunks on all cores.
+/// Elements per chunk of [`par_map`].
+const CHUNK: usize = 1 << 14;
+
+/// Applies `f(chunk index, output chunk)` to `x` in chunks of [`CHUNK`] on all cores.
 fn par_map(x: &[f32], f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
-    const CHUNK: usize = 1 << 14;
     let chunks = x.len().div_ceil(CHUNK);
     par_rows(chunks, CHUNK, &mut out, f);
     out
@@ -327,11 +332,8 @@ impl candle_core::CustomOp1 for GeluTanh {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, _) = last_dim(self.name(), s, l)?;
         let out = par_map(x, |chunk, o| {
-            let start = chunk * (1 << 14);
-            for (o, &v) in o.iter_mut().zip(&x[start..]) {
-                let t = (SQRT_2_OVER_PI * v * (1.0 + GELU_C * v * v)).tanh();
-                *o = 0.5 * v * (1.0 + t);
-            }
+            let start = chunk * CHUNK;
+            super::fastmath::gelu_tanh(&x[start..start + o.len()], o);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -368,13 +370,9 @@ impl CustomOp2 for GeluTanhGrad {
             candle_core::bail!("gelu-tanh-grad: gradient of another shape");
         }
         let out = par_map(x, |chunk, o| {
-            let start = chunk * (1 << 14);
-            for ((o, &v), &gv) in o.iter_mut().zip(&x[start..]).zip(&g[start..]) {
-                let v2 = v * v;
-                let t = (SQRT_2_OVER_PI * v * (1.0 + GELU_C * v2)).tanh();
-                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v2);
-                *o = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
-            }
+            let start = chunk * CHUNK;
+            let end = start + o.len();
+            super::fastmath::gelu_tanh_grad(&x[start..end], &g[start..end], o);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
