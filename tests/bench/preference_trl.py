@@ -136,8 +136,11 @@ def theirs(what: str, work: pathlib.Path, steps: int, gguf: str) -> dict:
         data = Dataset.from_dict(texts(8 * steps))
         args = DPOConfig(per_device_train_batch_size=8, max_steps=steps, learning_rate=1e-5,
                          beta=0.1, max_length=128, precompute_ref_log_probs=True, **common)
-        trainer = DPOTrainer(model=policy, args=args, train_dataset=data, processing_class=tok)
+        # The trainer is built inside the timed span: TRL computes the reference log-probs in
+        # the constructor (and tokenises there), our `train.dpo` in the call. Same work on both
+        # sides.
         t0 = now()
+        trainer = DPOTrainer(model=policy, args=args, train_dataset=data, processing_class=tok)
         trainer.train()
         return {"steps_per_s": steps / (now() - t0)}
     if what == "ppo":
@@ -154,9 +157,9 @@ def theirs(what: str, work: pathlib.Path, steps: int, gguf: str) -> dict:
                          total_episodes=8 * steps, response_length=24, temperature=0.7,
                          learning_rate=3e-6, kl_coef=0.05, local_rollout_forward_batch_size=8,
                          num_sample_generations=0, stop_token=None, **common)
+        t0 = now()  # the trainer is built inside the timed span, as for DPO
         trainer = PPOTrainer(args=args, processing_class=tok, model=policy, ref_model=ref,
                              reward_model=rm, value_model=value, train_dataset=data)
-        t0 = now()
         trainer.train()
         return {"steps_per_s": steps / (now() - t0)}
     batch = int(what.split("_")[1])

@@ -212,10 +212,10 @@ impl Buffers {
                 let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for p in p.iter_mut() {
-                    // Below e⁻⁸⁸ a weight is under f32's smallest normal: 0 without calling
-                    // exp's slow underflow path for every masked position.
+                    // exp is exactly 0 below −104 (under f32's smallest subnormal); saying so
+                    // skips libm's slow underflow path for every masked position.
                     let z = *p - max;
-                    *p = if z < -88.0 { 0.0 } else { z.exp() };
+                    *p = if z < -104.0 { 0.0 } else { z.exp() };
                     sum += *p;
                 }
                 let o = &mut out[t * d..(t + 1) * d];

@@ -161,7 +161,10 @@ impl candle_core::CustomOp1 for Softmax {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
             for (o, &v) in o.iter_mut().zip(row) {
-                *o = (v - max).exp();
+                // exp is exactly 0 below −104 (under f32's smallest subnormal); saying so skips
+                // libm's slow underflow path for every masked attention score.
+                let z = v - max;
+                *o = if z < -104.0 { 0.0 } else { z.exp() };
                 sum += *o;
             }
             o.iter_mut().for_each(|v| *v /= sum);
