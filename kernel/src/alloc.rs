@@ -1,4 +1,5 @@
-//! The process allocator: mimalloc, told to keep freed memory.
+//! The allocator of the `sandwich` binary and of the Python extension (which includes this file):
+//! mimalloc, told to keep freed memory.
 //!
 //! Training on the CPU allocates and frees buffers of hundreds of megabytes every step (candle
 //! allocates each op's output). glibc returns every block above 32 MiB to the OS and page-faults
