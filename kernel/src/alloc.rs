@@ -9,7 +9,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc v2's option enum (mimalloc.h); -1 = never purge.
+/// `mi_option_purge_delay` in mimalloc's option enum (mimalloc.h; 15 in both v2 and v3, which
+/// libmimalloc-sys builds); -1 = never purge.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 pub fn keep_freed_memory() {

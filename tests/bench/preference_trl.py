@@ -228,6 +228,8 @@ def main() -> None:
     ap.add_argument("--side", choices=["ours", "theirs"])
     ap.add_argument("--work")
     a = ap.parse_args()
+    if a.steps < 3:
+        ap.error("--steps: at least 3 (steps/s is measured from the end of step 2)")
     if a.side:
         fn = ours if a.side == "ours" else theirs
         print(json.dumps(fn(a.what, pathlib.Path(a.work), a.steps, a.gguf)))

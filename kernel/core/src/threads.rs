@@ -9,13 +9,14 @@
 //! op before they sleep; rayon's threads (matrix products) spin too. With two cores a spinning
 //! candle worker takes the core a product needs: a DPO step of a small GPT-2 got 12% faster on a
 //! 2-core machine with the spin cut to 500 (2.27 against 2.03 steps/s, three runs each).
-//! On two cores or fewer the limit is 500 unless `CANDLE_BARRIER_POOL_SPIN_LIMIT` is set; larger
-//! machines keep candle's default (not measured there).
+//! With two threads or fewer (candle's count: physical cores, or `RAYON_NUM_THREADS`) the limit
+//! is 500 unless `CANDLE_BARRIER_POOL_SPIN_LIMIT` is set; more threads keep candle's default
+//! (not measured there).
 
 use std::sync::Once;
 
 /// Sets `RAYON_NUM_THREADS` to candle's own default (physical cores) unless the user set it,
-/// and on two cores or fewer `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 500 unless the user set it.
+/// and with two threads or fewer `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 500 unless the user set it.
 ///
 /// Call it first thing in a process (the `sandwich` binary's `main`, the Python module's import),
 /// before other threads exist: it changes the process environment.

@@ -52,7 +52,12 @@ impl KvCache {
         let (entry, y) = match self.layers[layer].take() {
             Some(Entry::Buffers(mut b)) if fast => {
                 b.push(&k, &v)?;
-                let y = b.attend(q, mask)?;
+                let y = if q.dim(2)? > 1 {
+                    let (k, v) = b.tensors()?;
+                    composed(q, k, v, mask)?
+                } else {
+                    b.attend(q, mask)?
+                };
                 (Entry::Buffers(b), y)
             }
             Some(Entry::Buffers(_)) => {
@@ -63,7 +68,13 @@ impl KvCache {
             None if fast => {
                 let mut b = Buffers::new(&k)?;
                 b.push(&k, &v)?;
-                let y = b.attend(q, mask)?;
+                // A prompt (several queries) is products of matrices, which candle's gemm does
+                // faster than per-head dot products; single decoding steps read the buffers.
+                let y = if q.dim(2)? > 1 {
+                    composed(q, k, v, mask)?
+                } else {
+                    b.attend(q, mask)?
+                };
                 (Entry::Buffers(b), y)
             }
             entry => {
@@ -73,19 +84,19 @@ impl KvCache {
                     }
                     _ => (k, v),
                 };
-                let n_rep = q.dim(1)? / k.dim(1)?;
-                let y = attention(
-                    q,
-                    &repeat_kv(k.clone(), n_rep)?,
-                    &repeat_kv(v.clone(), n_rep)?,
-                    Some(mask),
-                )?;
+                let y = composed(q, k.clone(), v.clone(), mask)?;
                 (Entry::Tensors(k, v), y)
             }
         };
         self.layers[layer] = Some(entry);
         Ok(y)
     }
+}
+
+/// Attention composed of candle ops, the key/value heads repeated for grouped queries.
+fn composed(q: &Tensor, k: Tensor, v: Tensor, mask: &Tensor) -> Result<Tensor> {
+    let n_rep = q.dim(1)? / k.dim(1)?;
+    attention(q, &repeat_kv(k, n_rep)?, &repeat_kv(v, n_rep)?, Some(mask))
 }
 
 fn shape_error(message: String) -> Error {
@@ -157,6 +168,20 @@ impl Buffers {
         }
         self.len += new;
         Ok(())
+    }
+
+    /// The filled positions as (batch, heads, len, d) tensors.
+    fn tensors(&self) -> Result<(Tensor, Tensor)> {
+        let (d, len, cap) = (self.d, self.len, self.cap);
+        let filled = |buf: &[f32]| -> Result<Tensor> {
+            let mut out = Vec::with_capacity(self.batch * self.heads * len * d);
+            for bh in 0..self.batch * self.heads {
+                out.extend_from_slice(&buf[bh * cap * d..(bh * cap + len) * d]);
+            }
+            let dims = (self.batch, self.heads, len, d);
+            Ok(Tensor::from_vec(out, dims, &candle_core::Device::Cpu)?)
+        };
+        Ok((filled(&self.k)?, filled(&self.v)?))
     }
 
     /// Moves the filled positions into buffers of capacity `cap`.
@@ -313,6 +338,25 @@ mod tests {
             }
             mask = grown;
             x = Inputs::step(vec![9; b], mask.clone(), past);
+            if step == 40 {
+                // Two new positions at once on a filled cache: the composed path over the
+                // buffers' contents.
+                let total = past + 1;
+                let mut two = Vec::new();
+                for r in 0..b {
+                    two.extend_from_slice(&mask[r * total..(r + 1) * total]);
+                    two.push(1);
+                }
+                mask = two;
+                x = Inputs {
+                    batch: b,
+                    len: 2,
+                    past,
+                    ids: vec![9; 2 * b],
+                    mask: mask.clone(),
+                    positions: vec![0; 2 * b],
+                };
+            }
         }
     }
 }

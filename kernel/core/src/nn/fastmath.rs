@@ -21,8 +21,7 @@ pub(crate) fn tanh(x: f32) -> f32 {
 #[inline(always)]
 fn tanh_sech2(x: f32) -> (f32, f32) {
     let a = x.abs();
-    // Clamped where exp(−2|x|) is still a normal f32 (so 1 − tanh² is still right); a
-    // comparison, so NaN stays NaN.
+    // Clamped where exp(−2|x|) is still a normal f32; a comparison, so NaN stays NaN.
     let a = if a > 40.0 { 40.0 } else { a };
     // Small |x|: the odd Taylor series (its first omitted term is below 10⁻⁹ here), because
     // (1 − e)/(1 + e) loses relative precision to cancellation near 0.
@@ -34,6 +33,8 @@ fn tanh_sech2(x: f32) -> (f32, f32) {
     let t = if small { series } else { ratio };
     let sech2 = if small {
         1.0 - series * series
+    } else if a >= 40.0 {
+        0.0 // below f32's smallest normal: 4e/(1+e)² of the clamped |x| would not be
     } else {
         4.0 * e / ((1.0 + e) * (1.0 + e))
     };
@@ -139,6 +140,15 @@ mod tests {
             let rel = ((tanh(x) as f64 - (x as f64).tanh()) / (x as f64).tanh()).abs();
             assert!(rel < 1e-6, "x = {x}: relative error {rel}");
         }
+    }
+
+    #[test]
+    fn gelu_derivative_tends_to_one_and_zero_for_large_inputs() {
+        let x = [1e4f32, 1e9, 1e13, -1e4, -1e9, -1e13];
+        let mut d = [0f32; 6];
+        gelu_tanh_grad(&x, &[1.0; 6], &mut d);
+        assert_eq!(d[..3], [1.0, 1.0, 1.0], "{d:?}");
+        assert!(d[3..].iter().all(|&v| v == 0.0), "{d:?}");
     }
 
     #[test]
