@@ -145,6 +145,7 @@ fn kernel(action: Option<KernelAction>, connection_file: Option<PathBuf>) -> Exi
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
     sandwich_core::pin_thread_count();
+    sandwich_core::compute_on_this_thread();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { code, file, args } => run::run(code, file, args),

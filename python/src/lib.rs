@@ -39,6 +39,9 @@ fn _panic_for_tests(message: &str) -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sandwich_core::pin_thread_count();
+    // Python calls the core from the thread that imported it (the main thread, in scripts,
+    // pytest and IPython kernels): that thread joins rayon's pool.
+    sandwich_core::compute_on_this_thread();
     alloc::keep_freed_memory();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<session::PySession>()?;

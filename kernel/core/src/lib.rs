@@ -38,6 +38,6 @@ pub use error::{panic_message, Error, ErrorKind, Result};
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Silent};
 pub use rng::Rng;
-pub use threads::pin_thread_count;
+pub use threads::{compute_on_this_thread, pin_thread_count};
 pub use time::utc_now_iso8601;
 pub use validate::Options;

@@ -858,3 +858,48 @@ fn half_precision_models_train_with_f32_optimizer_state() {
         assert_eq!(metrics.height(), 40);
     }
 }
+
+/// `train::sequence_logps` (the fused head over completion rows only) against the log-softmax of
+/// the full logits, summed in f64, for both decoder families, uneven lengths and starts.
+#[test]
+fn sequence_logps_equal_the_log_softmax_of_the_logits() {
+    for config in [gpt2_config(), llama_config()] {
+        let m = model(config, Head::Lm, 3);
+        let seqs: Vec<Vec<u32>> = vec![
+            (0..9).map(|i| (i * 37 + 11) % 500).collect(),
+            (0..4).map(|i| (i * 53 + 7) % 500).collect(),
+            (0..12).map(|i| (i * 19 + 3) % 500).collect(),
+            (0..5).map(|i| (i * 29 + 1) % 500).collect(),
+        ];
+        // The last sequence has no completion tokens (start past its end): its sum is 0.
+        let starts = [3usize, 0, 11, 9];
+        let (lp, counts) = train::sequence_logps(&m, &seqs, &starts, false).unwrap();
+        assert_eq!(counts, vec![6, 3, 1, 0]);
+        let lp: Vec<f32> = lp.to_vec1().unwrap();
+        let x = Inputs::pad(&seqs, 0, Padding::Right).unwrap();
+        let logits: Vec<Vec<Vec<f32>>> = m
+            .lm_logits(&m.hidden(&x, None, false).unwrap())
+            .unwrap()
+            .to_vec3()
+            .unwrap();
+        for (b, (seq, &start)) in seqs.iter().zip(&starts).enumerate() {
+            let mut want = 0f64;
+            for j in start.max(1)..seq.len() {
+                let row = &logits[b][j - 1];
+                let max = row.iter().fold(f64::NEG_INFINITY, |a, &z| a.max(z as f64));
+                let lse = max
+                    + row
+                        .iter()
+                        .map(|&z| (z as f64 - max).exp())
+                        .sum::<f64>()
+                        .ln();
+                want += row[seq[j] as usize] as f64 - lse;
+            }
+            assert!(
+                (lp[b] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "{b}: {} vs {want}",
+                lp[b]
+            );
+        }
+    }
+}

@@ -629,7 +629,21 @@ impl Model {
 
     /// Next-token logits (batch, len, vocab) from hidden states.
     pub fn lm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let w = match (&self.arch, self.head) {
+        let w = self.lm_head()?;
+        let (b, t, h) = hidden.dims3()?;
+        Ok(crate::nn::linear_t(&hidden.reshape((b * t, h))?, &w)?.reshape((b, t, w.dim(0)?))?)
+    }
+
+    /// `log softmax(scale · logits)[target]` for rows of hidden states (N, H), one target token
+    /// each: a tensor (N,) computed without the logits in the autograd graph
+    /// ([`crate::nn::lm_logprobs`]). `scale` is 1/temperature.
+    pub fn lm_logprobs(&self, rows: &Tensor, targets: &[u32], scale: f64) -> Result<Tensor> {
+        crate::nn::lm_logprobs(rows, &self.lm_head()?, targets, scale)
+    }
+
+    /// The LM head's weight (vocabulary, hidden): its own or the tied token embeddings.
+    fn lm_head(&self) -> Result<Tensor> {
+        Ok(match (&self.arch, self.head) {
             (_, Head::Lm) if self.params.contains("lm_head.weight") => {
                 self.params.get("lm_head.weight")?
             }
@@ -643,9 +657,7 @@ impl Model {
                     format!("'{}'", self.head.name()),
                 ))
             }
-        };
-        let (b, t, h) = hidden.dims3()?;
-        Ok(crate::nn::linear_t(&hidden.reshape((b * t, h))?, &w)?.reshape((b, t, w.dim(0)?))?)
+        })
     }
 
     /// Sequence-level outputs (batch, n) of a scalar or classification head: BERT pools its

@@ -1,4 +1,5 @@
-//! Element-wise kernels the compiler can vectorise: GELU (tanh form) and its derivative.
+//! Element-wise kernels the compiler can vectorise: GELU (tanh form) and its derivative, and the
+//! exponentials of a softmax over the vocabulary (`lm_logprobs.rs`).
 //!
 //! libm's `tanhf` is a scalar call per element (it goes through `expm1f`); in a small GPT-2's
 //! training step it was a fifth of the time, while PyTorch evaluates the same GELU with
@@ -61,6 +62,96 @@ fn exp_neg(x: f32) -> f32 {
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     p * scale
+}
+
+/// `exp(x)` for x ≤ 0; below −87 it returns exp(−87) ≈ 1.6·10⁻³⁸ (a normal f32) instead of
+/// the exact value, which no sum of probabilities can tell from 0.
+#[inline(always)]
+fn exp_nonpos(x: f32) -> f32 {
+    exp_neg(if x < -87.0 { -87.0 } else { x })
+}
+
+/// Lanes of the manual reductions below: eight independent sums let the compiler keep them in
+/// one vector register (a single running sum cannot be reordered, so it would stay scalar).
+const LANES: usize = 8;
+
+#[inline(always)]
+fn max_loop(row: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
+        }
+    }
+    let mut m = tail.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for a in acc {
+        m = m.max(a);
+    }
+    m
+}
+
+#[inline(always)]
+fn sum_exp_loop(row: &[f32], shift: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] += exp_nonpos(c[l] - shift);
+        }
+    }
+    let mut s: f32 = tail.iter().map(|&v| exp_nonpos(v - shift)).sum();
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+#[inline(always)]
+fn exp_scale_loop(row: &mut [f32], shift: f32, mul: f32) {
+    for v in row.iter_mut() {
+        *v = exp_nonpos(*v - shift) * mul;
+    }
+}
+
+#[inline(always)]
+fn log_sum_exp_loop(row: &[f32]) -> f32 {
+    let m = max_loop(row);
+    m + sum_exp_loop(row, m).ln()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn log_sum_exp_avx2(row: &[f32]) -> f32 {
+    log_sum_exp_loop(row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn exp_scale_avx2(row: &mut [f32], shift: f32, mul: f32) {
+    exp_scale_loop(row, shift, mul)
+}
+
+/// `log Σ exp(row)` for a row with a finite maximum (NaN propagates).
+pub(crate) fn log_sum_exp(row: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { log_sum_exp_avx2(row) };
+    }
+    log_sum_exp_loop(row)
+}
+
+/// `row ← exp(row − shift) · mul`, for `shift` at least the row's maximum (a log-sum-exp).
+pub(crate) fn exp_scale(row: &mut [f32], shift: f32, mul: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { exp_scale_avx2(row, shift, mul) };
+    }
+    exp_scale_loop(row, shift, mul)
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -175,5 +266,49 @@ mod tests {
             let want = gv * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
             assert!((y as f64 - want).abs() < 1e-6, "x = {v}: {y} vs {want}");
         }
+    }
+
+    #[test]
+    fn log_sum_exp_and_exp_scale_match_f64() {
+        // Rows of several lengths (tails of the 8-lane loops), wide ranges and a −∞ entry.
+        for (len, spread) in [(1usize, 1.0f32), (7, 3.0), (50_257, 30.0), (1000, 200.0)] {
+            let mut row: Vec<f32> = (0..len)
+                .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * spread)
+                .collect();
+            if len > 2 {
+                row[1] = f32::NEG_INFINITY;
+            }
+            let m = row
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, |a, b| a.max(b as f64));
+            let want = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+            let got = log_sum_exp(&row);
+            assert_eq!(got, log_sum_exp_loop(&row), "vector = scalar");
+            assert!(
+                (got as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+            let mut p = row.clone();
+            exp_scale(&mut p, got, 2.0);
+            let mut q = row.clone();
+            exp_scale_loop(&mut q, got, 2.0);
+            assert_eq!(p, q, "vector = scalar");
+            let total: f64 = p.iter().map(|&v| v as f64).sum();
+            assert!(
+                (total - 2.0).abs() < 1e-5,
+                "probabilities ×2 sum to {total}"
+            );
+            for (&v, &x) in p.iter().zip(&row) {
+                // Against the exponential of the same f32 difference: the kernel's own error.
+                let want = 2.0 * ((x - got) as f64).exp();
+                assert!(
+                    (v as f64 - want).abs() <= 1e-6 * want + 1e-37,
+                    "{v} vs {want}"
+                );
+            }
+        }
+        assert_eq!(log_sum_exp(&[]), f32::NEG_INFINITY);
+        assert!(log_sum_exp(&[0.0, f32::NAN]).is_nan());
     }
 }

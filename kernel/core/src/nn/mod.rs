@@ -7,13 +7,15 @@
 //! is composed of primitive tensor ops that candle differentiates, except CPU kernels with a
 //! hand-written backward (`fused.rs`: softmax, layer/RMS normalisation, GELU and the vocabulary
 //! cross-entropy, the hottest element-wise work of a training step, with `fastmath.rs`'s
-//! vectorised tanh; `affine.rs`: per-feature bias and scale with one-pass column sums), and
+//! vectorised tanh; `lm_logprobs.rs`: target-token log-probabilities through the LM head
+//! without a logits tensor in the graph; `affine.rs`: per-feature bias and scale with one-pass column sums), and
 //! `kernel/core/tests/nn_parity.rs` checks outputs and gradients against PyTorch fixtures.
 
 mod affine;
 mod fastmath;
 mod functional;
 mod fused;
+mod lm_logprobs;
 mod skinny;
 
 pub use affine::{add_bias, scale_shift};
@@ -21,4 +23,5 @@ pub use functional::{
     attention, causal_mask, cross_entropy, gelu_tanh, layer_norm, log_softmax_last_dim, rms_norm,
     rope, rotate_half, row_nll, softmax_last_dim,
 };
+pub use lm_logprobs::lm_logprobs;
 pub use skinny::linear_t;

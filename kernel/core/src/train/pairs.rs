@@ -5,7 +5,6 @@ use candle_core::{DType, Tensor};
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 
-use super::loss::IGNORE;
 use crate::model::{Inputs, Model, Padding, Tokenizer};
 use crate::{column_floats, column_strings, Error, Result};
 
@@ -205,29 +204,33 @@ pub fn sequence_logps(
         ));
     }
     let hidden = model.hidden(&x, None, train)?;
-    let logits = model.lm_logits(&hidden)?;
-    let v = logits.dim(2)?;
-    // Position j predicts token j + 1; count only completion tokens (index ≥ start).
-    let mut targets = Vec::with_capacity(b * (t - 1));
-    for (seq, &start) in seqs.iter().zip(starts) {
-        for j in 1..t {
-            targets.push(if j >= start.max(1) && j < seq.len() {
-                seq[j] as i64
-            } else {
-                IGNORE
-            });
+    let h = hidden.dim(2)?;
+    // Position j − 1 predicts token j; only completion tokens (j ≥ start) go through the head.
+    let (mut rows, mut targets, mut owner) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (seq, &start)) in seqs.iter().zip(starts).enumerate() {
+        for (j, &tok) in seq.iter().enumerate().skip(start.max(1)) {
+            rows.push((i * t + j - 1) as u32);
+            targets.push(tok);
+            owner.push(i as u32);
         }
     }
-    let logits = logits
-        .narrow(1, 0, t - 1)?
-        .reshape((b * (t - 1), v))?
-        .to_dtype(DType::F32)?;
-    let targets = Tensor::from_vec(targets, b * (t - 1), logits.device())?;
-    let (nll, _) = crate::nn::row_nll(&logits, &targets, Some(IGNORE))?;
-    let counts = seqs
+    let dev = hidden.device();
+    let counts: Vec<usize> = seqs
         .iter()
         .zip(starts)
         .map(|(s, &st)| s.len().saturating_sub(st.max(1)))
         .collect();
-    Ok((nll.reshape((b, t - 1))?.sum(1)?.neg()?, counts))
+    let sums = Tensor::zeros(b, DType::F32, dev)?;
+    if rows.is_empty() {
+        return Ok((sums, counts));
+    }
+    let n = rows.len();
+    let picked = hidden
+        .reshape((b * t, h))?
+        .index_select(&Tensor::from_vec(rows, n, dev)?, 0)?;
+    let logp = model.lm_logprobs(&picked, &targets, 1.0)?;
+    Ok((
+        sums.index_add(&Tensor::from_vec(owner, n, dev)?, &logp, 0)?,
+        counts,
+    ))
 }
