@@ -533,6 +533,10 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             core::pgr_table(&df, &o).lua().map(LuaDataFrame)
         })?,
     )?;
+    t.set(
+        "preference",
+        crate::preference_experiment::constructor(lua)?,
+    )?;
     let meta = lua.create_table()?;
     meta.set(
         "__call",

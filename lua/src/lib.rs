@@ -31,6 +31,7 @@ mod lazy;
 mod model;
 mod overopt;
 mod oversight;
+mod preference_experiment;
 mod repr;
 mod rl;
 mod session;

@@ -67,3 +67,33 @@ def test_best_of_n_and_rl_curves_from_python() -> None:
                              max_new_tokens=6, lr=1e-3).to_polars()
     assert rl.height == 3 and rl["d"][0] == 0.0
     assert {"proxy", "gold", "proxy_gain", "gold_gain", "rewards/proxy"} <= set(rl.columns)
+
+
+def test_the_preference_sandwich_runs_on_the_engine_from_python() -> None:
+    tiny = {"arch": "llama", "hidden_size": 32, "layers": 2, "heads": 4}
+    exp = sandwich.experiment.preference("tiny", {
+        "task": {"pairs": 80, "corpus": 120},
+        "policy": {"model": tiny, "train": {"epochs": 1, "batch_size": 32, "lr": 3e-3}},
+        "reward_model": {"model": tiny, "train": {"epochs": 1, "batch_size": 32, "lr": 1e-3}},
+        "weak_pairs": 16,
+        "overseers": {"novices": {"k": 3, "overseers": [
+            {"id": "n1", "accuracy": 0.7}, {"id": "n2", "accuracy": 0.7},
+            {"id": "n3", "accuracy": 0.7, "bias": "longer", "bias_strength": 0.3}]}},
+        "arms": ["weak", "ceiling", "crowd_bradley_terry"],
+        "seeds": [1, 2],
+        "best_of_n": {"n": 4, "pool": 8, "repeats": 1, "max_new_tokens": 12},
+        "rl": {"steps": 2, "num_generations": 2, "batch_size": 32, "lr": 1e-4, "beta": 0.02,
+               "max_new_tokens": 12, "tail": 2},
+    })
+    results = exp.run().to_polars()
+    assert results.height == 3 * 2 * 3
+    assert set(results["metric"]) == {"label_accuracy", "bon_gold", "rl_gold"}
+    ceiling = results.filter((pl.col("arm") == "ceiling") & (pl.col("metric") == "label_accuracy"))
+    assert ceiling["value"].to_list() == [1.0, 1.0]
+    pgr = exp.pgr({"metric": "rl_gold"}).to_polars()
+    assert pgr["arm"].to_list() == ["crowd_bradley_terry"]
+    assert pgr["seeds"].to_list() == [2]
+    assert exp.curves().to_polars().height == 3 * 2 * 2
+    with pytest.raises(sandwich.SandwichError, match="arm names among"):
+        sandwich.experiment.preference("bad", {"policy": {"model": tiny}, "reward_model": {"model": tiny},
+                                               "arms": ["weak", "ceiling", "crowd_majority"]})

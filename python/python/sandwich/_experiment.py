@@ -197,6 +197,17 @@ class _Experiments:
         return cast(DataFrame, call("experiment.pgr", results, metric=metric, baseline=baseline,
                                     ceiling=ceiling, split=split, arms=arms, level=level))
 
+    def preference(self, name: str, spec: Mapping[str, Any]) -> LuaObject:
+        """The sandwich of preferences on the experiment engine (the Lua page
+        `sw.experiment.preference`): every arm's verdicts on the built-in review task's pairs
+        train a reward model, the policy is optimised against it (best-of-n; GRPO or RLOO with
+        `rl`) and scored by the gold reward. Returns the experiment: `.run()` gives the results
+        `arm, seed, split, metric, value`, `.pgr({"metric": "rl_gold"})` PGR with intervals,
+        `.curves()` the RL runs, `.write_campaign({"path": ...})` a `sandwich serve` campaign of
+        its pairs for the arm `raters`. The spec is checked (unknown keys included) before any
+        compute."""
+        return cast(LuaObject, call("experiment.preference", name)(dict(spec)))
+
 
 #: Declares an experiment: `sandwich.experiment(name, spec)`; `sandwich.experiment.rerun(dir)`.
 experiment = _Experiments()

@@ -5,6 +5,7 @@
 
 mod arms;
 mod manifest;
+mod preference;
 mod real;
 mod report;
 mod runner;
@@ -19,6 +20,9 @@ pub use arms::{
     WeakLabels,
 };
 pub use manifest::{read_manifest, rerun, Build, Manifest, MANIFEST_FORMAT};
+pub use preference::{
+    BestOfN, PairTask, PreferenceExperiment, PreferenceSpec, RlSpec, PREFERENCE_ARMS,
+};
 pub use real::{data_dir, load_ratings, load_task, REAL};
 pub use report::{assistance_table, fmt_number, render, render_html, Rendered};
 pub use runner::{ArmDoneHook, ArmStepHook, Experiment, RunHooks};
