@@ -121,6 +121,7 @@ fn bad_specs_are_errors_before_compute() {
         ),
         (json!({"weak_pairs": 500}), "weak_pairs"),
         (json!({"best_of_n": {"n": 16, "pool": 8}}), "best_of_n.pool"),
+        (json!({"best_of_n": {"pool": 1_usize << 21}}), "at most"),
         (json!({"rl": {"method": "ppo"}}), "rl.method"),
         (json!({"rl": {"seed": 3}}), "the experiment sets them"),
         (json!({"rl": {"stepz": 3}}), "stepz"),

@@ -306,6 +306,16 @@ impl PreferenceSpec {
         ] {
             crate::validate::positive_count(OP, k, v)?;
         }
+        // best_of_n_sweep's own bound, checked here so that it fails before the fine-tuning.
+        const MAX_POOL: usize = 1 << 20;
+        if b.pool > MAX_POOL {
+            return Err(Error::invalid(
+                OP,
+                "best_of_n.pool",
+                format!("at most {MAX_POOL} samples per prompt"),
+                b.pool,
+            ));
+        }
         if b.pool < b.n {
             return Err(Error::invalid(
                 OP,
@@ -418,16 +428,13 @@ fn by_scores(scores: &DataFrame, l: &[String], r: &[String]) -> Result<Vec<bool>
 impl PreferenceExperiment {
     pub fn new(name: &str, spec: PreferenceSpec) -> Result<Self> {
         spec.check()?;
+        // One directory per experiment in this process (tests run several at once), as the
+        // classification runner names its tokenizer directory.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "sandwich-preference-{}-{}",
             std::process::id(),
-            Rng::new(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0)
-            )
-            .next_u64()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         Ok(PreferenceExperiment {
             name: name.to_string(),
