@@ -27,8 +27,8 @@ PACKAGE = ROOT / "python" / "python" / "sandwich"
 # The Python surface: sw's namespaces that are modules here, and sw's top-level functions that
 # are `sandwich.<name>`. Left out on purpose: the Lua-language helpers that Python has natively
 # (`sw.col/lit/len/when/null` expressions — use polars; `sw.json` — use json; `sw.display`,
-# `sw.input` — use IPython), and `sw.experiment`, whose call form `sw.experiment "name" {spec}`
-# is written by hand in `_experiment.py`. All of them stay reachable as `session().sw.<name>`.
+# `sw.input` — use IPython), `sw.rust` (the Jupyter kernel's Rust cells), and `sw.experiment`,
+# whose call form `sw.experiment "name" {spec}` is written by hand in `_experiment.py`. All of them stay reachable as `session().sw.<name>`.
 NAMESPACES = ["aggregate", "agreement", "metrics", "overseers", "overopt", "model", "train", "tasks",
               "chart"]
 TOP_LEVEL = [

@@ -62,6 +62,13 @@ fi
 # so that building the wheel does not rebuild pyo3 for another interpreter.
 export PYO3_PYTHON="$venv/bin/python"
 
+# The kernel's Rust cells (evcxr) infer the types of kept variables with rust-analyzer, which
+# reads the standard library's sources: the rust-src component of the toolchain.
+if command -v rustup >/dev/null && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  echo "== rustup component add rust-src (once)"
+  rustup component add rust-src
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 

@@ -143,6 +143,10 @@ fn kernel(action: Option<KernelAction>, connection_file: Option<PathBuf>) -> Exi
 }
 
 fn main() -> ExitCode {
+    // First: when evcxr starts this binary as the process that runs Rust cells (or as its rustc
+    // wrapper), this takes over and never returns.
+    #[cfg(feature = "rust-cells")]
+    evcxr::runtime_hook();
     alloc::keep_freed_memory();
     sandwich_core::pin_thread_count();
     sandwich_core::compute_on_this_thread();

@@ -34,6 +34,7 @@ mod oversight;
 mod preference_experiment;
 mod repr;
 mod rl;
+mod rust;
 mod session;
 mod tasks;
 mod train;
@@ -70,6 +71,7 @@ pub const MODULES: &[(&str, Register)] = &[
     ("json", json::register),
     ("experiment", experiment::register),
     ("feedback", feedback::register),
+    ("rust", rust::register),
 ];
 
 /// The `sandwich` module table (`package.loaded.sandwich`), created on first use.

@@ -196,6 +196,14 @@ impl Session {
         &self.lua
     }
 
+    /// Names the directory shared with the kernel's Rust cells (`sw.rust`): the kernel makes
+    /// it and tells the cells' process too. Without it, `sw.rust` uses a directory of its own.
+    pub fn set_rust_exchange(&self, dir: std::path::PathBuf) {
+        self.lua.set_app_data(crate::rust::Exchange(Arc::new(
+            crate::rust::ExchangeDir::Given(dir),
+        )));
+    }
+
     /// Binds a DataFrame to a global, as a `sw` DataFrame (front ends hand data in this way).
     pub fn set_frame(&self, name: &str, df: polars::prelude::DataFrame) -> Result<()> {
         Ok(self.lua.globals().set(name, LuaDataFrame(df))?)

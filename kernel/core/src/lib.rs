@@ -12,6 +12,7 @@
 //! # Ok::<(), sandwich_core::Error>(())
 //! ```
 
+pub mod cells;
 mod data;
 mod error;
 pub mod experiment;

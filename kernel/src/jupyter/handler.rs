@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::history::History;
+use super::rust_cells::{self, Failure};
 use super::sockets::{self, Inbound, Links};
 use super::wire::{Message, Signer, PROTOCOL_VERSION};
 use super::Connection;
@@ -109,6 +110,10 @@ struct Kernel {
     publisher: Publisher,
     count: u64,
     history: History,
+    #[cfg(feature = "rust-cells")]
+    rust: rust_cells::RustCells,
+    /// The directory `sw.rust` and the Rust cells share (removed when the kernel stops).
+    _exchange: tempfile::TempDir,
 }
 
 pub fn serve(conn: Connection, signer: Signer) -> anyhow::Result<()> {
@@ -135,6 +140,21 @@ pub fn serve(conn: Connection, signer: Signer) -> anyhow::Result<()> {
     };
     install_hooks(&session, &publisher);
     install_input(&session, &publisher, stdin, input);
+    let exchange = tempfile::Builder::new()
+        .prefix("sandwich-kernel-")
+        .tempdir()
+        .map_err(|e| anyhow::anyhow!("kernel: cannot make a temporary directory: {e}"))?;
+    session.set_rust_exchange(exchange.path().to_path_buf());
+    #[cfg(feature = "rust-cells")]
+    let rust = {
+        let p = publisher.clone();
+        rust_cells::RustCells::new(
+            exchange.path().to_path_buf(),
+            Arc::new(move |stream: &str, text: &str| {
+                p.output("stream", json!({"name": stream, "text": text}))
+            }),
+        )
+    };
     let mut kernel = Kernel {
         session,
         inbound,
@@ -144,6 +164,9 @@ pub fn serve(conn: Connection, signer: Signer) -> anyhow::Result<()> {
         publisher,
         count: 0,
         history: History::open(),
+        #[cfg(feature = "rust-cells")]
+        rust,
+        _exchange: exchange,
     };
     while let Ok(inbound) = kernel.inbound.recv() {
         match inbound {
@@ -341,6 +364,9 @@ impl Kernel {
                 json!({"code": code, "execution_count": count}),
             );
         }
+        if rust_cells::rust_code(code).is_some() {
+            return self.run_rust_cell(code, c, count, silent);
+        }
         // `name?` (or `name??`) shows the name's page in the pager instead of running.
         let trimmed = code.trim();
         if let Some(name) = trimmed.strip_suffix('?').map(|n| n.trim_end_matches('?')) {
@@ -379,22 +405,93 @@ impl Kernel {
             }
             Err(e) => {
                 let (ename, evalue, traceback) = describe(&e);
-                self.publisher.output(
-                    "error",
-                    json!({"ename": ename, "evalue": evalue, "traceback": traceback}),
-                );
-                if c["stop_on_error"].as_bool().unwrap_or(true) {
-                    self.abort_queued();
+                (self.fail(c, count, ename, evalue, traceback), None)
+            }
+        }
+    }
+
+    /// Publishes a cell's error, aborts the queued cells when asked, and makes its reply.
+    fn fail(
+        &mut self,
+        c: &Value,
+        count: u64,
+        ename: String,
+        evalue: String,
+        traceback: Vec<String>,
+    ) -> Value {
+        self.publisher.output(
+            "error",
+            json!({"ename": ename, "evalue": evalue, "traceback": traceback}),
+        );
+        if c["stop_on_error"].as_bool().unwrap_or(true) {
+            self.abort_queued();
+        }
+        json!({
+            "status": "error",
+            "execution_count": count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": traceback,
+        })
+    }
+
+    /// A `%%rust` cell: evcxr's trailing value is the result (`execute_result`) when it is
+    /// plain text, a `display_data` when it carries richer MIME types (evcxr's
+    /// `EVCXR_BEGIN_CONTENT` output).
+    fn run_rust_cell(
+        &mut self,
+        code: &str,
+        c: &Value,
+        count: u64,
+        silent: bool,
+    ) -> (Value, Option<String>) {
+        #[cfg(feature = "rust-cells")]
+        let outcome = {
+            let interrupt = self.session.interrupt_handle();
+            self.rust.eval(code, &interrupt)
+        };
+        #[cfg(not(feature = "rust-cells"))]
+        let outcome: Result<rust_cells::Bundle, Failure> = Err(rust_cells::failure(
+            "RustCellsUnavailable",
+            "this kernel was built without Rust cells: build it with \
+             `cargo build --release --features rust-cells`",
+        ));
+        match outcome {
+            Ok(bundle) => {
+                let text = bundle
+                    .iter()
+                    .find(|(m, _)| m == "text/plain")
+                    .map(|(_, t)| t.clone());
+                if !bundle.is_empty() && !silent {
+                    let data: Map<String, Value> = bundle
+                        .into_iter()
+                        .map(|(m, t)| (m, Value::String(t)))
+                        .collect();
+                    if data.keys().all(|m| m == "text/plain") {
+                        self.publisher.send(
+                            "execute_result",
+                            json!({"execution_count": count, "data": data, "metadata": {}}),
+                        );
+                    } else {
+                        self.publisher.send(
+                            "display_data",
+                            json!({"data": data, "metadata": {}, "transient": {}}),
+                        );
+                    }
                 }
                 let reply = json!({
-                    "status": "error",
+                    "status": "ok",
                     "execution_count": count,
-                    "ename": ename,
-                    "evalue": evalue,
-                    "traceback": traceback,
+                    "payload": [],
+                    "user_expressions": {},
                 });
-                (reply, None)
+                (reply, text)
             }
+            Err(Failure {
+                ename,
+                evalue,
+                traceback,
+            }) => (self.fail(c, count, ename, evalue, traceback), None),
         }
     }
 
@@ -459,6 +556,12 @@ impl Kernel {
 
     fn complete(&self, c: &Value) -> Value {
         let code = c["code"].as_str().unwrap_or("");
+        if rust_cells::rust_code(code).is_some() {
+            // Lua completions would be noise in Rust; evcxr's are not wired in.
+            let cursor = c["cursor_pos"].as_u64().unwrap_or(0);
+            return json!({"status": "ok", "matches": [], "cursor_start": cursor,
+                          "cursor_end": cursor, "metadata": {}});
+        }
         let cursor = c["cursor_pos"]
             .as_u64()
             .map_or(code.chars().count(), |v| v as usize);
@@ -489,7 +592,11 @@ impl Kernel {
     }
 
     fn is_complete(&self, c: &Value) -> Value {
-        match self.session.is_complete(c["code"].as_str().unwrap_or("")) {
+        let code = c["code"].as_str().unwrap_or("");
+        if rust_cells::rust_code(code).is_some() {
+            return json!({"status": "complete"});
+        }
+        match self.session.is_complete(code) {
             Completeness::Complete => json!({"status": "complete"}),
             Completeness::Incomplete => json!({"status": "incomplete", "indent": "  "}),
             Completeness::Invalid => json!({"status": "invalid"}),

@@ -8,6 +8,7 @@ mod handler;
 mod history;
 pub mod install;
 mod progress;
+mod rust_cells;
 mod sockets;
 mod wire;
 

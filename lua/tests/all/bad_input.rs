@@ -354,3 +354,34 @@ fn campaign_over_every_public_function() {
     let calls: usize = counts.split(' ').next().unwrap().parse().unwrap();
     assert!(calls > 4000, "the campaign shrank: {calls} calls");
 }
+
+#[test]
+fn sw_rust_names_its_arguments() {
+    let c = Captured::new();
+    c.eval("df = sw.frame{x = {1.5, 2}}");
+    let got = caught(
+        &c,
+        &[
+            "sw.rust.set('../up', df)",
+            "sw.rust.set('x', 3)",
+            "sw.rust.set(1, df)",
+            "sw.rust.get('.hidden')",
+            "sw.rust.fn('f')",
+            "sw.rust.set('ok', df)",
+        ],
+    );
+    let expect = [
+        "sw.rust.set: invalid argument 'name': expected a name of letters, digits",
+        "sw.rust.set: bad argument 'frame': expected a DataFrame, got integer",
+        "sw.rust.set: bad argument 'name': expected a string, got integer",
+        "sw.rust.get: invalid argument 'name'",
+        "sw.rust.fn: invalid argument 'name': expected the name of a function a Rust cell exported",
+    ];
+    for ((ok, msg), want) in got.iter().zip(expect) {
+        assert!(
+            !ok && msg.starts_with(want),
+            "{msg}\n  should start with {want}"
+        );
+    }
+    assert!(got[5].0, "{:?}", got[5]);
+}
