@@ -74,6 +74,22 @@ def test_items_persist_and_a_trailing_expression_is_displayed(kernel):
     assert results(ok(kc, "1 + 1")) == ["2"]
 
 
+def test_evcxr_mime_output_is_display_data(kernel):
+    _, kc = kernel
+    msgs = ok(kc, """%%rust
+struct Badge(f64);
+impl Badge {
+    fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n<b>{}</b>\nEVCXR_END_CONTENT", self.0);
+    }
+}
+Badge(0.5)
+""")
+    shown = [m["content"]["data"] for m in msgs if m["msg_type"] == "display_data"]
+    assert shown == [{"text/html": "<b>0.5</b>"}]
+    assert results(msgs) == []
+
+
 def test_a_frame_made_in_lua_is_summarised_in_rust_and_read_back_in_lua(kernel):
     _, kc = kernel
     ok(kc, """
