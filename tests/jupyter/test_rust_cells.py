@@ -221,3 +221,14 @@ def test_is_complete_treats_a_rust_cell_as_complete(kernel):
     reply = kc.get_shell_msg(timeout=TIMEOUT)
     assert reply["parent_header"]["msg_id"] == msg_id
     assert reply["content"]["status"] == "complete"
+
+
+def test_a_crashed_rust_process_is_restarted_before_the_next_cell(kernel):
+    _, kc = kernel
+    ok(kc, '%%rust\nsandwich::export("crash", |_| -> Result<f64, sandwich::Error> '
+           '{ eprintln!("aborting"); std::process::abort() })?;')
+    reply, _ = run(kc, 'sw.rust.fn("crash")()')
+    assert reply["content"]["status"] == "error"
+    assert "'crash' is gone" in reply["content"]["evalue"], reply["content"]["evalue"]
+    # The next Rust cell runs (in a new process) rather than reporting the old one's death.
+    assert results(ok(kc, "%%rust\ntriple(7)")) == ["21"]

@@ -4,7 +4,8 @@
 //! %%rust
 //! use sandwich::prelude::*;
 //! let crowd: DataFrame = sandwich::get("crowd")?;        // a frame Lua handed over
-//! let per_item = crowd.lazy().group_by([col("item")]).agg([col("label").mean()]).collect()?;
+//! let per_item: DataFrame =
+//!     crowd.lazy().group_by([col("item")]).agg([col("label").mean()]).collect()?;
 //! sandwich::set("per_item", &per_item)?;                  // Lua: sw.rust.get("per_item")
 //! sandwich::export("spread", |args| {                     // Lua: sw.rust.fn("spread")(df)
 //!     let df = args.frame(0)?;
@@ -218,6 +219,12 @@ struct Exports {
 
 fn exports(dir: &std::path::Path) -> Result<&'static Exports, Error> {
     static EXPORTS: OnceLock<Exports> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(e) = EXPORTS.get() {
+        return Ok(e);
+    }
+    // One server per copy, even when two threads export at once.
+    let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = EXPORTS.get() {
         return Ok(e);
     }
@@ -250,7 +257,9 @@ fn exports(dir: &std::path::Path) -> Result<&'static Exports, Error> {
 
 /// Makes `f` callable from Lua as `sw.rust.fn(name)`: its arguments arrive as [`Args`], and what
 /// it returns (anything that converts into [`Value`]) comes back as a Lua value. Exporting a
-/// name again (from a later cell) replaces the function.
+/// name again (from a later cell) replaces the function. Print from it with `eprintln!`: evcxr
+/// reads the process's stdout only while a Rust cell runs, so `println!` output waits for the
+/// next Rust cell (and enough of it, ~64 KiB, blocks the function until then).
 pub fn export<F, R>(name: &str, f: F) -> Result<(), Error>
 where
     F: Fn(&Args) -> Result<R, Error> + Send + Sync + 'static,

@@ -7,7 +7,7 @@
 //! ```text
 //! frames/NAME.arrow      a frame handed over by `sw.rust.set` or `sandwich::set`
 //! functions/NAME         the socket path of the process copy that exported NAME
-//! sockets/N-PID.sock     one listening socket per exporting copy of the cell library
+//! sockets/PID-N-T.sock   one listening socket per exporting copy of the cell library
 //! ```
 //!
 //! Why a socket per copy: evcxr links the cell library statically into every cell's shared
@@ -18,8 +18,7 @@
 //! A message (either way) is a little-endian `u32` length and that much JSON, then, for each
 //! frame the JSON refers to, a `u64` length and an Arrow IPC file of that many bytes.
 //! A request is `{"fn": NAME, "args": [ARG, ...]}` where ARG is `{"json": VALUE}` or
-//! `{"frame": I}`; a reply is `{"ok": ARG}` or `{"error": MESSAGE}`. `{"list": true}` asks for
-//! the copy's function names.
+//! `{"frame": I}`; a reply is `{"ok": ARG}` or `{"error": MESSAGE}`.
 
 use std::io::{Cursor, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

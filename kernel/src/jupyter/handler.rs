@@ -451,11 +451,14 @@ impl Kernel {
             self.rust.eval(code, &interrupt)
         };
         #[cfg(not(feature = "rust-cells"))]
-        let outcome: Result<rust_cells::Bundle, Failure> = Err(rust_cells::failure(
-            "RustCellsUnavailable",
-            "this kernel was built without Rust cells: build it with \
-             `cargo build --release --features rust-cells`",
-        ));
+        let outcome: Result<rust_cells::Bundle, Failure> = {
+            let _ = code; // only the feature's evaluator reads it
+            Err(rust_cells::failure(
+                "RustCellsUnavailable",
+                "this kernel was built without Rust cells: build it with \
+                 `cargo build --release --features rust-cells`",
+            ))
+        };
         match outcome {
             Ok(bundle) => {
                 let text = bundle

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(feature = "rust-cells")]
 use std::sync::{Arc, Mutex};
 #[cfg(feature = "rust-cells")]
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "rust-cells")]
 use sandwich_core::Interrupt;
@@ -115,8 +115,53 @@ struct Running {
     /// Held by a forwarding thread while it publishes a line: taking it after a cell means the
     /// lines it printed have all gone out before the reply.
     forwarding: Arc<Mutex<()>>,
-    /// Clones of the stdout and stderr channels' receivers, to see whether lines are queued.
-    pending: Vec<crossbeam_channel::Receiver<String>>,
+    /// The child's stdout and stderr lines (evcxr's channels; the forwarding thread reads
+    /// them too).
+    streams: [(&'static str, crossbeam_channel::Receiver<String>); 2],
+    /// When the forwarding thread last published a line.
+    last_line: Arc<Mutex<Instant>>,
+}
+
+#[cfg(feature = "rust-cells")]
+impl Running {
+    /// Publishes what the cell printed before its reply goes out. evcxr has every stdout line
+    /// by the time the cell returns, but reads stderr on a thread of its own, out of step with
+    /// stdout: wait until stderr has been quiet for 30 ms (at most half a second), then drain
+    /// both channels here, under the forwarding lock.
+    fn flush(&self, sink: &Sink) {
+        let started = Instant::now();
+        loop {
+            let last = *self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+            let quiet = last.elapsed() >= Duration::from_millis(30)
+                && self.streams.iter().all(|(_, rx)| rx.is_empty());
+            if quiet || started.elapsed() >= Duration::from_millis(500) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _guard = self.forwarding.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, rx) in &self.streams {
+            while let Ok(line) = rx.try_recv() {
+                sink(name, &format!("{line}\n"));
+            }
+        }
+    }
+
+    /// evcxr notices a dead child (an exported function that crashed it, an interrupt that
+    /// landed after a cell finished) only by failing the next cell it was asked to run; restart
+    /// it first, so that the next cell runs.
+    fn revive(&mut self) {
+        let exited = {
+            let handle = self.ctx.process_handle();
+            let mut child = handle.lock().unwrap_or_else(|p| p.into_inner());
+            !matches!(child.try_wait(), Ok(None))
+        };
+        if exited {
+            // Code that must run (an empty cell would not reach the process): it fails with
+            // SubprocessTerminated, and evcxr has started a new process.
+            let _ = self.ctx.execute("let _ = ();");
+        }
+    }
 }
 
 #[cfg(feature = "rust-cells")]
@@ -154,47 +199,69 @@ impl RustCells {
                 None => (self.sink)(
                     "stderr",
                     "Rust cells: the `sandwich` crate's library (libsandwich_cells-*.rlib) is not \
-                     beside this executable, so `sandwich::` is unavailable in Rust cells; build \
-                     the binary with `cargo build --release --features rust-cells` from the \
-                     Sandwich checkout, or set SANDWICH_CELLS_RLIB\n",
+                     in deps/ beside this executable, so `sandwich::` is unavailable in Rust \
+                     cells; run the binary from the cargo target directory it was built in, or \
+                     set SANDWICH_CELLS_RLIB to the library's path\n",
                 ),
             }
             ctx.eval_with_state("", state)
                 .map_err(|e| failure("RustCellError", format!("could not configure evcxr: {e}")))?;
             let forwarding = Arc::new(Mutex::new(()));
-            let mut pending = Vec::new();
-            for (stream, rx) in [("stdout", outputs.stdout), ("stderr", outputs.stderr)] {
-                pending.push(rx.clone());
-                let sink = self.sink.clone();
-                let lock = forwarding.clone();
+            let streams = [
+                ("stdout", outputs.stdout.clone()),
+                ("stderr", outputs.stderr.clone()),
+            ];
+            let last_line = Arc::new(Mutex::new(Instant::now()));
+            {
+                let (sink, lock, last_line) =
+                    (self.sink.clone(), forwarding.clone(), last_line.clone());
+                let streams = streams.clone();
                 std::thread::Builder::new()
-                    .name(format!("rust-cells-{stream}"))
-                    .spawn(move || loop {
-                        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-                        match rx.recv_timeout(Duration::from_millis(10)) {
-                            Ok(line) => sink(stream, &format!("{line}\n")),
-                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                    .name("rust-cells-output".into())
+                    .spawn(move || {
+                        let mut select = crossbeam_channel::Select::new();
+                        for (_, rx) in &streams {
+                            select.recv(rx);
                         }
-                        drop(guard);
+                        // Wait for a line without taking it, then take and publish it under
+                        // the lock: a line is never held outside the channel unpublished
+                        // while the main thread holds the lock.
+                        loop {
+                            let ready = select.ready();
+                            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                            let (name, rx) = &streams[ready];
+                            match rx.try_recv() {
+                                Ok(line) => {
+                                    *last_line.lock().unwrap_or_else(|p| p.into_inner()) =
+                                        Instant::now();
+                                    sink(name, &format!("{line}\n"));
+                                }
+                                Err(crossbeam_channel::TryRecvError::Empty) => {}
+                                Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+                            }
+                        }
                     })
                     .map_err(|e| failure("RustCellError", e.to_string()))?;
             }
             self.running = Some(Running {
                 ctx: evcxr::CommandContext::with_eval_context(ctx),
                 forwarding,
-                pending,
+                streams,
+                last_line,
             });
         }
         Ok(self.running.as_mut().expect("started above"))
     }
 
     /// Runs a `%%rust` cell. An interrupt (the kernel's flag) kills the child process: the cell
-    /// stops, the next one starts a fresh process (items persist, variables are lost).
+    /// stops and evcxr starts a fresh process (items persist, variables are lost). A compile in
+    /// progress is not stopped: the kill lands on the process that runs cells.
     pub fn eval(&mut self, cell: &str, interrupt: &Interrupt) -> Result<Bundle, Failure> {
         interrupt.clear();
         let source = as_evcxr_source(cell);
+        let sink = self.sink.clone();
         let running = self.start()?;
+        running.revive();
         let process = running.ctx.process_handle();
         let done = Arc::new(AtomicBool::new(false));
         let killed = Arc::new(AtomicBool::new(false));
@@ -214,11 +281,7 @@ impl RustCells {
         let result = running.ctx.execute(&source);
         done.store(true, Ordering::Release);
         let _ = watcher.join();
-        // Every line the cell printed goes out before its result or error.
-        while running.pending.iter().any(|rx| !rx.is_empty()) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        drop(running.forwarding.lock().unwrap_or_else(|p| p.into_inner()));
+        running.flush(&sink);
         interrupt.clear();
         match result {
             Ok(outputs) => {
@@ -259,6 +322,7 @@ const TYPE_HINT: &str = "\n(evcxr cannot infer types that come from the `sandwic
      the type of a top-level `let`, as in `let df: DataFrame = sandwich::get(\"x\")?;`, or keep \
      the value inside a block `{ ... }`)";
 
+#[cfg(feature = "rust-cells")]
 /// Compile errors as one message that names the cell's line (the first error's), and a
 /// traceback with each error, its line of the cell and a caret under the span.
 fn compile_failure(source: &str, errors: &[evcxr::CompilationError]) -> Failure {
