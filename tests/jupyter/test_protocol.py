@@ -8,6 +8,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from kernel_io import outputs, run, streams
 
 TIMEOUT = 60
 
@@ -18,34 +19,6 @@ def kernel():
     yield km, kc
     kc.stop_channels()
     km.shutdown_kernel(now=True)
-
-
-def outputs(kc, msg_id, timeout=TIMEOUT):
-    """iopub messages of one request, up to its idle."""
-    out = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        msg = kc.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "status":
-            if msg["content"]["execution_state"] == "idle":
-                return out
-            continue
-        if msg["msg_type"] != "execute_input":
-            out.append(msg)
-    raise AssertionError("no idle")
-
-
-def run(kc, code, **kw):
-    msg_id = kc.execute(code, **kw)
-    reply = kc.get_shell_msg(timeout=TIMEOUT)
-    assert reply["parent_header"]["msg_id"] == msg_id
-    return reply, outputs(kc, msg_id)
-
-
-def streams(msgs):
-    return "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
 
 
 def interrupt_after(km, kc, code, delay=1.0):

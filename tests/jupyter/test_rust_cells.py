@@ -9,6 +9,8 @@ import time
 import pytest
 from jupyter_client.manager import start_new_kernel
 
+import kernel_io
+
 TIMEOUT = 180
 
 
@@ -24,27 +26,8 @@ def kernel():
     km.shutdown_kernel(now=True)
 
 
-def outputs(kc, msg_id, timeout=TIMEOUT):
-    out = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        msg = kc.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "status":
-            if msg["content"]["execution_state"] == "idle":
-                return out
-            continue
-        if msg["msg_type"] != "execute_input":
-            out.append(msg)
-    raise AssertionError("no idle")
-
-
-def run(kc, code, **kw):
-    msg_id = kc.execute(code, **kw)
-    reply = kc.get_shell_msg(timeout=TIMEOUT)
-    assert reply["parent_header"]["msg_id"] == msg_id
-    return reply, outputs(kc, msg_id)
+def run(kc, code):
+    return kernel_io.run(kc, code, timeout=TIMEOUT)
 
 
 def ok(kc, code):
@@ -204,7 +187,7 @@ def test_an_interrupted_rust_loop_leaves_the_kernel_usable(kernel):
     km.interrupt_kernel()
     reply = kc.get_shell_msg(timeout=TIMEOUT)
     took = time.time() - start
-    outputs(kc, msg_id)
+    kernel_io.outputs(kc, msg_id, TIMEOUT)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "Interrupted", reply["content"]
     assert took < 2.0, f"interrupt took {took:.2f} s"

@@ -466,11 +466,14 @@ impl Kernel {
                     .find(|(m, _)| m == "text/plain")
                     .map(|(_, t)| t.clone());
                 if !bundle.is_empty() && !silent {
-                    let data: Map<String, Value> = bundle
-                        .into_iter()
-                        .map(|(m, t)| (m, Value::String(t)))
-                        .collect();
-                    if data.keys().all(|m| m == "text/plain") {
+                    let plain_only = bundle.iter().all(|(m, _)| m == "text/plain");
+                    let mut rich = MimeBundle::default();
+                    for (mime, content) in bundle {
+                        rich.insert(&mime, content);
+                    }
+                    // JSON types as JSON, like a Lua cell's outputs.
+                    let data = mime_data(&rich);
+                    if plain_only {
                         self.publisher.send(
                             "execute_result",
                             json!({"execution_count": count, "data": data, "metadata": {}}),
