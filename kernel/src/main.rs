@@ -62,6 +62,27 @@ enum Command {
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
     },
+    /// An experiment's sweep: `submit|status|collect|cancel|local DIR`, and `run-task DIR I`
+    /// (what each Slurm array task or local worker runs). `sandwich sweep --help` lists them.
+    Sweep {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// `sandwich sweep ...`, with a progress bar on stderr and Ctrl-C.
+fn sweep(args: Vec<String>) -> ExitCode {
+    let interrupt = sandwich_core::Interrupt::new();
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.is_requested() {
+            std::process::exit(130);
+        }
+        flag.request();
+    });
+    let bar = bar::StderrBar::new();
+    let status = sandwich_lua::sweep::main(&args, &bar, Some(&interrupt));
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
 }
 
 #[derive(Subcommand)]
@@ -150,6 +171,14 @@ fn main() -> ExitCode {
     alloc::keep_freed_memory();
     sandwich_core::pin_thread_count();
     sandwich_core::compute_on_this_thread();
+    // Sweeps started from this process run their tasks with this same binary.
+    if let Ok(exe) = std::env::current_exe() {
+        sandwich_lua::sweep::set_worker(vec![
+            exe.display().to_string(),
+            "sweep".into(),
+            "run-task".into(),
+        ]);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run { code, file, args } => run::run(code, file, args),
@@ -163,5 +192,6 @@ fn main() -> ExitCode {
             port,
             public_url,
         } => serve::serve(&campaign, host, port, public_url),
+        Command::Sweep { args } => sweep(args),
     }
 }

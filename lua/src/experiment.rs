@@ -23,7 +23,7 @@ use crate::model::{interrupt, progress};
 const F: &str = "sw.experiment";
 
 /// The Lua error that stopped a run (a hook's, a custom arm's), re-raised as itself.
-type Failed = Arc<Mutex<Option<mlua::Error>>>;
+pub(crate) type Failed = Arc<Mutex<Option<mlua::Error>>>;
 
 fn keep_error(failed: &Failed, e: mlua::Error) -> String {
     let message = e.to_string();
@@ -267,7 +267,7 @@ fn spec_from(lua: &Lua, function: &str, spec: Value) -> mlua::Result<Parts> {
     })
 }
 
-fn arms_of(
+pub(crate) fn arms_of(
     lua: &Lua,
     custom: Vec<(String, Function)>,
     failed: &Failed,
@@ -326,7 +326,7 @@ fn with_hooks<T>(
     out.lua()
 }
 
-fn build() -> Build {
+pub(crate) fn build() -> Build {
     Build::current(option_env!("SANDWICH_GIT_REVISION").unwrap_or("unknown"))
 }
 
@@ -377,14 +377,27 @@ impl UserData for LuaExperiment {
                 this.exp.spec.seeds.len()
             ))
         });
-        m.guarded_method_mut("run", |lua, this, ()| {
+        m.guarded_method_mut("run", |lua, this, opts: Option<Value>| {
+            const G: &str = "Experiment.run";
+            let o: core::sweep::RunOptions = options(lua, G, opts)?;
             let failed = this.failed.clone();
             let (on_step, on_arm_done) = (this.on_step.clone(), this.on_arm_done.clone());
+            let has_hooks = on_step.is_some() || on_arm_done.is_some();
             let exp = &mut this.exp;
-            with_hooks(lua, on_step.as_ref(), on_arm_done.as_ref(), &failed, |h| {
-                exp.run(h)
-            })
-            .map(LuaDataFrame)
+            let ran = with_hooks(lua, on_step.as_ref(), on_arm_done.as_ref(), &failed, |h| {
+                core::sweep::run_with(exp, &o, has_hooks, crate::sweep::worker(), &build(), h)
+            })?;
+            match ran {
+                core::sweep::Ran::Results(df) => {
+                    Ok(Value::UserData(lua.create_userdata(LuaDataFrame(df))?))
+                }
+                core::sweep::Ran::Submitted { dir, job_id } => {
+                    let t = lua.create_table()?;
+                    t.set("dir", dir.display().to_string())?;
+                    t.set("job_id", job_id)?;
+                    Ok(Value::Table(t))
+                }
+            }
         });
         m.guarded_method("results", |_, this, ()| {
             ran(&this.exp, "Experiment.results")?;
@@ -525,6 +538,28 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     t.set(
+        "collect",
+        lua.guarded_function(|lua, dir: Value| {
+            let dir = crate::args::path("sw.experiment.collect", &dir)?;
+            let exp = crate::sweep::collect(Path::new(&dir)).lua()?;
+            lua.create_userdata(LuaExperiment {
+                exp,
+                on_step: None,
+                on_arm_done: None,
+                failed: Default::default(),
+            })
+        })?,
+    )?;
+    t.set(
+        "status",
+        lua.guarded_function(|_, dir: Value| {
+            let dir = crate::args::path("sw.experiment.status", &dir)?;
+            crate::sweep::status(Path::new(&dir))
+                .lua()
+                .map(LuaDataFrame)
+        })?,
+    )?;
+    t.set(
         "pgr",
         lua.guarded_function(|lua, (results, opts): (Value, Option<Value>)| {
             const G: &str = "sw.experiment.pgr";
@@ -553,7 +588,23 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                     hooks,
                 } = spec_from(lua, F, spec)?;
                 let failed = Default::default();
-                let arms = arms_of(lua, custom, &failed);
+                let mut arms = arms_of(lua, custom, &failed);
+                if let Some(file) = &spec.arms_file {
+                    // The arms the spec lists that are neither built in nor given inline.
+                    let from_file: Vec<String> = spec
+                        .arms
+                        .iter()
+                        .filter(|a| core::builtin_arm(a).is_none() && !arms.contains_key(*a))
+                        .cloned()
+                        .collect();
+                    arms.extend(crate::sweep::arms_from_file(
+                        lua,
+                        F,
+                        Path::new(file),
+                        &from_file,
+                        &failed,
+                    )?);
+                }
                 let exp = Experiment::new(&name, spec, task, arms).lua()?;
                 Ok(LuaExperiment {
                     exp,

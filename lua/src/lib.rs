@@ -36,6 +36,7 @@ mod repr;
 mod rl;
 mod rust;
 mod session;
+pub mod sweep;
 mod tasks;
 mod train;
 mod verbs;

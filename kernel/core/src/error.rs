@@ -41,6 +41,13 @@ pub enum Error {
     /// A tensor operation failed (shapes, dtypes, devices).
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
+    /// A program the operation runs (`sbatch`, a sweep's worker) could not start or failed.
+    #[error("{op}: `{program}` failed: {message}")]
+    Program {
+        op: &'static str,
+        program: String,
+        message: String,
+    },
     /// The user asked the running job to stop (Ctrl-C, a kernel interrupt).
     #[error("interrupted")]
     Interrupted,
@@ -109,7 +116,7 @@ impl Error {
             Error::Io { .. } | Error::Polars { .. } | Error::Store { .. } => ErrorKind::Data,
             Error::Tensor(_) => ErrorKind::Model,
             Error::Interrupted => ErrorKind::Interrupted,
-            Error::Hook { .. } => ErrorKind::Other,
+            Error::Hook { .. } | Error::Program { .. } => ErrorKind::Other,
         }
     }
 

@@ -12,6 +12,7 @@ mod runner;
 mod schema;
 mod seeds;
 mod spec;
+pub mod sweep;
 mod tasks;
 mod vocab;
 
@@ -25,7 +26,7 @@ pub use preference::{
 };
 pub use real::{data_dir, load_ratings, load_task, REAL};
 pub use report::{assistance_table, fmt_number, render, render_html, Rendered};
-pub use runner::{ArmDoneHook, ArmStepHook, Experiment, RunHooks};
+pub use runner::{ArmDoneHook, ArmStepHook, Experiment, RunHooks, Shard, Unit};
 pub use schema::{check_task, frame_hash};
 pub use seeds::{pgr_table, PgrOptions};
 pub use spec::{

@@ -83,26 +83,63 @@ struct Split {
 struct Rows {
     arm: Vec<String>,
     seed: Vec<i64>,
-    split: Vec<&'static str>,
-    metric: Vec<&'static str>,
+    split: Vec<String>,
+    metric: Vec<String>,
     value: Vec<f64>,
 }
 
 impl Rows {
-    fn push(
-        &mut self,
-        arm: &str,
-        seed: u64,
-        split: &'static str,
-        metric: &'static str,
-        value: f64,
-    ) {
+    fn push(&mut self, arm: &str, seed: u64, split: &str, metric: &str, value: f64) {
         self.arm.push(arm.to_string());
         self.seed.push(seed as i64);
-        self.split.push(split);
-        self.metric.push(metric);
+        self.split.push(split.to_string());
+        self.metric.push(metric.to_string());
         self.value.push(value);
     }
+
+    /// Appends the rows of `results` (a results table) on `split`.
+    fn extend_split(&mut self, results: &DataFrame, split: &str) -> Result<()> {
+        let arms = column_strings(OP, results, "arm")?;
+        let seeds = column_floats(OP, results, "seed")?;
+        let splits = column_strings(OP, results, "split")?;
+        let metrics = column_strings(OP, results, "metric")?;
+        let values = column_floats(OP, results, "value")?;
+        for i in (0..arms.len()).filter(|&i| splits[i] == split) {
+            self.push(&arms[i], seeds[i] as u64, split, &metrics[i], values[i]);
+        }
+        Ok(())
+    }
+
+    /// `arm, seed, split, metric, value`.
+    fn frame(self) -> Result<DataFrame> {
+        DataFrame::new_infer_height(vec![
+            Column::new("arm".into(), self.arm),
+            Column::new("seed".into(), self.seed),
+            Column::new("split".into(), self.split),
+            Column::new("metric".into(), self.metric),
+            Column::new("value".into(), self.value),
+        ])
+        .map_err(Error::polars(OP, "building the results"))
+    }
+}
+
+/// One unit of an experiment: an arm (or a reference, `weak` or `ceiling`) of one seed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub seed: u64,
+    pub arm: String,
+}
+
+/// What one unit produced: its rows of the results, its test items and its training curve,
+/// and the curves of models its seed's services trained (the assistant's folds).
+#[derive(Clone, Debug)]
+pub struct Shard {
+    pub unit: Unit,
+    pub results: DataFrame,
+    pub items: DataFrame,
+    pub curves: DataFrame,
+    pub service_curves: Vec<DataFrame>,
 }
 
 fn select(df: &DataFrame, cols: &[&str]) -> Result<DataFrame> {
@@ -568,33 +605,105 @@ impl Experiment {
 
     /// Runs every arm for every seed; returns `arm, seed, split, metric, value`.
     pub fn run(&mut self, hooks: RunHooks) -> Result<DataFrame> {
-        let result = self.run_seeds(hooks);
+        let result = self.run_all(hooks);
         // Every model is built by now; a later run builds the tokenizer again.
         self.remove_tokenizer();
         result
     }
 
-    fn run_seeds(&mut self, hooks: RunHooks) -> Result<DataFrame> {
+    fn run_all(&mut self, hooks: RunHooks) -> Result<DataFrame> {
         self.tokenizer()?;
-        let mut rows = Rows::default();
-        let mut items = Vec::new();
-        let mut curves = Vec::new();
-        let classes = self.classes;
-        for &seed in &self.spec.seeds.clone() {
-            let split = self.split(seed)?;
-            let mut record = |arm: &str, correct: DataFrame, curve: DataFrame| -> Result<()> {
-                let acc = column_floats(OP, &correct, "correct")?.iter().sum::<f64>()
-                    / correct.height() as f64;
-                rows.push(arm, seed, "test", "accuracy", acc);
-                items.push(with_arm_seed(correct, arm, seed)?);
-                curves.push(with_arm_seed(curve, arm, seed)?);
-                if let Some(f) = hooks.on_arm_done {
-                    f(arm, seed, acc)?;
+        let units = self.units();
+        let mut shards = Vec::with_capacity(units.len());
+        for &seed in &self.spec.seeds {
+            let of_seed: Vec<&str> = units
+                .iter()
+                .filter(|u| u.seed == seed)
+                .map(|u| u.arm.as_str())
+                .collect();
+            shards.extend(self.run_seed(seed, &of_seed, hooks)?);
+        }
+        self.assemble(shards)
+    }
+
+    /// The independent runs of this experiment, in the order their results are reported: for
+    /// each seed the weak model, the ceiling, then every other arm. A sweep runs each as its
+    /// own task ([`Experiment::run_unit`]); a unit of an arm trains its seed's weak model again
+    /// (its predictions are the arms' input), which is deterministic, so the numbers are those
+    /// of [`Experiment::run`].
+    pub fn units(&self) -> Vec<Unit> {
+        let mut out = Vec::new();
+        for &seed in &self.spec.seeds {
+            for arm in ["weak", "ceiling"] {
+                out.push(Unit {
+                    seed,
+                    arm: arm.to_string(),
+                });
+            }
+            for (arm, kind) in self.spec.arms.iter().zip(&self.kinds) {
+                if !matches!(kind, ArmKind::Weak | ArmKind::Ceiling) {
+                    out.push(Unit {
+                        seed,
+                        arm: arm.clone(),
+                    });
                 }
-                Ok(())
-            };
-            // The weak supervisor (trained on A's truth) and the ceiling (B's truth): the two
-            // references of PGR, always run.
+            }
+        }
+        out
+    }
+
+    /// Runs one unit (one arm of one seed) and returns its shard of the results.
+    pub fn run_unit(&mut self, unit: &Unit, hooks: RunHooks) -> Result<Shard> {
+        if !self.units().contains(unit) {
+            return Err(Error::invalid(
+                "experiment.run_unit",
+                "unit",
+                "an arm and a seed of this experiment",
+                format!("arm '{}', seed {}", unit.arm, unit.seed),
+            ));
+        }
+        let out = self
+            .tokenizer()
+            .and_then(|_| self.run_seed(unit.seed, &[unit.arm.as_str()], hooks));
+        self.remove_tokenizer();
+        Ok(out?.pop().expect("one shard per unit"))
+    }
+
+    /// Runs `units` (arm names, in [`Experiment::units`] order) of one seed: its split, its
+    /// weak model when any of them needs it, and each unit's model.
+    fn run_seed(&self, seed: u64, units: &[&str], hooks: RunHooks) -> Result<Vec<Shard>> {
+        let split = self.split(seed)?;
+        let classes = self.classes;
+        let shard = |arm: &str,
+                     correct: DataFrame,
+                     curve: DataFrame,
+                     quality: &[(&str, f64)]|
+         -> Result<Shard> {
+            let acc = column_floats(OP, &correct, "correct")?.iter().sum::<f64>()
+                / correct.height() as f64;
+            let mut rows = Rows::default();
+            rows.push(arm, seed, "test", "accuracy", acc);
+            for (metric, value) in quality {
+                rows.push(arm, seed, "train_b", metric, *value);
+            }
+            if let Some(f) = hooks.on_arm_done {
+                f(arm, seed, acc)?;
+            }
+            Ok(Shard {
+                unit: Unit {
+                    seed,
+                    arm: arm.to_string(),
+                },
+                results: rows.frame()?,
+                items: with_arm_seed(correct, arm, seed)?,
+                curves: with_arm_seed(curve, arm, seed)?,
+                service_curves: Vec::new(),
+            })
+        };
+        // The weak supervisor (trained on A's truth): one reference of PGR, and its
+        // predictions on B are every arm's input.
+        let mut weak_shard = None;
+        let weak_predictions = if units.iter().any(|u| *u != "ceiling") {
             let (weak, curve) = self.train_model(
                 &self.spec.weak,
                 &split.a,
@@ -604,115 +713,172 @@ impl Experiment {
                 seed,
                 hooks,
             )?;
-            record("weak", self.score(&weak, &split.test)?, curve)?;
-            let weak_predictions = self.predict(&weak, &split.b)?;
-            drop(weak);
-            let (ceiling, curve) = self.train_model(
-                &self.spec.strong,
-                &split.b,
-                Labels::Column("label".into()),
-                None,
-                "ceiling",
-                seed,
-                hooks,
-            )?;
-            record("ceiling", self.score(&ceiling, &split.test)?, curve)?;
-            drop(ceiling);
-            let mut b_cols = vec!["id", "input"];
-            if split.b.column("choices").is_ok() {
-                b_cols.push("choices");
+            if units.contains(&"weak") {
+                weak_shard = Some(shard("weak", self.score(&weak, &split.test)?, curve, &[])?);
             }
-            let b_inputs = select(&split.b, &b_cols)?;
-            let services = SeedServices {
-                exp: self,
-                seed,
-                b_truth: &split.b,
-                weak_predictions: &weak_predictions,
-                hooks,
-                novices: Once::new(),
-                assistant: Once::new(),
-                curves: Default::default(),
-            };
-            let ctx = Context {
-                seed,
-                classes,
-                a: &split.a,
-                b: &b_inputs,
-                weak_predictions: &weak_predictions,
-                services: &services,
-                assistance: &self.spec.assistance,
-                aux: &self.spec.aux,
-            };
-            let mut seed_rows = Vec::new();
-            for (arm, kind) in self.spec.arms.iter().zip(&self.kinds) {
-                let builtin: Box<dyn Supervisor>;
-                let supervisor: &dyn Supervisor = match kind {
-                    ArmKind::Weak | ArmKind::Ceiling => continue,
-                    ArmKind::NaiveW2s => {
-                        builtin = Box::new(WeakLabels { aux: false });
-                        builtin.as_ref()
-                    }
-                    ArmKind::AuxW2s => {
-                        builtin = Box::new(WeakLabels { aux: true });
-                        builtin.as_ref()
-                    }
-                    ArmKind::Crowd(method) => {
-                        builtin = Box::new(CrowdArm {
-                            method: method.clone(),
-                        });
-                        builtin.as_ref()
-                    }
-                    ArmKind::UnassistedNovices | ArmKind::AssistedNovices => {
-                        builtin = Box::new(NoviceArm {
-                            assisted: *kind == ArmKind::AssistedNovices,
-                        });
-                        builtin.as_ref()
-                    }
-                    ArmKind::Custom => self.custom.get(arm).expect("checked in new").as_ref(),
-                };
-                let s = supervisor.supervise(&ctx)?;
-                let (data, labels) = self.supervised_frame(arm, &b_inputs, &s)?;
-                seed_rows.push((
-                    arm.clone(),
-                    "label_accuracy",
-                    self.label_accuracy(&data, &labels, &split.b)?,
-                ));
-                for (metric, value) in &s.quality {
-                    seed_rows.push((arm.clone(), *metric, *value));
-                }
-                let (m, curve) = self.train_model(
+            self.predict(&weak, &split.b)?
+        } else {
+            DataFrame::empty()
+        };
+        let mut b_cols = vec!["id", "input"];
+        if split.b.column("choices").is_ok() {
+            b_cols.push("choices");
+        }
+        let b_inputs = select(&split.b, &b_cols)?;
+        let services = SeedServices {
+            exp: self,
+            seed,
+            b_truth: &split.b,
+            weak_predictions: &weak_predictions,
+            hooks,
+            novices: Once::new(),
+            assistant: Once::new(),
+            curves: Default::default(),
+        };
+        let ctx = Context {
+            seed,
+            classes,
+            a: &split.a,
+            b: &b_inputs,
+            weak_predictions: &weak_predictions,
+            services: &services,
+            assistance: &self.spec.assistance,
+            aux: &self.spec.aux,
+        };
+        let mut shards = Vec::with_capacity(units.len());
+        for &arm in units {
+            if arm == "weak" {
+                shards.push(weak_shard.take().expect("trained above"));
+                continue;
+            }
+            if arm == "ceiling" {
+                // B's truth: the other reference of PGR.
+                let (ceiling, curve) = self.train_model(
                     &self.spec.strong,
-                    &data,
-                    labels,
-                    s.aux.as_ref(),
-                    arm,
+                    &split.b,
+                    Labels::Column("label".into()),
+                    None,
+                    "ceiling",
                     seed,
                     hooks,
                 )?;
-                record(arm, self.score(&m, &split.test)?, curve)?;
+                shards.push(shard(
+                    "ceiling",
+                    self.score(&ceiling, &split.test)?,
+                    curve,
+                    &[],
+                )?);
+                continue;
             }
-            for (arm, metric, value) in seed_rows {
-                rows.push(&arm, seed, "train_b", metric, value);
-            }
-            curves.extend(services.curves.into_inner());
+            let kind = self
+                .spec
+                .arms
+                .iter()
+                .position(|a| a == arm)
+                .map(|i| &self.kinds[i])
+                .expect("units come from the spec");
+            let builtin: Box<dyn Supervisor>;
+            let supervisor: &dyn Supervisor = match kind {
+                ArmKind::Weak | ArmKind::Ceiling => unreachable!("references are handled above"),
+                ArmKind::NaiveW2s => {
+                    builtin = Box::new(WeakLabels { aux: false });
+                    builtin.as_ref()
+                }
+                ArmKind::AuxW2s => {
+                    builtin = Box::new(WeakLabels { aux: true });
+                    builtin.as_ref()
+                }
+                ArmKind::Crowd(method) => {
+                    builtin = Box::new(CrowdArm {
+                        method: method.clone(),
+                    });
+                    builtin.as_ref()
+                }
+                ArmKind::UnassistedNovices | ArmKind::AssistedNovices => {
+                    builtin = Box::new(NoviceArm {
+                        assisted: *kind == ArmKind::AssistedNovices,
+                    });
+                    builtin.as_ref()
+                }
+                ArmKind::Custom => self.custom.get(arm).expect("checked in new").as_ref(),
+            };
+            let s = supervisor.supervise(&ctx)?;
+            let (data, labels) = self.supervised_frame(arm, &b_inputs, &s)?;
+            let label_accuracy = self.label_accuracy(&data, &labels, &split.b)?;
+            let (m, curve) = self.train_model(
+                &self.spec.strong,
+                &data,
+                labels,
+                s.aux.as_ref(),
+                arm,
+                seed,
+                hooks,
+            )?;
+            let mut quality = vec![("label_accuracy", label_accuracy)];
+            quality.extend(s.quality.iter().map(|(m, v)| (*m, *v)));
+            shards.push(shard(arm, self.score(&m, &split.test)?, curve, &quality)?);
         }
-        let results = DataFrame::new_infer_height(vec![
-            Column::new("arm".into(), rows.arm),
-            Column::new("seed".into(), rows.seed),
-            Column::new(
-                "split".into(),
-                rows.split.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "metric".into(),
-                rows.metric
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new("value".into(), rows.value),
-        ])
-        .map_err(Error::polars(OP, "building the results"))?;
+        // Models the services trained (the assistant's folds) belong to the seed; the last
+        // unit carries them and `assemble` keeps one copy per seed.
+        if let Some(last) = shards.last_mut() {
+            last.service_curves = services.curves.into_inner();
+        }
+        Ok(shards)
+    }
+
+    /// Puts shards (of every unit, in any order) together as [`Experiment::run`] reports them:
+    /// per seed, every unit's test accuracy, then the arms' supervision quality on B; items and
+    /// curves in unit order, the seed's service curves (one copy) after its units'.
+    pub fn assemble(&mut self, shards: Vec<Shard>) -> Result<DataFrame> {
+        let units = self.units();
+        let mut by_unit: HashMap<Unit, Shard> = HashMap::new();
+        for s in shards {
+            if !units.contains(&s.unit) {
+                return Err(Error::invalid(
+                    "experiment.assemble",
+                    "shards",
+                    "shards of this experiment's units",
+                    format!("arm '{}', seed {}", s.unit.arm, s.unit.seed),
+                ));
+            }
+            by_unit.insert(s.unit.clone(), s);
+        }
+        if let Some(missing) = units.iter().find(|u| !by_unit.contains_key(u)) {
+            return Err(Error::invalid(
+                "experiment.assemble",
+                "shards",
+                format!("a shard of each of the {} units", units.len()),
+                format!("none for arm '{}', seed {}", missing.arm, missing.seed),
+            ));
+        }
+        let mut rows = Rows::default();
+        let (mut items, mut curves) = (Vec::new(), Vec::new());
+        for &seed in &self.spec.seeds {
+            let of_seed: Vec<&Shard> = units
+                .iter()
+                .filter(|u| u.seed == seed)
+                .map(|u| &by_unit[u])
+                .collect();
+            for split in ["test", "train_b"] {
+                for s in &of_seed {
+                    rows.extend_split(&s.results, split)?;
+                }
+            }
+            for s in &of_seed {
+                items.push(s.items.clone());
+                curves.push(s.curves.clone());
+            }
+            let mut seen = std::collections::HashSet::new();
+            for s in &of_seed {
+                for c in &s.service_curves {
+                    let arms = column_strings(OP, c, "arm")?;
+                    if arms.iter().any(|a| seen.insert(a.clone())) {
+                        curves.push(c.clone());
+                    }
+                }
+            }
+        }
+        let results = rows.frame()?;
         self.results = Some(results.clone());
         self.items = stack(items)?;
         self.curves = stack(curves)?;

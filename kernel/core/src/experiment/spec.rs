@@ -39,6 +39,10 @@ pub struct Spec {
     /// Arm names, in the order tables and charts show them: built-in arms and custom arms
     /// (whose supervisors the front end registers by name).
     pub arms: Vec<String>,
+    /// A Lua file returning `{name = function(ctx) ... end, ...}`: custom arms as code that
+    /// travels with a manifest (a sweep's tasks load it), unlike functions in `arms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arms_file: Option<String>,
     #[serde(default = "one_seed")]
     pub seeds: Vec<u64>,
     #[serde(default)]
@@ -588,7 +592,7 @@ mod tests {
         assert_eq!(f["aux"], ["aux_coef", "warmup_frac", "schedule"]);
         assert_eq!(f["split"], ["test"]);
         assert_eq!(f["side"], ["model", "train", "head_init"]);
-        assert!(f["spec"].contains(&"head_init".to_string()) && f["spec"].len() == 12);
+        assert!(f["spec"].contains(&"head_init".to_string()) && f["spec"].len() == 13);
         assert!(f["train"].contains(&"max_length".to_string()));
         assert!(f.values().all(|v| !v.is_empty()));
     }
