@@ -69,6 +69,11 @@ if command -v rustup >/dev/null && ! rustup component list --installed 2>/dev/nu
   rustup component add rust-src
 fi
 
+# A one-node Slurm cluster (Debian's slurm-wlm and munge) for the sweep tests
+# (kernel/tests/sweep.rs); without root or apt they say loudly that they skipped.
+echo "== slurm (one node, for the sweep tests)"
+bash tests/slurm/start.sh || echo "!! slurm not started: the Slurm sweep test will skip"
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
