@@ -306,7 +306,10 @@ fn a_slurm_array_with_a_cancelled_task_resubmits_it_and_collects_the_same_number
     let s = script(
         &dir,
         r#"local r = exp:run{backend = "slurm", dir = "array", wait = false, array_parallelism = 2}
-print("job " .. r.job_id)"#,
+local jobs = r:column("job")
+for i = 1, r:height() do
+  if type(jobs[i]) == "string" then print("job " .. jobs[i]:match("^(%d+)_")); break end
+end"#,
     );
     let out = run_script(&dir, &s);
     let job = out

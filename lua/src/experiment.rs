@@ -50,6 +50,9 @@ pub(crate) const METHODS: &[&str] = &[
 /// An experiment held by Lua, with its Lua hooks.
 pub(crate) struct LuaExperiment {
     exp: Experiment,
+    /// Custom arms given as functions in the spec (not from `spec.arms_file`): they run only
+    /// in this process.
+    inline_arms: Vec<String>,
     on_step: Option<Function>,
     on_arm_done: Option<Function>,
     failed: Failed,
@@ -383,21 +386,22 @@ impl UserData for LuaExperiment {
             let failed = this.failed.clone();
             let (on_step, on_arm_done) = (this.on_step.clone(), this.on_arm_done.clone());
             let has_hooks = on_step.is_some() || on_arm_done.is_some();
+            let inline_arms = this.inline_arms.clone();
             let exp = &mut this.exp;
             let ran = with_hooks(lua, on_step.as_ref(), on_arm_done.as_ref(), &failed, |h| {
-                core::sweep::run_with(exp, &o, has_hooks, crate::sweep::worker(), &build(), h)
+                core::sweep::run_with(
+                    exp,
+                    &o,
+                    has_hooks,
+                    &inline_arms,
+                    crate::sweep::worker(),
+                    &build(),
+                    h,
+                )
             })?;
-            match ran {
-                core::sweep::Ran::Results(df) => {
-                    Ok(Value::UserData(lua.create_userdata(LuaDataFrame(df))?))
-                }
-                core::sweep::Ran::Submitted { dir, job_id } => {
-                    let t = lua.create_table()?;
-                    t.set("dir", dir.display().to_string())?;
-                    t.set("job_id", job_id)?;
-                    Ok(Value::Table(t))
-                }
-            }
+            Ok(LuaDataFrame(match ran {
+                core::sweep::Ran::Results(df) | core::sweep::Ran::Submitted(df) => df,
+            }))
         });
         m.guarded_method("results", |_, this, ()| {
             ran(&this.exp, "Experiment.results")?;
@@ -523,6 +527,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let dir = crate::args::path("sw.experiment.rerun", &dir)?;
             let o = rerun_opts(opts)?;
             let failed = Default::default();
+            let custom_names: Vec<String> = o.supervise.iter().map(|(n, _)| n.clone()).collect();
             let custom = arms_of(lua, o.supervise, &failed);
             let (exp, identical) = with_hooks(lua, None, None, &failed, |h| {
                 core::rerun(Path::new(&dir), o.task, custom, h)
@@ -530,6 +535,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let results = exp.results.clone().map(LuaDataFrame);
             let ud = lua.create_userdata(LuaExperiment {
                 exp,
+                inline_arms: custom_names,
                 on_step: None,
                 on_arm_done: None,
                 failed,
@@ -544,6 +550,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let exp = crate::sweep::collect(Path::new(&dir)).lua()?;
             lua.create_userdata(LuaExperiment {
                 exp,
+                inline_arms: Vec::new(),
                 on_step: None,
                 on_arm_done: None,
                 failed: Default::default(),
@@ -588,6 +595,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                     hooks,
                 } = spec_from(lua, F, spec)?;
                 let failed = Default::default();
+                let inline_arms: Vec<String> = custom.iter().map(|(n, _)| n.clone()).collect();
                 let mut arms = arms_of(lua, custom, &failed);
                 if let Some(file) = &spec.arms_file {
                     // The arms the spec lists that are neither built in nor given inline.
@@ -608,6 +616,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 let exp = Experiment::new(&name, spec, task, arms).lua()?;
                 Ok(LuaExperiment {
                     exp,
+                    inline_arms,
                     on_step: hooks.get("on_step")?,
                     on_arm_done: hooks.get("on_arm_done")?,
                     failed,

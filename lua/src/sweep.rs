@@ -24,7 +24,8 @@ pub fn set_worker(command: Vec<String>) {
 }
 
 /// The worker command: `$SANDWICH_WORKER` (words split on spaces) when set, else the one the
-/// front end named, else `sandwich sweep run-task` from PATH.
+/// front end named, else a `sandwich` binary beside this program (or one directory up: cargo
+/// puts test programs in `deps/` under the binary's directory), else `sandwich` from PATH.
 pub fn worker() -> Vec<String> {
     if let Ok(w) = std::env::var("SANDWICH_WORKER") {
         let words: Vec<String> = w.split_whitespace().map(str::to_string).collect();
@@ -32,12 +33,17 @@ pub fn worker() -> Vec<String> {
             return words;
         }
     }
-    WORKER.get().cloned().unwrap_or_else(|| {
-        ["sandwich", "sweep", "run-task"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    })
+    if let Some(w) = WORKER.get() {
+        return w.clone();
+    }
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        let dir = exe.parent()?;
+        [dir.join("sandwich"), dir.parent()?.join("sandwich")]
+            .into_iter()
+            .find(|p| p.is_file())
+    });
+    let program = beside.map_or_else(|| "sandwich".to_string(), |p| p.display().to_string());
+    vec![program, "sweep".into(), "run-task".into()]
 }
 
 /// The custom arms `names` from the Lua file `path`, which returns `{name = function(ctx) ...
@@ -88,8 +94,9 @@ pub(crate) fn arms_from_file(
     Ok(crate::experiment::arms_of(lua, out, failed))
 }
 
-/// The loader a sweep's tasks use: a fresh session (the arms' own, with `sw`) runs the file.
-fn loader(
+/// Custom arms from a Lua file for a front end without a Lua session of its own (a sweep's
+/// task, Python): a fresh session (the arms' own, with `sw`) runs the file.
+pub fn load_arms(
     path: &Path,
     names: &[String],
 ) -> sandwich_core::Result<HashMap<String, Box<dyn Supervisor>>> {
@@ -110,12 +117,12 @@ fn loader(
 
 /// The experiment of the sweep in `dir`, its custom arms loaded from the sweep's arms file.
 pub fn experiment(dir: &Path) -> sandwich_core::Result<Experiment> {
-    Sweep::open(dir)?.experiment(&loader)
+    Sweep::open(dir)?.experiment(&load_arms)
 }
 
 /// Collects the sweep in `dir`: the experiment with every shard's results.
 pub fn collect(dir: &Path) -> sandwich_core::Result<Experiment> {
-    Sweep::open(dir)?.collect(&loader)
+    Sweep::open(dir)?.collect(&load_arms)
 }
 
 /// The states of the sweep's tasks (asking Slurm's queue when the sweep was submitted).
@@ -215,7 +222,7 @@ fn run_main(
                 on_step: None,
                 on_arm_done: None,
             };
-            match sweep.run_task(i, &loader, hooks).map_err(core)? {
+            match sweep.run_task(i, &load_arms, hooks).map_err(core)? {
                 TaskOutcome::Ran => eprintln!("task {i} ({}) done", describe(&sweep, i)),
                 TaskOutcome::AlreadyDone => {
                     eprintln!(

@@ -118,6 +118,8 @@ fn arms(
 #[pyclass(name = "Experiment", module = "sandwich")]
 pub struct PyExperiment {
     exp: Experiment,
+    /// Custom arms given as Python callables: they run only in this process.
+    inline_arms: Vec<String>,
     on_step: Option<Py<PyAny>>,
     on_arm_done: Option<Py<PyAny>>,
     failed: Failed,
@@ -209,18 +211,46 @@ impl PyExperiment {
         )
     }
 
-    /// Runs every arm for every seed; `arm, seed, split, metric, value`.
-    fn run(&mut self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
+    /// Runs every arm for every seed; `arm, seed, split, metric, value`. `options` is the
+    /// JSON of `exp:run{...}`'s table (backend, dir, workers, Slurm's options); with Slurm and
+    /// `wait = false`, the sweep's task table after submission.
+    #[pyo3(signature = (options = None))]
+    fn run(&mut self, py: Python<'_>, options: Option<&str>) -> PyResult<Py<PyDataFrame>> {
+        let o: core::sweep::RunOptions = match options {
+            None => Default::default(),
+            Some(text) => {
+                let de = &mut serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let path = e.path().to_string();
+                    ConfigError::new_err(format!(
+                        "Experiment.run: bad option '{path}': {}",
+                        e.into_inner()
+                    ))
+                })?
+            }
+        };
         let failed = self.failed.clone();
         let (on_step, on_arm_done) = (
             self.on_step.as_ref().map(|h| h.clone_ref(py)),
             self.on_arm_done.as_ref().map(|h| h.clone_ref(py)),
         );
+        let has_hooks = on_step.is_some() || on_arm_done.is_some();
+        let inline_arms = self.inline_arms.clone();
         let exp = &mut self.exp;
         let r = with_hooks(py, on_step.as_ref(), on_arm_done.as_ref(), &failed, |h| {
-            exp.run(h)
+            core::sweep::run_with(
+                exp,
+                &o,
+                has_hooks,
+                &inline_arms,
+                sandwich_lua::sweep::worker(),
+                &build(),
+                h,
+            )
         })?;
-        frame(py, &r)
+        match r {
+            core::sweep::Ran::Results(df) | core::sweep::Ran::Submitted(df) => frame(py, &df),
+        }
     }
 
     fn results(&self, py: Python<'_>) -> PyResult<Py<PyDataFrame>> {
@@ -297,9 +327,27 @@ pub fn experiment(
     let spec = parse_spec(spec)?;
     let task = task.map(extract_frame).transpose()?;
     let failed = Failed::default();
-    let exp = Experiment::new(name, spec, task, arms(supervise, &failed)).map_err(core_to_py)?;
+    let inline_arms: Vec<String> = supervise.keys().cloned().collect();
+    let mut custom = arms(supervise, &failed);
+    if let Some(file) = &spec.arms_file {
+        // Arms the spec lists that are neither built in nor Python callables: the Lua file's.
+        let from_file: Vec<String> = spec
+            .arms
+            .iter()
+            .filter(|a| core::builtin_arm(a).is_none() && !custom.contains_key(*a))
+            .cloned()
+            .collect();
+        if !from_file.is_empty() {
+            custom.extend(
+                sandwich_lua::sweep::load_arms(std::path::Path::new(file), &from_file)
+                    .map_err(core_to_py)?,
+            );
+        }
+    }
+    let exp = Experiment::new(name, spec, task, custom).map_err(core_to_py)?;
     Ok(PyExperiment {
         exp,
+        inline_arms,
         on_step,
         on_arm_done,
         failed,
@@ -317,6 +365,7 @@ pub fn rerun(
 ) -> PyResult<(Py<PyDataFrame>, bool, PyExperiment)> {
     let task = task.map(extract_frame).transpose()?;
     let failed = Failed::default();
+    let custom_names: Vec<String> = supervise.keys().cloned().collect();
     let custom = arms(supervise, &failed);
     let (exp, identical) = with_hooks(py, None, None, &failed, |h| {
         core::rerun(&dir, task, custom, h)
@@ -327,6 +376,7 @@ pub fn rerun(
         identical,
         PyExperiment {
             exp,
+            inline_arms: custom_names,
             on_step: None,
             on_arm_done: None,
             failed,
@@ -342,4 +392,41 @@ pub fn spec_fields() -> Vec<(String, Vec<String>)> {
         .into_iter()
         .map(|(t, f)| (t.to_string(), f))
         .collect()
+}
+
+/// Collects a sweep's shards (`sandwich sweep collect`): the experiment with its results.
+#[pyfunction]
+#[pyo3(name = "_sweep_collect")]
+pub fn sweep_collect(py: Python<'_>, dir: PathBuf) -> PyResult<PyExperiment> {
+    let exp = py
+        .detach(|| sandwich_lua::sweep::collect(&dir))
+        .map_err(core_to_py)?;
+    Ok(PyExperiment {
+        exp,
+        inline_arms: Vec::new(),
+        on_step: None,
+        on_arm_done: None,
+        failed: Failed::default(),
+    })
+}
+
+/// The states of a sweep's tasks (`sandwich sweep status`).
+#[pyfunction]
+#[pyo3(name = "_sweep_status")]
+pub fn sweep_status(py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyDataFrame>> {
+    let df = py
+        .detach(|| sandwich_lua::sweep::status(&dir))
+        .map_err(core_to_py)?;
+    frame(py, &df)
+}
+
+/// `python -m sandwich sweep ARGS`: the `sandwich sweep` command; returns its exit status.
+#[pyfunction]
+#[pyo3(name = "_sweep_main")]
+pub fn sweep_main(py: Python<'_>, args: Vec<String>) -> i32 {
+    let interrupt = Interrupt::new();
+    let progress = PyProgress {
+        interrupt: interrupt.clone(),
+    };
+    py.detach(|| sandwich_lua::sweep::main(&args, &progress, Some(&interrupt)))
 }

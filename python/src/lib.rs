@@ -51,6 +51,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(experiment::experiment, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::rerun, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::spec_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::sweep_collect, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::sweep_status, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::sweep_main, m)?)?;
+    // A sweep's tasks started from Python run in this interpreter's `python -m sandwich`.
+    let executable: String = m.py().import("sys")?.getattr("executable")?.extract()?;
+    sandwich_lua::sweep::set_worker(vec![
+        executable,
+        "-m".into(),
+        "sandwich".into(),
+        "sweep".into(),
+        "run-task".into(),
+    ]);
     m.add_function(wrap_pyfunction!(docs, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     error::register(m)?;

@@ -10,7 +10,7 @@ import os
 from typing import Any, Callable, Mapping, Protocol, Sequence, Tuple, cast
 
 from . import _display
-from ._native import DataFrame, LuaObject, _experiment, _rerun
+from ._native import DataFrame, LuaObject, _experiment, _rerun, _sweep_collect, _sweep_status
 from ._runtime import FrameLike, StrPath, call, session
 from ._spec import ExperimentSpec
 
@@ -18,8 +18,31 @@ from ._spec import ExperimentSpec
 class Experiment(Protocol):
     """A declared experiment (the Lua page `sw.experiment` explains each method)."""
 
-    def run(self) -> DataFrame:
-        """Runs every arm and seed; `arm, seed, split, metric, value`."""
+    def run(
+        self,
+        *,
+        backend: str | None = None,
+        dir: StrPath | None = None,
+        workers: int | None = None,
+        threads: int | None = None,
+        wait: bool | None = None,
+        poll: float | None = None,
+        partition: str | None = None,
+        gres: str | None = None,
+        time: str | None = None,
+        array_parallelism: int | None = None,
+        cpus_per_task: int | None = None,
+        mem: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        sbatch_args: Sequence[str] | None = None,
+    ) -> DataFrame:
+        """Runs every arm and seed; `arm, seed, split, metric, value`. The options are
+        `exp:run{}`'s (the Lua page `sw.experiment`, "Sweeps"): `backend` ("inline", "local" or
+        "slurm"), the sweep's `dir`, the local pool's `workers` and `threads`, and Slurm's
+        `partition`, `gres`, `time`, `array_parallelism`, `cpus_per_task`, `mem`, `account`,
+        `qos`, `sbatch_args`, `wait` and `poll`. Slurm with `wait=False` returns the sweep's
+        task table right after submission."""
         ...
 
     def results(self) -> DataFrame:
@@ -69,8 +92,35 @@ class _CoreExperiment:
     def __repr__(self) -> str:
         return cast(str, self._native.__repr__())
 
-    def run(self) -> DataFrame:
-        return cast(DataFrame, self._native.run())
+    def run(
+        self,
+        *,
+        backend: str | None = None,
+        dir: StrPath | None = None,
+        workers: int | None = None,
+        threads: int | None = None,
+        wait: bool | None = None,
+        poll: float | None = None,
+        partition: str | None = None,
+        gres: str | None = None,
+        time: str | None = None,
+        array_parallelism: int | None = None,
+        cpus_per_task: int | None = None,
+        mem: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        sbatch_args: Sequence[str] | None = None,
+    ) -> DataFrame:
+        options: dict[str, Any] = {
+            "backend": backend, "dir": os.fspath(dir) if dir is not None else None,
+            "workers": workers, "threads": threads, "wait": wait, "poll": poll,
+            "partition": partition, "gres": gres, "time": time,
+            "array_parallelism": array_parallelism, "cpus_per_task": cpus_per_task, "mem": mem,
+            "account": account, "qos": qos,
+            "sbatch_args": list(sbatch_args) if sbatch_args is not None else None,
+        }
+        given = {k: v for k, v in options.items() if v is not None}
+        return cast(DataFrame, self._native.run(json.dumps(given) if given else None))
 
     def results(self) -> DataFrame:
         return cast(DataFrame, self._native.results())
@@ -178,6 +228,16 @@ class _Experiments:
         they equal the saved ones exactly, and the new experiment."""
         results, identical, native = _rerun(os.fspath(dir), task, dict(supervise or {}))
         return results, identical, _CoreExperiment(native)
+
+    def collect(self, dir: StrPath) -> Experiment:
+        """The experiment of the sweep in `dir` with every task's shard put together: the
+        results, PGR table and report a run in one process gives (every task must be done)."""
+        return _CoreExperiment(_sweep_collect(os.fspath(dir)))
+
+    def status(self, dir: StrPath) -> DataFrame:
+        """The sweep's tasks: `index, seed, arm, state, job, message` (state: done, queued,
+        running, failed or missing)."""
+        return _sweep_status(os.fspath(dir))
 
     def pgr(
         self,

@@ -6,7 +6,7 @@ from typing import Any, Sequence, final
 __all__ = [
     "ConfigError", "DataError", "DataFrame", "Interrupted", "LuaObject", "ModelError",
     "SandwichError", "Session", "__version__", "docs", "_panic_for_tests", "Experiment",
-    "_experiment", "_rerun", "_spec_fields",
+    "_experiment", "_rerun", "_spec_fields", "_sweep_collect", "_sweep_status", "_sweep_main",
 ]
 __version__: str
 
@@ -59,7 +59,7 @@ def _panic_for_tests(message: str) -> None:
 class Experiment:
     """An experiment of the core (`sandwich.experiment` wraps it)."""
 
-    def run(self) -> DataFrame: ...
+    def run(self, options: str | None = None) -> DataFrame: ...
     def results(self) -> DataFrame: ...
     def items(self) -> DataFrame | None: ...
     def curves(self) -> DataFrame | None: ...
@@ -87,3 +87,9 @@ def _rerun(
     """Reruns a saved experiment."""
 def _spec_fields() -> list[tuple[str, list[str]]]:
     """The keys each spec table accepts, from the core's types."""
+def _sweep_collect(dir: str | PathLike[str]) -> Experiment:
+    """Collects a sweep's shards into its experiment."""
+def _sweep_status(dir: str | PathLike[str]) -> DataFrame:
+    """The states of a sweep's tasks."""
+def _sweep_main(args: list[str]) -> int:
+    """`python -m sandwich sweep ARGS`; the exit status."""

@@ -177,6 +177,7 @@ class ExperimentSpec(_ExperimentSpecRequired, total=False):
 
     tokenizer: str
     overseers: Overseers
+    arms_file: str
     seeds: Sequence[int]
     split: Split
     aux: Aux

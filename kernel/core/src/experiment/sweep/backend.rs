@@ -50,7 +50,12 @@ impl RunOptions {
     /// The backend to use: the one named, else `local` on a machine with at least
     /// [`LOCAL_DEFAULT_CORES`] cores when the experiment can leave this process (a CPU model,
     /// no per-step hooks, no inline custom arms, more than one unit), else `inline`.
-    pub fn backend(&self, exp: &Experiment, has_hooks: bool) -> Result<&'static str> {
+    pub fn backend(
+        &self,
+        exp: &Experiment,
+        has_hooks: bool,
+        inline_arms: &[String],
+    ) -> Result<&'static str> {
         match self.backend.as_deref() {
             Some("inline") => Ok("inline"),
             Some("local") => Ok("local"),
@@ -63,7 +68,7 @@ impl RunOptions {
             )),
             None => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let portable = exp.custom_names().is_empty() || exp.spec.arms_file.is_some();
+                let portable = inline_arms.is_empty();
                 let cpu = exp.spec.strong.model.device().to_string() == "cpu"
                     && exp.spec.weak.model.device().to_string() == "cpu";
                 let pooled = self.dir.is_some() || self.workers.is_some() || self.threads.is_some();
@@ -133,11 +138,9 @@ impl RunOptions {
 /// What a run with a backend gave: results (when it ran to the end), or a submitted sweep.
 pub enum Ran {
     Results(DataFrame),
-    /// Slurm without waiting: the sweep's directory and the job id.
-    Submitted {
-        dir: PathBuf,
-        job_id: Option<String>,
-    },
+    /// Slurm without waiting: the sweep's task table right after `sbatch` (`index, seed, arm,
+    /// state, job, message`; `sandwich sweep status DIR` shows it later).
+    Submitted(DataFrame),
 }
 
 /// A temporary sweep directory, removed when dropped.
@@ -150,15 +153,18 @@ impl Drop for TempSweepDir {
 }
 
 /// Runs `exp` on the backend `o` names; `worker` runs one task (`WORKER... DIR I`).
+/// `inline_arms` are the custom arms the front end holds as functions (not from
+/// `spec.arms_file`): they cannot run in another process.
 pub fn run_with(
     exp: &mut Experiment,
     o: &RunOptions,
     has_hooks: bool,
+    inline_arms: &[String],
     worker: Vec<String>,
     build: &Build,
     hooks: RunHooks,
 ) -> Result<Ran> {
-    let backend = o.backend(exp, has_hooks)?;
+    let backend = o.backend(exp, has_hooks, inline_arms)?;
     if let Some(key) = o.foreign(backend).first() {
         return Err(Error::invalid(
             OP,
@@ -169,6 +175,14 @@ pub fn run_with(
     }
     if backend == "inline" {
         return exp.run(hooks).map(Ran::Results);
+    }
+    if !inline_arms.is_empty() {
+        return Err(Error::invalid(
+            OP,
+            "spec.arms",
+            format!("custom arms from a Lua file (spec.arms_file) for the {backend} backend: functions defined inline cannot travel to other processes"),
+            format!("inline custom arms {}", inline_arms.join(", ")),
+        ));
     }
     let (dir, _temp) = match &o.dir {
         Some(d) => (PathBuf::from(d), None),
@@ -204,12 +218,10 @@ pub fn run_with(
         sweep.file.slurm = slurm_options;
         sweep.save()?;
     }
-    let sub = slurm::submit(&mut sweep)?;
+    slurm::submit(&mut sweep)?;
     if !o.wait.unwrap_or(true) {
-        return Ok(Ran::Submitted {
-            dir: sweep.dir.clone(),
-            job_id: sub.map(|s| s.job_id),
-        });
+        let states = slurm::status(&sweep)?;
+        return sweep.status_frame(&states).map(Ran::Submitted);
     }
     let poll = o.poll.unwrap_or(10.0);
     if !(poll.is_finite() && poll > 0.0) {

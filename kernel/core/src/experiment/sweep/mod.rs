@@ -151,7 +151,7 @@ impl Sweep {
             return Err(Error::invalid(
                 OP,
                 "spec.arms",
-                "custom arms from a Lua file (spec.arms_file) when the runs happen in other processes: functions defined inline cannot travel",
+                "custom arms from a Lua file (spec.arms_file) for runs in other processes: functions defined inline cannot travel",
                 format!("inline custom arms {}", customs.join(", ")),
             ));
         }
