@@ -69,8 +69,8 @@ impl RunOptions {
             None => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let portable = inline_arms.is_empty();
-                let cpu = exp.spec.strong.model.device().to_string() == "cpu"
-                    && exp.spec.weak.model.device().to_string() == "cpu";
+                let cpu = exp.spec.strong.model.device() == "cpu"
+                    && exp.spec.weak.model.device() == "cpu";
                 let pooled = self.dir.is_some() || self.workers.is_some() || self.threads.is_some();
                 Ok(
                     if pooled

@@ -158,29 +158,35 @@ impl Sweep {
         std::fs::create_dir_all(dir).map_err(Error::io(OP, dir))?;
         let dir = dir.canonicalize().map_err(Error::io(OP, dir))?;
         let mut manifest = exp.manifest(build)?;
-        if let Some(file) = &exp.spec.arms_file {
-            // The tasks read the copy: the original may change, or not be on the nodes.
-            let copy = dir.join("arms.lua");
-            let text = std::fs::read_to_string(file).map_err(Error::io(OP, file))?;
-            write_atomic(&copy, &text)?;
-            manifest.spec.arms_file = Some("arms.lua".into());
-        }
+        // The tasks read a copy of the arms file: the original may change, or not be on the
+        // nodes.
+        let arms_text = match &exp.spec.arms_file {
+            Some(file) => {
+                manifest.spec.arms_file = Some("arms.lua".into());
+                Some(std::fs::read_to_string(file).map_err(Error::io(OP, file))?)
+            }
+            None => None,
+        };
         if dir.join("sweep.json").exists() {
             let sweep = Sweep::open(&dir)?;
             let old = read_manifest(&dir)?;
-            if !same_experiment(&old, &manifest) {
+            let old_arms = std::fs::read_to_string(dir.join("arms.lua")).ok();
+            if !same_experiment(&old, &manifest) || old_arms != arms_text {
                 return Err(Error::invalid(
                     OP,
                     "dir",
                     "an empty directory, or the sweep of this same experiment (to resume it)",
                     format!(
-                        "{} holds the sweep of another experiment ('{}')",
+                        "{} holds the sweep of another experiment ('{}'), or of other custom arms",
                         dir.display(),
                         old.name
                     ),
                 ));
             }
             return Ok(sweep);
+        }
+        if let Some(text) = &arms_text {
+            write_atomic(&dir.join("arms.lua"), text)?;
         }
         if manifest.spec.task.dataframe_hash.is_some() {
             write_parquet(
