@@ -133,6 +133,21 @@ fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
         "{out}"
     );
     assert_same_tables(&reference, &dir.join("collected"));
+    // What collect saved reruns to the same numbers, its custom arm from the sweep's copy of
+    // the arms file (from another working directory).
+    let rerun = ok(
+        sandwich()
+            .current_dir(std::env::temp_dir())
+            .args(["run", "-e"])
+            .arg(format!(
+                "local _, same = sw.experiment.rerun('{}'); return same",
+                dir.join("collected").display()
+            ))
+            .output()
+            .unwrap(),
+        "rerun of the collected sweep",
+    );
+    assert_eq!(rerun.trim(), "true");
     // A finished task is not run again; a lost shard is, and only it.
     let again = sandwich()
         .args(["sweep", "run-task"])
@@ -184,6 +199,41 @@ fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
         "sweep collect",
     );
     assert_same_tables(&reference, &dir.join("collected2"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_dataframe_task_and_the_assistant_travel_through_a_local_sweep() {
+    // The task as a DataFrame (task.parquet, checked by its hash) and an arm whose seed
+    // service (the assistant's two cross-fitted models) adds curves: one copy per seed.
+    let dir = scratch("frame");
+    std::fs::write(
+        dir.join("exp.lua"),
+        r#"
+local function spec()
+  return {
+    task = sw.tasks.builtin("sentiment", {n = 160, seed = 5}),
+    strong = {model = {hidden_size = 16, layers = 1, heads = 2}, train = {epochs = 1, batch_size = 16, lr = 3e-3}},
+    weak = {model = {hidden_size = 8, layers = 1, heads = 2}, train = {epochs = 1, batch_size = 16, lr = 3e-3}},
+    overseers = {novices = {overseers = {{id = "a", accuracy = 0.9}, {id = "b", accuracy = 0.6}, {id = "c", accuracy = 0.55}}, k = 3}},
+    arms = {"weak", "ceiling", "unassisted_novices", "assisted_novices"},
+    seeds = {1, 2},
+  }
+end
+local a = sw.experiment "frame" (spec())
+a:run{backend = "inline"}
+a:save("inline")
+local b = sw.experiment "frame" (spec())
+b:run{backend = "local", dir = "pool", workers = 2}
+b:save("local")
+"#,
+    )
+    .unwrap();
+    run_script(&dir, &dir.join("exp.lua"));
+    assert_same_tables(&dir.join("inline"), &dir.join("local"));
+    assert!(dir.join("pool/task.parquet").is_file());
+    let curves = std::fs::read_to_string(dir.join("local/curves.csv")).unwrap();
+    assert!(curves.contains("assistant_fold0") && curves.contains("assistant_fold1"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -390,5 +440,21 @@ end"#,
             .unwrap();
     assert_eq!(sweep["submissions"].as_array().unwrap().len(), 2);
     assert_eq!(sweep["submissions"][1]["indexes"], serde_json::json!([3]));
+    // The same experiment run into the same directory again, waiting (the default): nothing
+    // left to submit, so it collects at once.
+    let s = script(
+        &dir,
+        r#"exp:run{backend = "slurm", dir = "array", poll = 0.2}; exp:save("resumed")"#,
+    );
+    run_script(&dir, &s);
+    assert_same_tables(&reference, &dir.join("resumed"));
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("array/sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        sweep["submissions"].as_array().unwrap().len(),
+        2,
+        "nothing resubmitted"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -528,7 +528,26 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let o = rerun_opts(opts)?;
             let failed = Default::default();
             let custom_names: Vec<String> = o.supervise.iter().map(|(n, _)| n.clone()).collect();
-            let custom = arms_of(lua, o.supervise, &failed);
+            let mut custom = arms_of(lua, o.supervise, &failed);
+            // Custom arms not given as functions come from the manifest's arms file.
+            let m = core::read_manifest(Path::new(&dir)).lua()?;
+            if let Some(file) = &m.spec.arms_file {
+                let from_file: Vec<String> = m
+                    .custom_arms
+                    .iter()
+                    .filter(|a| !custom.contains_key(*a))
+                    .cloned()
+                    .collect();
+                if !from_file.is_empty() {
+                    custom.extend(crate::sweep::arms_from_file(
+                        lua,
+                        "sw.experiment.rerun",
+                        Path::new(file),
+                        &from_file,
+                        &failed,
+                    )?);
+                }
+            }
             let (exp, identical) = with_hooks(lua, None, None, &failed, |h| {
                 core::rerun(Path::new(&dir), o.task, custom, h)
             })?;

@@ -222,7 +222,10 @@ fn run_main(
                 on_step: None,
                 on_arm_done: None,
             };
-            match sweep.run_task(i, &load_arms, hooks).map_err(core)? {
+            match sweep
+                .run_task(i, &load_arms, &crate::experiment::build(), hooks)
+                .map_err(core)?
+            {
                 TaskOutcome::Ran => eprintln!("task {i} ({}) done", describe(&sweep, i)),
                 TaskOutcome::AlreadyDone => {
                     eprintln!(

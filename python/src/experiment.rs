@@ -366,7 +366,23 @@ pub fn rerun(
     let task = task.map(extract_frame).transpose()?;
     let failed = Failed::default();
     let custom_names: Vec<String> = supervise.keys().cloned().collect();
-    let custom = arms(supervise, &failed);
+    let mut custom = arms(supervise, &failed);
+    // Custom arms not given as callables come from the manifest's arms file.
+    let m = core::read_manifest(&dir).map_err(core_to_py)?;
+    if let Some(file) = &m.spec.arms_file {
+        let from_file: Vec<String> = m
+            .custom_arms
+            .iter()
+            .filter(|a| !custom.contains_key(*a))
+            .cloned()
+            .collect();
+        if !from_file.is_empty() {
+            custom.extend(
+                sandwich_lua::sweep::load_arms(std::path::Path::new(file), &from_file)
+                    .map_err(core_to_py)?,
+            );
+        }
+    }
     let (exp, identical) = with_hooks(py, None, None, &failed, |h| {
         core::rerun(&dir, task, custom, h)
     })?;

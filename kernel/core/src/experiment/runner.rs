@@ -97,15 +97,15 @@ impl Rows {
         self.value.push(value);
     }
 
-    /// Appends the rows of `results` (a results table) on `split`.
-    fn extend_split(&mut self, results: &DataFrame, split: &str) -> Result<()> {
+    /// Appends the rows of `results` (a shard's, all of `seed`) on `split`. (The seed is the
+    /// unit's, not read back through floats: seeds are any u64.)
+    fn extend_split(&mut self, results: &DataFrame, split: &str, seed: u64) -> Result<()> {
         let arms = column_strings(OP, results, "arm")?;
-        let seeds = column_floats(OP, results, "seed")?;
         let splits = column_strings(OP, results, "split")?;
         let metrics = column_strings(OP, results, "metric")?;
         let values = column_floats(OP, results, "value")?;
         for i in (0..arms.len()).filter(|&i| splits[i] == split) {
-            self.push(&arms[i], seeds[i] as u64, split, &metrics[i], values[i]);
+            self.push(&arms[i], seed, split, &metrics[i], values[i]);
         }
         Ok(())
     }
@@ -861,7 +861,7 @@ impl Experiment {
                 .collect();
             for split in ["test", "train_b"] {
                 for s in &of_seed {
-                    rows.extend_split(&s.results, split)?;
+                    rows.extend_split(&s.results, split, s.unit.seed)?;
                 }
             }
             for s in &of_seed {

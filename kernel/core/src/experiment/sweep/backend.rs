@@ -143,12 +143,15 @@ pub enum Ran {
     Submitted(DataFrame),
 }
 
-/// A temporary sweep directory, removed when dropped.
-struct TempSweepDir(PathBuf);
+/// A temporary sweep directory, removed when dropped unless kept (a failed run's logs and
+/// finished shards stay for the error message's advice).
+struct TempSweepDir(PathBuf, bool);
 
 impl Drop for TempSweepDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -184,7 +187,7 @@ pub fn run_with(
             format!("inline custom arms {}", inline_arms.join(", ")),
         ));
     }
-    let (dir, _temp) = match &o.dir {
+    let (dir, mut temp) = match &o.dir {
         Some(d) => (PathBuf::from(d), None),
         None if backend == "local" => {
             static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -193,7 +196,7 @@ pub fn run_with(
                 std::process::id(),
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            (d.clone(), Some(TempSweepDir(d)))
+            (d.clone(), Some(TempSweepDir(d, false)))
         }
         None => {
             return Err(Error::invalid(
@@ -207,8 +210,14 @@ pub fn run_with(
     if backend == "local" {
         let sweep = Sweep::create(exp, &dir, worker, SlurmOptions::default(), build)?;
         let lo = LocalOptions::for_machine(sweep.len(), o.workers, o.threads)?;
-        local::run_local(&sweep, &lo, hooks.progress, hooks.interrupt)?;
-        return sweep.collect_into(exp).map(Ran::Results);
+        let ran = local::run_local(&sweep, &lo, hooks.progress, hooks.interrupt)
+            .and_then(|()| sweep.collect_into(exp).map(Ran::Results));
+        if ran.is_err() {
+            if let Some(t) = temp.as_mut() {
+                t.1 = true;
+            }
+        }
+        return ran;
     }
     let slurm_options = o.slurm();
     slurm_options.check()?;

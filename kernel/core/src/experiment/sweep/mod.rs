@@ -226,6 +226,14 @@ impl Sweep {
                 format!("format {}", file.format),
             ));
         }
+        if file.worker.is_empty() || file.units.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                "dir",
+                "a sweep.json with a worker command and units",
+                "an empty one",
+            ));
+        }
         let dir = dir.canonicalize().map_err(Error::io(OP, dir))?;
         Ok(Sweep { dir, file })
     }
@@ -296,9 +304,14 @@ impl Sweep {
         } else {
             None
         };
+        // The sweep's copy, by its full path: a manifest saved from this experiment (collect's)
+        // names a file that exists wherever it is read.
+        if let Some(file) = &spec.arms_file {
+            spec.arms_file = Some(self.dir.join(file).display().to_string());
+        }
         let custom = match &spec.arms_file {
             Some(file) if !m.custom_arms.is_empty() => {
-                let arms = load_arms(&self.dir.join(file), &m.custom_arms)?;
+                let arms = load_arms(Path::new(file), &m.custom_arms)?;
                 if let Some(missing) = m.custom_arms.iter().find(|a| !arms.contains_key(*a)) {
                     return Err(Error::invalid(
                         OP,
@@ -329,22 +342,38 @@ impl Sweep {
         &self,
         i: usize,
         load_arms: &ArmLoader,
+        build: &Build,
         hooks: RunHooks,
     ) -> Result<TaskOutcome> {
         let unit = self.index("sweep.run_task", i)?.clone();
         if self.is_done(i) {
             return Ok(TaskOutcome::AlreadyDone);
         }
+        // A failure of an earlier try no longer says how this one ends.
+        let _ = std::fs::remove_file(self.failed_file(i));
         let run = || -> Result<()> {
+            // Shards of two builds would be collected together without a word: refuse.
+            let m = read_manifest(&self.dir)?;
+            if m.sandwich != build.sandwich || m.git_revision != build.git_revision {
+                return Err(Error::invalid(
+                    "sweep.run_task",
+                    "worker",
+                    format!(
+                        "the build that made the sweep (sandwich {}, git {})",
+                        m.sandwich, m.git_revision
+                    ),
+                    format!(
+                        "sandwich {}, git {} (set SANDWICH_WORKER or sweep.json's worker to that build)",
+                        build.sandwich, build.git_revision
+                    ),
+                ));
+            }
             let mut exp = self.experiment(load_arms)?;
             let shard = exp.run_unit(&unit, hooks)?;
             self.write_shard(i, &shard)
         };
         match run() {
-            Ok(()) => {
-                let _ = std::fs::remove_file(self.failed_file(i));
-                Ok(TaskOutcome::Ran)
-            }
+            Ok(()) => Ok(TaskOutcome::Ran),
             Err(e) => {
                 let _ = write_atomic(&self.failed_file(i), &e.with_causes());
                 Err(e)
@@ -358,7 +387,8 @@ impl Sweep {
             std::process::id(),
             crate::utc_now_iso8601(true).replace(':', "")
         ));
-        std::fs::create_dir_all(&tmp).map_err(Error::io(OP, &tmp))?;
+        // create_dir, not create_dir_all: two writers must never share a directory.
+        std::fs::create_dir(&tmp).map_err(Error::io(OP, &tmp))?;
         let opts = ParquetWriteOptions::default();
         write_parquet(&shard.results, tmp.join("results.parquet"), &opts)?;
         write_parquet(&shard.items, tmp.join("items.parquet"), &opts)?;

@@ -140,8 +140,32 @@ fn output(op: &'static str, program: &str, args: &[String]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
+/// The indexes of an array task id as `squeue` prints it: `12_3`, or a pending range
+/// `12_[3-5,7%2]` (where `-r` does not expand it). `None` for other jobs' ids.
+fn array_indexes(id: &str) -> Option<(&str, Vec<usize>)> {
+    let (job, rest) = id.split_once('_')?;
+    if let Ok(i) = rest.parse::<usize>() {
+        return Some((job, vec![i]));
+    }
+    let list = rest.strip_prefix('[')?.strip_suffix(']')?;
+    let list = list.split('%').next()?;
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some((job, out))
+}
+
+/// States in which a task is still Slurm's business (`--states`: a user's `SQUEUE_STATES`
+/// must not make finished jobs look queued).
+const ACTIVE_STATES: &str = "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED,REQUEUE_HOLD,RESIZING,SIGNALING,STAGE_OUT";
+
 /// The sweep's array tasks in Slurm's queue: index → (job id `JOB_I`, running?).
 fn queue(sweep: &Sweep) -> Result<std::collections::HashMap<usize, (String, bool)>> {
+    const F: &str = "sweep.status";
     let mut out = std::collections::HashMap::new();
     if sweep.file.submissions.is_empty() {
         return Ok(out);
@@ -149,9 +173,15 @@ fn queue(sweep: &Sweep) -> Result<std::collections::HashMap<usize, (String, bool
     // The whole queue (-r: one line per array task): asking for job ids Slurm has purged is
     // an error, and a sweep's jobs are few against any queue.
     let text = output(
-        "sweep.status",
+        F,
         "squeue",
-        &["-h".into(), "-r".into(), "-o".into(), "%i|%T".into()],
+        &[
+            "-h".into(),
+            "-r".into(),
+            format!("--states={ACTIVE_STATES}"),
+            "-o".into(),
+            "%i|%T".into(),
+        ],
     )?;
     let ours: std::collections::HashSet<&str> = sweep
         .file
@@ -159,29 +189,36 @@ fn queue(sweep: &Sweep) -> Result<std::collections::HashMap<usize, (String, bool
         .iter()
         .map(|s| s.job_id.as_str())
         .collect();
-    for line in text.lines() {
-        let Some((id, state)) = line.trim().split_once('|') else {
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let unreadable = || Error::Program {
+            op: F,
+            program: "squeue".into(),
+            message: format!("a line it printed is not `JOBID_INDEX|STATE`: '{line}'"),
+        };
+        let (id, state) = line.split_once('|').ok_or_else(unreadable)?;
+        let Some((job, indexes)) = array_indexes(id) else {
+            // Another job of the queue (not an array task).
             continue;
         };
-        let Some((job, index)) = id.split_once('_') else {
+        if !ours.contains(job) {
             continue;
-        };
-        let Ok(index) = index.parse::<usize>() else {
-            continue;
-        };
-        if ours.contains(job) && index < sweep.len() {
-            let running = matches!(state, "RUNNING" | "COMPLETING" | "CONFIGURING");
-            out.insert(index, (id.to_string(), running));
+        }
+        let running = matches!(state, "RUNNING" | "COMPLETING" | "CONFIGURING");
+        for index in indexes.into_iter().filter(|&i| i < sweep.len()) {
+            out.insert(index, (format!("{job}_{index}"), running));
         }
     }
     Ok(out)
 }
 
 /// Each task's state: done (its shard), queued or running (Slurm's queue), failed (its error
-/// file), or missing (cancelled, pre-empted, timed out or never submitted).
+/// file), or missing (cancelled, pre-empted, timed out or never submitted). The queue is read
+/// first: a task that writes its shard and leaves the queue in between is then seen done, not
+/// lost.
 pub fn status(sweep: &Sweep) -> Result<Vec<TaskState>> {
+    let queued = queue(sweep)?;
     let mut states = sweep.local_states();
-    for (i, (id, running)) in queue(sweep)? {
+    for (i, (id, running)) in queued {
         if states[i] != TaskState::Done {
             states[i] = if running {
                 TaskState::Running(id)
@@ -277,10 +314,25 @@ pub fn wait(
         &format!("sweep '{}' on Slurm", sweep.file.name),
         sweep.len(),
     );
+    let stopped = || interrupt.is_some_and(Interrupt::is_requested);
+    let mut failures = 0;
+    let mut settled = false;
     let result = loop {
         let states = match status(sweep) {
-            Ok(s) => s,
-            Err(e) => break Err(e),
+            Ok(s) => {
+                failures = 0;
+                s
+            }
+            // slurmctld can be briefly unreachable (a restart, a timeout): a few misses in a
+            // row are waited out, not the end of an hours-long wait.
+            Err(e) => {
+                failures += 1;
+                if failures >= 5 || stopped() {
+                    break Err(e);
+                }
+                std::thread::sleep(poll);
+                continue;
+            }
         };
         let done = states.iter().filter(|s| **s == TaskState::Done).count();
         let active = states
@@ -289,14 +341,23 @@ pub fn wait(
             .count();
         progress.update(done, &format!("{active} queued or running"));
         if active == 0 {
-            break Ok(states);
-        }
-        if let Some(i) = interrupt {
-            if let Err(e) = i.check() {
-                break Err(e);
+            // On a network filesystem a shard written on a node can take a moment to appear
+            // here: look once more before calling a task missing.
+            if done == states.len() || settled {
+                break Ok(states);
             }
+            settled = true;
+        } else {
+            settled = false;
         }
-        std::thread::sleep(poll);
+        if stopped() {
+            break Err(Error::Interrupted);
+        }
+        // Sleep in short steps so that an interrupt is seen at once.
+        let until = std::time::Instant::now() + poll;
+        while std::time::Instant::now() < until && !stopped() {
+            std::thread::sleep(Duration::from_millis(100).min(poll));
+        }
     };
     progress.finish();
     result
@@ -312,5 +373,11 @@ mod tests {
         assert_eq!(array_spec(&[3], Some(2)), "3%2");
         assert_eq!(array_spec(&[0, 1, 3, 5, 6, 7], Some(4)), "0-1,3,5-7%4");
         assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(array_indexes("12_3"), Some(("12", vec![3])));
+        assert_eq!(
+            array_indexes("12_[3-5,7%2]"),
+            Some(("12", vec![3, 4, 5, 7]))
+        );
+        assert_eq!(array_indexes("12"), None);
     }
 }
