@@ -16,6 +16,13 @@ use crate::error::Error;
 
 static WORKER: OnceLock<Vec<String>> = OnceLock::new();
 
+/// This build (version and git revision, which `build.rs` records for this crate): what a
+/// sweep's manifest says made it, and what its tasks must be. Python's wheel uses it too, so
+/// both front ends write the same revision.
+pub fn build() -> sandwich_core::experiment::Build {
+    crate::experiment::build()
+}
+
 /// Names the command that runs one task (`COMMAND... DIR I`): the `sandwich` binary sets
 /// `[itself, "sweep", "run-task"]`, the Python module `[python, "-m", "sandwich", "sweep",
 /// "run-task"]`. The first call wins.

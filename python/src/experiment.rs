@@ -184,7 +184,8 @@ fn with_hooks<T: Send>(
 }
 
 fn build() -> Build {
-    Build::current(option_env!("SANDWICH_GIT_REVISION").unwrap_or("unknown"))
+    // The Lua crate's: its build script records the git revision (this crate has none).
+    sandwich_lua::sweep::build()
 }
 
 fn ran(exp: &Experiment, method: &str) -> PyResult<()> {
