@@ -531,23 +531,13 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
             let mut custom = arms_of(lua, o.supervise, &failed);
             // Custom arms not given as functions come from the manifest's arms file.
             let m = core::read_manifest(Path::new(&dir)).lua()?;
-            if let Some(file) = &m.spec.arms_file {
-                let from_file: Vec<String> = m
-                    .custom_arms
-                    .iter()
-                    .filter(|a| !custom.contains_key(*a))
-                    .cloned()
-                    .collect();
-                if !from_file.is_empty() {
-                    custom.extend(crate::sweep::arms_from_file(
-                        lua,
-                        "sw.experiment.rerun",
-                        Path::new(file),
-                        &from_file,
-                        &failed,
-                    )?);
-                }
-            }
+            crate::sweep::add_file_arms_in(
+                lua,
+                "sw.experiment.rerun",
+                &m.spec,
+                &mut custom,
+                &failed,
+            )?;
             let (exp, identical) = with_hooks(lua, None, None, &failed, |h| {
                 core::rerun(Path::new(&dir), o.task, custom, h)
             })?;
@@ -616,22 +606,7 @@ pub(crate) fn register(lua: &Lua) -> mlua::Result<()> {
                 let failed = Default::default();
                 let inline_arms: Vec<String> = custom.iter().map(|(n, _)| n.clone()).collect();
                 let mut arms = arms_of(lua, custom, &failed);
-                if let Some(file) = &spec.arms_file {
-                    // The arms the spec lists that are neither built in nor given inline.
-                    let from_file: Vec<String> = spec
-                        .arms
-                        .iter()
-                        .filter(|a| core::builtin_arm(a).is_none() && !arms.contains_key(*a))
-                        .cloned()
-                        .collect();
-                    arms.extend(crate::sweep::arms_from_file(
-                        lua,
-                        F,
-                        Path::new(file),
-                        &from_file,
-                        &failed,
-                    )?);
-                }
+                crate::sweep::add_file_arms_in(lua, F, &spec, &mut arms, &failed)?;
                 let exp = Experiment::new(&name, spec, task, arms).lua()?;
                 Ok(LuaExperiment {
                     exp,

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use mlua::{Lua, Value};
 use sandwich_core::experiment::sweep::{self as core_sweep, slurm, Sweep, TaskOutcome};
-use sandwich_core::experiment::{Experiment, RunHooks, Supervisor};
+use sandwich_core::experiment::{builtin_arm, Experiment, RunHooks, Spec, Supervisor};
 use sandwich_core::{Interrupt, Progress};
 
 use crate::args::type_name;
@@ -99,6 +99,56 @@ pub(crate) fn arms_from_file(
         }
     }
     Ok(crate::experiment::arms_of(lua, out, failed))
+}
+
+/// The arms `spec` lists that are neither built in nor in `given`: those its `arms_file`
+/// supplies.
+fn file_arm_names(spec: &Spec, given: &HashMap<String, Box<dyn Supervisor>>) -> Vec<String> {
+    spec.arms
+        .iter()
+        .filter(|a| builtin_arm(a).is_none() && !given.contains_key(*a))
+        .cloned()
+        .collect()
+}
+
+/// Adds to `arms` those of `spec.arms_file` (when it names one), run in `lua`.
+pub(crate) fn add_file_arms_in(
+    lua: &Lua,
+    function: &str,
+    spec: &Spec,
+    arms: &mut HashMap<String, Box<dyn Supervisor>>,
+    failed: &crate::experiment::Failed,
+) -> mlua::Result<()> {
+    let Some(file) = &spec.arms_file else {
+        return Ok(());
+    };
+    let names = file_arm_names(spec, arms);
+    if !names.is_empty() {
+        arms.extend(arms_from_file(
+            lua,
+            function,
+            Path::new(file),
+            &names,
+            failed,
+        )?);
+    }
+    Ok(())
+}
+
+/// Adds to `arms` those of `spec.arms_file` (when it names one), run in a fresh session: for
+/// a front end without a Lua session of its own (Python).
+pub fn add_file_arms(
+    spec: &Spec,
+    arms: &mut HashMap<String, Box<dyn Supervisor>>,
+) -> sandwich_core::Result<()> {
+    let Some(file) = &spec.arms_file else {
+        return Ok(());
+    };
+    let names = file_arm_names(spec, arms);
+    if !names.is_empty() {
+        arms.extend(load_arms(Path::new(file), &names)?);
+    }
+    Ok(())
 }
 
 /// Custom arms from a Lua file for a front end without a Lua session of its own (a sweep's

@@ -330,21 +330,8 @@ pub fn experiment(
     let failed = Failed::default();
     let inline_arms: Vec<String> = supervise.keys().cloned().collect();
     let mut custom = arms(supervise, &failed);
-    if let Some(file) = &spec.arms_file {
-        // Arms the spec lists that are neither built in nor Python callables: the Lua file's.
-        let from_file: Vec<String> = spec
-            .arms
-            .iter()
-            .filter(|a| core::builtin_arm(a).is_none() && !custom.contains_key(*a))
-            .cloned()
-            .collect();
-        if !from_file.is_empty() {
-            custom.extend(
-                sandwich_lua::sweep::load_arms(std::path::Path::new(file), &from_file)
-                    .map_err(core_to_py)?,
-            );
-        }
-    }
+    // Arms the spec lists that are neither built in nor Python callables: the Lua file's.
+    sandwich_lua::sweep::add_file_arms(&spec, &mut custom).map_err(core_to_py)?;
     let exp = Experiment::new(name, spec, task, custom).map_err(core_to_py)?;
     Ok(PyExperiment {
         exp,
@@ -370,20 +357,7 @@ pub fn rerun(
     let mut custom = arms(supervise, &failed);
     // Custom arms not given as callables come from the manifest's arms file.
     let m = core::read_manifest(&dir).map_err(core_to_py)?;
-    if let Some(file) = &m.spec.arms_file {
-        let from_file: Vec<String> = m
-            .custom_arms
-            .iter()
-            .filter(|a| !custom.contains_key(*a))
-            .cloned()
-            .collect();
-        if !from_file.is_empty() {
-            custom.extend(
-                sandwich_lua::sweep::load_arms(std::path::Path::new(file), &from_file)
-                    .map_err(core_to_py)?,
-            );
-        }
-    }
+    sandwich_lua::sweep::add_file_arms(&m.spec, &mut custom).map_err(core_to_py)?;
     let (exp, identical) = with_hooks(py, None, None, &failed, |h| {
         core::rerun(&dir, task, custom, h)
     })?;
