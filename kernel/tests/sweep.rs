@@ -106,6 +106,36 @@ fn assert_same_tables(a: &Path, b: &Path) {
     }
 }
 
+/// `sandwich sweep ACTION DIR`.
+fn sweep(action: &str, dir: &Path) -> Command {
+    let mut c = sandwich();
+    c.args(["sweep", action]).arg(dir);
+    c
+}
+
+/// `sandwich sweep collect SWEEP --out OUT`, which must succeed; its output.
+fn collect(sweep_dir: &Path, out: &Path) -> String {
+    ok(
+        sweep("collect", sweep_dir)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap(),
+        "sweep collect",
+    )
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// The submissions `sweep.json` records.
+fn submissions(sweep_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(sweep_dir.join("sweep.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["submissions"].as_array().unwrap().clone()
+}
+
 #[test]
 fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
     let dir = scratch("local");
@@ -118,16 +148,7 @@ fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
     run_script(&dir, &s);
     assert_same_tables(&reference, &dir.join("local"));
     // collect from the command line: the same tables, and the PGR table printed.
-    let out = ok(
-        sandwich()
-            .args(["sweep", "collect"])
-            .arg(dir.join("pool"))
-            .args(["--out"])
-            .arg(dir.join("collected"))
-            .output()
-            .unwrap(),
-        "sweep collect",
-    );
+    let out = collect(&dir.join("pool"), &dir.join("collected"));
     assert!(
         out.contains("naive_w2s") && out.contains("weak_hard"),
         "{out}"
@@ -149,9 +170,7 @@ fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
     );
     assert_eq!(rerun.trim(), "true");
     // A finished task is not run again; a lost shard is, and only it.
-    let again = sandwich()
-        .args(["sweep", "run-task"])
-        .arg(dir.join("pool"))
+    let again = sweep("run-task", &dir.join("pool"))
         .arg("0")
         .output()
         .unwrap();
@@ -162,42 +181,22 @@ fn a_local_pool_gives_the_numbers_of_one_process_and_resumes() {
     );
     std::fs::remove_dir_all(dir.join("pool/shards/5")).unwrap();
     let status = ok(
-        sandwich()
-            .args(["sweep", "status"])
-            .arg(dir.join("pool"))
-            .output()
-            .unwrap(),
+        sweep("status", &dir.join("pool")).output().unwrap(),
         "sweep status",
     );
     assert_eq!(status.matches("missing").count(), 1, "{status}");
-    let log0 = std::fs::metadata(dir.join("pool/logs/task-0.log"))
-        .unwrap()
-        .modified()
-        .unwrap();
+    let log0 = modified(&dir.join("pool/logs/task-0.log"));
     ok(
-        sandwich()
-            .args(["sweep", "local"])
-            .arg(dir.join("pool"))
-            .output()
-            .unwrap(),
+        sweep("local", &dir.join("pool")).output().unwrap(),
         "sweep local",
     );
     assert!(dir.join("pool/shards/5").is_dir());
-    let log0_after = std::fs::metadata(dir.join("pool/logs/task-0.log"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    assert_eq!(log0, log0_after, "task 0 ran again");
-    ok(
-        sandwich()
-            .args(["sweep", "collect"])
-            .arg(dir.join("pool"))
-            .args(["--out"])
-            .arg(dir.join("collected2"))
-            .output()
-            .unwrap(),
-        "sweep collect",
+    assert_eq!(
+        log0,
+        modified(&dir.join("pool/logs/task-0.log")),
+        "task 0 ran again"
     );
+    collect(&dir.join("pool"), &dir.join("collected2"));
     assert_same_tables(&reference, &dir.join("collected2"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -250,6 +249,11 @@ fn bad_sweep_options_are_errors_naming_them() {
         (r#"exp:run{backend = "slurm"}"#, "invalid argument 'dir'"),
         (r#"exp:run{backend = "local", nodes = 3}"#, "nodes"),
         (r#"exp:run{backend = "local", workers = 0}"#, "workers"),
+        // Checked before anything is submitted (or the sweep written).
+        (
+            r#"exp:run{backend = "slurm", dir = "polled", poll = 0}"#,
+            "invalid argument 'poll'",
+        ),
     ] {
         let s = script(&dir, run);
         let out = sandwich()
@@ -299,6 +303,20 @@ exp:run{backend = "local", dir = "p"}
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown action 'frobnicate'"));
+    assert!(
+        !dir.join("polled").exists(),
+        "a sweep written despite a bad poll"
+    );
+    let out = sweep("local", &dir.join("x"))
+        .args(["--workers", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--workers takes a number of processes, got 'many'"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -380,22 +398,14 @@ end"#,
         !squeue().lines().any(|l| l.starts_with(&format!("{job}_")))
     });
     let status = ok(
-        sandwich()
-            .args(["sweep", "status"])
-            .arg(dir.join("array"))
-            .output()
-            .unwrap(),
+        sweep("status", &dir.join("array")).output().unwrap(),
         "sweep status",
     );
     assert_eq!(status.matches("done").count(), 7, "{status}");
     assert_eq!(status.matches("missing").count(), 1, "{status}");
     assert!(!dir.join("array/shards/3").exists());
     // collect refuses an incomplete sweep, naming the task.
-    let early = sandwich()
-        .args(["sweep", "collect"])
-        .arg(dir.join("array"))
-        .output()
-        .unwrap();
+    let early = sweep("collect", &dir.join("array")).output().unwrap();
     assert!(!early.status.success());
     assert!(
         text(&early.stderr).contains("3 (missing)"),
@@ -404,11 +414,7 @@ end"#,
     );
     // Resubmitting runs only the cancelled task.
     let sub = ok(
-        sandwich()
-            .args(["sweep", "submit"])
-            .arg(dir.join("array"))
-            .output()
-            .unwrap(),
+        sweep("submit", &dir.join("array")).output().unwrap(),
         "sweep submit",
     );
     assert!(sub.contains("with 1 task(s): 3"), "{sub}");
@@ -416,30 +422,15 @@ end"#,
         dir.join("array/shards/3").is_dir()
     });
     let again = ok(
-        sandwich()
-            .args(["sweep", "submit"])
-            .arg(dir.join("array"))
-            .output()
-            .unwrap(),
+        sweep("submit", &dir.join("array")).output().unwrap(),
         "sweep submit",
     );
     assert!(again.contains("nothing to submit"), "{again}");
-    ok(
-        sandwich()
-            .args(["sweep", "collect"])
-            .arg(dir.join("array"))
-            .args(["--out"])
-            .arg(dir.join("collected"))
-            .output()
-            .unwrap(),
-        "sweep collect",
-    );
+    collect(&dir.join("array"), &dir.join("collected"));
     assert_same_tables(&reference, &dir.join("collected"));
-    let sweep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("array/sweep.json")).unwrap())
-            .unwrap();
-    assert_eq!(sweep["submissions"].as_array().unwrap().len(), 2);
-    assert_eq!(sweep["submissions"][1]["indexes"], serde_json::json!([3]));
+    let subs = submissions(&dir.join("array"));
+    assert_eq!(subs.len(), 2);
+    assert_eq!(subs[1]["indexes"], serde_json::json!([3]));
     // The same experiment run into the same directory again, waiting (the default): nothing
     // left to submit, so it collects at once.
     let s = script(
@@ -448,11 +439,8 @@ end"#,
     );
     run_script(&dir, &s);
     assert_same_tables(&reference, &dir.join("resumed"));
-    let sweep: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("array/sweep.json")).unwrap())
-            .unwrap();
     assert_eq!(
-        sweep["submissions"].as_array().unwrap().len(),
+        submissions(&dir.join("array")).len(),
         2,
         "nothing resubmitted"
     );

@@ -157,19 +157,14 @@ pub fn load_arms(
     path: &Path,
     names: &[String],
 ) -> sandwich_core::Result<HashMap<String, Box<dyn Supervisor>>> {
-    let session = crate::Session::new().map_err(|e| sandwich_core::Error::Hook {
+    let hook = |e: &dyn std::fmt::Display| sandwich_core::Error::Hook {
         op: "sweep",
         hook: "arms_file",
         message: e.to_string(),
-    })?;
+    };
+    let session = crate::Session::new().map_err(|e| hook(&e))?;
     let failed = crate::experiment::Failed::default();
-    arms_from_file(session.lua(), "sweep", path, names, &failed).map_err(|e| {
-        sandwich_core::Error::Hook {
-            op: "sweep",
-            hook: "arms_file",
-            message: e.to_string(),
-        }
-    })
+    arms_from_file(session.lua(), "sweep", path, names, &failed).map_err(|e| hook(&e))
 }
 
 /// The experiment of the sweep in `dir`, its custom arms loaded from the sweep's arms file.
@@ -205,14 +200,36 @@ const USAGE: &str = "usage: sandwich sweep ACTION DIR
   cancel DIR         scancel the sweep's queued and running tasks";
 
 /// Parses a flag's value (`--workers 4`).
-fn flag<T: std::str::FromStr>(rest: &[String], name: &str) -> Result<Option<T>, String> {
+fn flag<T: std::str::FromStr>(
+    rest: &[String],
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, Failure> {
     match rest.iter().position(|a| a == name) {
         None => Ok(None),
         Some(k) => rest
             .get(k + 1)
             .and_then(|v| v.parse().ok())
             .map(Some)
-            .ok_or_else(|| format!("{name} takes a value")),
+            .ok_or_else(|| {
+                let got = rest
+                    .get(k + 1)
+                    .map_or("nothing".into(), |v| format!("'{v}'"));
+                Failure::Usage(format!("{name} takes {what}, got {got}"))
+            }),
+    }
+}
+
+/// Why `sandwich sweep` stopped: a command line it cannot read (exit status 2, with the usage
+/// text), or an action that failed (status 1).
+enum Failure {
+    Usage(String),
+    Action(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Action(message)
     }
 }
 
@@ -221,13 +238,13 @@ fn flag<T: std::str::FromStr>(rest: &[String], name: &str) -> Result<Option<T>, 
 pub fn main(args: &[String], progress: &dyn Progress, interrupt: Option<&Interrupt>) -> i32 {
     match run_main(args, progress, interrupt) {
         Ok(()) => 0,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
+            eprintln!("sandwich sweep: {message}\n{USAGE}");
+            2
+        }
+        Err(Failure::Action(message)) => {
             eprintln!("sandwich sweep: {message}");
-            if message.starts_with("usage") || message.contains("\nusage") {
-                2
-            } else {
-                1
-            }
+            1
         }
     }
 }
@@ -236,8 +253,8 @@ fn run_main(
     args: &[String],
     progress: &dyn Progress,
     interrupt: Option<&Interrupt>,
-) -> Result<(), String> {
-    let bad = |m: &str| format!("{m}\n{USAGE}");
+) -> Result<(), Failure> {
+    let bad = |m: &str| Failure::Usage(m.to_string());
     let (action, dir, rest) = match args {
         [a, ..] if a == "-h" || a == "--help" => {
             println!("{USAGE}");
@@ -280,7 +297,7 @@ fn run_main(
                 on_arm_done: None,
             };
             match sweep
-                .run_task(i, &load_arms, &crate::experiment::build(), hooks)
+                .run_task(i, &load_arms, &build(), hooks)
                 .map_err(core)?
             {
                 TaskOutcome::Ran => eprintln!("task {i} ({}) done", describe(&sweep, i)),
@@ -305,13 +322,11 @@ fn run_main(
             }
         }
         "local" => {
+            let workers = flag(rest, "--workers", "a number of processes")?;
+            let threads = flag(rest, "--threads", "a number of threads")?;
             let sweep = Sweep::open(dir).map_err(core)?;
-            let o = core_sweep::LocalOptions::for_machine(
-                sweep.len(),
-                flag(rest, "--workers")?,
-                flag(rest, "--threads")?,
-            )
-            .map_err(core)?;
+            let o = core_sweep::LocalOptions::for_machine(sweep.len(), workers, threads)
+                .map_err(core)?;
             core_sweep::run_local(&sweep, &o, progress, interrupt).map_err(core)?;
             println!("all {} tasks done", sweep.len());
         }
@@ -320,12 +335,11 @@ fn run_main(
             println!("{table}");
         }
         "collect" => {
-            let exp = collect(dir).map_err(core)?;
-            let out = flag::<String>(rest, "--out")?
+            let out = flag::<String>(rest, "--out", "a directory")?
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| dir.join("collected"));
-            let build = crate::experiment::build();
-            exp.save(&out, &build).map_err(core)?;
+            let exp = collect(dir).map_err(core)?;
+            exp.save(&out, &build()).map_err(core)?;
             println!("{}", exp.pgr(None).map_err(core)?);
             println!("saved in {}", out.display());
         }

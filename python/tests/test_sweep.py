@@ -63,6 +63,11 @@ def test_bad_run_options_are_config_errors(tmp_path: Path) -> None:
         exp.run(backend="slurm", dir=tmp_path / "s", threads=2)
     with pytest.raises(sandwich.ConfigError, match="inline, local or slurm"):
         exp.run(backend="ray")
+    with pytest.raises(sandwich.ConfigError, match="'sbatch_args': expected a list"):
+        exp.run(backend="slurm", dir=tmp_path / "s", sbatch_args="--requeue")
+    with pytest.raises(sandwich.ConfigError, match="invalid argument 'poll'"):
+        exp.run(backend="slurm", dir=tmp_path / "polled", poll=-1.0)
+    assert not (tmp_path / "polled").exists()
     with pytest.raises(sandwich.ConfigError, match="spec.arms_file"):
         sandwich.experiment("py", _spec(tmp_path / "arms.lua") | {
             "arms": ["weak", {"name": "mine", "supervise": lambda ctx: None}]

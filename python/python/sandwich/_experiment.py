@@ -111,6 +111,13 @@ class _CoreExperiment:
         qos: str | None = None,
         sbatch_args: Sequence[str] | None = None,
     ) -> DataFrame:
+        if isinstance(sbatch_args, str):
+            from ._native import ConfigError
+
+            raise ConfigError(
+                "Experiment.run: bad option 'sbatch_args': expected a list of arguments, "
+                f"got the string {sbatch_args!r}"
+            )
         options: dict[str, Any] = {
             "backend": backend, "dir": os.fspath(dir) if dir is not None else None,
             "workers": workers, "threads": threads, "wait": wait, "poll": poll,
@@ -119,13 +126,6 @@ class _CoreExperiment:
             "account": account, "qos": qos,
             "sbatch_args": list(sbatch_args) if sbatch_args is not None else None,
         }
-        if isinstance(sbatch_args, str):
-            from ._native import ConfigError
-
-            raise ConfigError(
-                "Experiment.run: bad option 'sbatch_args': expected a list of arguments, "
-                f"got the string {sbatch_args!r}"
-            )
         given = {k: v for k, v in options.items() if v is not None}
         return cast(DataFrame, self._native.run(json.dumps(given) if given else None))
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 
-use super::{local, slurm, LocalOptions, SlurmOptions, Sweep, TaskState};
+use super::{local, not_done, slurm, LocalOptions, SlurmOptions, Sweep};
 use crate::experiment::{Build, Experiment, RunHooks};
 use crate::{Error, Result};
 
@@ -221,6 +221,16 @@ pub fn run_with(
     }
     let slurm_options = o.slurm();
     slurm_options.check()?;
+    // Checked before anything is submitted: a bad value must not leave jobs behind.
+    let poll = o.poll.unwrap_or(10.0);
+    if !(poll.is_finite() && poll > 0.0) {
+        return Err(Error::invalid(
+            OP,
+            "poll",
+            "a positive number of seconds",
+            poll,
+        ));
+    }
     let mut sweep = Sweep::create(exp, &dir, worker, slurm_options.clone(), build)?;
     if sweep.file.slurm != slurm_options {
         // A resumed sweep: the new submission asks for what this call says.
@@ -232,28 +242,14 @@ pub fn run_with(
         let states = slurm::status(&sweep)?;
         return sweep.status_frame(&states).map(Ran::Submitted);
     }
-    let poll = o.poll.unwrap_or(10.0);
-    if !(poll.is_finite() && poll > 0.0) {
-        return Err(Error::invalid(
-            OP,
-            "poll",
-            "a positive number of seconds",
-            poll,
-        ));
-    }
     let states = slurm::wait(
         &sweep,
         Duration::from_secs_f64(poll),
         hooks.progress,
         hooks.interrupt,
     )?;
-    if states.iter().any(|s| *s != TaskState::Done) {
-        let bad: Vec<String> = states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s != TaskState::Done)
-            .map(|(i, s)| format!("{i} ({})", s.name()))
-            .collect();
+    let bad = not_done(&states);
+    if !bad.is_empty() {
         return Err(Error::Program {
             op: OP,
             program: "sbatch".into(),

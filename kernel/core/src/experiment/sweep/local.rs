@@ -48,7 +48,14 @@ fn spawn(sweep: &Sweep, i: usize, threads: usize) -> Result<Child> {
     let err = log
         .try_clone()
         .map_err(Error::io("sweep.local", &log_path))?;
-    let (program, args) = sweep.file.worker.split_first().expect("checked in create");
+    let Some((program, args)) = sweep.file.worker.split_first() else {
+        return Err(Error::invalid(
+            "sweep.local",
+            "worker",
+            "a command",
+            "an empty list",
+        ));
+    };
     Command::new(program)
         .args(args)
         .arg(&sweep.dir)
@@ -63,6 +70,15 @@ fn spawn(sweep: &Sweep, i: usize, threads: usize) -> Result<Child> {
             program: program.clone(),
             message: format!("cannot start a worker: {e}"),
         })
+}
+
+/// Kills the running workers and reaps them (no zombies left behind).
+fn stop(running: &mut Vec<(usize, Child)>) {
+    for (_, c) in running.iter_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    running.clear();
 }
 
 /// The last lines of a task's log, for an error message.
@@ -99,13 +115,7 @@ pub fn run_local(
             match spawn(sweep, i, o.threads) {
                 Ok(c) => running.push((i, c)),
                 Err(e) => {
-                    pending.clear();
-                    failed.push(i);
-                    for (_, c) in &mut running {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                    }
-                    running.clear();
+                    stop(&mut running);
                     progress.finish();
                     return Err(e);
                 }
@@ -115,10 +125,7 @@ pub fn run_local(
             break Ok(());
         }
         if interrupt.is_some_and(Interrupt::is_requested) {
-            for (_, c) in &mut running {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            stop(&mut running);
             break Err(Error::Interrupted);
         }
         let mut k = 0;
@@ -137,6 +144,7 @@ pub fn run_local(
                 Err(_) => {
                     let (i, mut c) = running.swap_remove(k);
                     let _ = c.kill();
+                    let _ = c.wait();
                     failed.push(i);
                 }
             }

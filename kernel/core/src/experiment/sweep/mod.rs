@@ -97,6 +97,16 @@ impl TaskState {
     }
 }
 
+/// The tasks not done, as `I (state)`, for error messages.
+fn not_done(states: &[TaskState]) -> Vec<String> {
+    states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s != TaskState::Done)
+        .map(|(i, s)| format!("{i} ({})", s.name()))
+        .collect()
+}
+
 /// A sweep directory.
 pub struct Sweep {
     pub dir: PathBuf,
@@ -440,13 +450,7 @@ impl Sweep {
 
     /// Puts every shard together into `exp` (this sweep's experiment); returns its results.
     pub fn collect_into(&self, exp: &mut Experiment) -> Result<DataFrame> {
-        let states = self.local_states();
-        let pending: Vec<String> = states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s != TaskState::Done)
-            .map(|(i, s)| format!("{i} ({})", s.name()))
-            .collect();
+        let pending = not_done(&self.local_states());
         if !pending.is_empty() {
             return Err(Error::invalid(
                 "sweep.collect",
